@@ -1,0 +1,126 @@
+"""Typed configuration of :class:`~curriculum_env.env.CurriculumSelectEnv`.
+
+Every field of :class:`EnvConfig` is a keyword argument of ``gym.make("CurriculumSelect-v0", ...)``.
+The config imports nothing heavy, so ``import curriculum_env`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTION_MODES = ("mixture", "select")
+DIFFICULTY_METRICS = ("rarity", "length")
+
+
+@dataclass
+class EnvConfig:
+    """All knobs of the environment, typed and defaulted for the offline tiny default."""
+
+    # --- task and data --------------------------------------------------------------------------
+    task: Any = "prose"
+    """Named task (``prose``, ``noisy``, ``mixed``, ``needle``) or a :class:`~curriculum_env.data.tasks.Task`."""
+    num_candidates: int = 16
+    """N, candidate windows streamed per step."""
+    context_length: int = 64
+    """Tokens per context window (fixed length, no padding)."""
+    heldout_size: int = 256
+    """|D|, windows in the fixed held-out set that feeds the reward (capped by what the task has)."""
+    reward_batch: int = 16
+    """M, windows of D sampled afresh each step for the reward (eq. 1)."""
+    test_size: int = 256
+    """Windows in the test split that benchmarks report on (disjoint from D and the stream)."""
+    difficulty: str = "rarity"
+    """Difficulty score in ``info``: ``rarity`` (mean token surprisal) or ``length`` (words per sentence)."""
+    tokenizer: str | None = None
+    """``None`` for the byte-level BPE trained on the offline corpus, else an HF tokenizer name or path."""
+    vocab_size: int = 4096
+    """Vocabulary of the trained BPE tokenizer (ignored when ``tokenizer`` is given)."""
+    code_chars: int = 2_000_000
+    """Characters of standard-library source read for the offline ``code`` corpus."""
+    cache_dir: str | None = None
+    """Where the tokenizer and tokenised windows are cached (default ``$CURRICULUM_ENV_CACHE`` or ``~/.cache/curriculum_env``)."""
+
+    # --- action ---------------------------------------------------------------------------------
+    action_mode: str = "mixture"
+    """``mixture``: Box(0, 1, (N,)) weights, eq. 7 (the paper's update, default). ``select``: Discrete(N)."""
+
+    # --- model ----------------------------------------------------------------------------------
+    model: str | None = None
+    """``None`` for a random-init GPT-2 built from the fields below, else an HF causal-LM name or path."""
+    n_layer: int = 2
+    """Transformer blocks of the default GPT-2."""
+    n_head: int = 2
+    """Attention heads of the default GPT-2."""
+    n_embd: int = 64
+    """Hidden size d of the default GPT-2 (the observation width)."""
+
+    # --- optimisation ---------------------------------------------------------------------------
+    lr: float = 1e-3
+    """alpha, AdamW learning rate of the LM."""
+    weight_decay: float = 0.0
+    """AdamW weight decay of the LM."""
+    grad_clip: float = 1.0
+    """G, max global gradient norm of the LM update."""
+    micro_batch_size: int = 16
+    """Candidates per forward/backward chunk; gradients are accumulated across chunks."""
+    fused_forward: bool = True
+    """Mixture mode: the observation forward also yields the losses the update backpropagates."""
+    device: str = "cpu"
+    """Torch device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when present)."""
+    dtype: str = "float32"
+    """Parameter dtype: ``float32`` or ``bfloat16``."""
+
+    # --- episode --------------------------------------------------------------------------------
+    render_mode: str | None = None
+    """``ansi`` returns a one-line summary of the step from ``render()``."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form metadata carried through unchanged (not used by the env)."""
+
+    def __post_init__(self) -> None:
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
+        if self.difficulty not in DIFFICULTY_METRICS:
+            raise ValueError(f"difficulty must be one of {DIFFICULTY_METRICS}, got {self.difficulty!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+        if self.render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi', got {self.render_mode!r}")
+        positive = ("num_candidates", "heldout_size", "reward_batch", "test_size", "vocab_size",
+                    "micro_batch_size", "n_layer", "n_head", "n_embd", "code_chars")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.context_length, int) or self.context_length < 2:
+            raise ValueError(f"context_length must be an integer >= 2, got {self.context_length!r}")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.num_candidates < 2 and self.task == "needle":
+            raise ValueError("the needle task needs num_candidates >= 2")
+        from curriculum_env.data.tasks import resolve_task  # cheap: no data work
+
+        resolve_task(self.task)  # raises on an unknown task name
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
+        """Build a config from ``gym.make`` keyword arguments, naming any unknown field."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise TypeError(
+                f"unknown CurriculumSelect-v0 argument(s) {unknown}; valid arguments: {sorted(names)}"
+            )
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> EnvConfig:
+        """A copy with ``changes`` applied (validated like a fresh config)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,335 @@
+"""CurriculumSelectEnv: language-model training as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from curriculum_env.config import EnvConfig
+from curriculum_env.data.build import build_task_data
+from curriculum_env.data.stream import Batch, CandidateStream
+from curriculum_env.learner import Learner, Scores
+
+STATE_VERSION = 1
+
+
+class CurriculumSelectEnv(gym.Env):
+    """Choose what a language model learns from, one step of training at a time.
+
+    Each step the env streams N fresh candidate context windows C_k. The agent weights (or picks)
+    them, the LM takes one AdamW step on the weighted loss, and the reward is how well the updated
+    model predicts a fresh sample of a fixed held-out set D (Viteri & Vrabac, *Curriculum Selection
+    via Soft Q-Learning*, eqs. 1 and 7).
+
+    ## Action Space
+
+    ``action_mode="mixture"`` (default): ``Box(0, 1, (N,), float32)``, non-negative weights that the
+    env normalises to sum to one; the LM trains on ``sum_i w_i loss_i`` — the paper's update (eq. 7),
+    the expected gradient under the agent's policy. Values above 1 are accepted (only ratios
+    matter); NaN, negative, wrongly shaped or all-zero weights raise ``ValueError``.
+    ``action_mode="select"``: ``Discrete(N)``, the LM trains on the chosen candidate alone.
+
+    ## Observation Space
+
+    ``Box(-inf, inf, (N, d), float32)``, a new array every step:
+
+    | index | meaning                                                                        |
+    |-------|--------------------------------------------------------------------------------|
+    | i     | last-layer hidden state at the final token of candidate i under the current LM |
+
+    ## Rewards
+
+    Mean per-token log-probability of M windows drawn afresh from D with ``self.np_random``,
+    measured *after* the update (eq. 1). It is minus the usual LM loss (about -log V at init).
+
+    ## Info
+
+    ``loss``, ``entropy``, ``difficulty`` (also ``rarity`` and ``length``), ``source`` and
+    ``token_ids`` for the current candidates, from the forward that made the observation (no extra
+    forward needed by baselines); ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
+    ``time/forward``, ``time/update``, ``time/reward``; after a step also ``weights`` (normalised),
+    ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch`` (1/||w||^2).
+
+    ## Episode End
+
+    An episode is one training run. Truncation comes from ``max_episode_steps`` (registration:
+    1000). ``terminated=True`` only when training diverges (non-finite loss or gradient): the update
+    is skipped, theta is left as it was, and ``info["termination_reason"]`` says why.
+
+    ## Arguments
+
+    Every field of :class:`~curriculum_env.config.EnvConfig` is a keyword argument of ``gym.make``.
+
+    ## Handle for agents
+
+    ``env.unwrapped.learner`` (:class:`~curriculum_env.learner.Learner`) exposes the model, tokenizer,
+    ``hidden(...)`` for token ids or ``inputs_embeds``, and ``add_auxiliary_loss(loss)`` whose
+    gradient enters the same optimizer step as the LM loss. ``env.unwrapped.evaluate("test")`` gives
+    the test-split NLL without touching any random state.
+
+    ## Version History
+
+    * v0: initial release.
+
+    ## Example
+
+    >>> import gymnasium as gym, curriculum_env
+    >>> env = gym.make("CurriculumSelect-v0", num_candidates=4)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape
+    (4, 64)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> bool(-20 < reward < 0)
+    True
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, config: EnvConfig | None = None, **kwargs: Any):
+        if config is None:
+            config = EnvConfig.from_kwargs(**kwargs)
+        elif kwargs:
+            config = config.replace(**kwargs)
+        self.config = config
+        self.render_mode = config.render_mode
+        self.data = build_task_data(config)
+        self.learner = Learner(config, self.data.tokenizer)
+        n, d = config.num_candidates, self._hidden_size()
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n, d), dtype=np.float32)
+        if config.action_mode == "select":
+            self.action_space = spaces.Discrete(n)
+        else:
+            self.action_space = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+        self.stream: CandidateStream | None = None
+        self._batch: Batch | None = None
+        self._scores: Scores | None = None
+        self._last: dict[str, Any] = {}
+
+    def _hidden_size(self) -> int:
+        if self.config.model is None:
+            return self.config.n_embd
+        from transformers import AutoConfig
+
+        try:
+            return int(AutoConfig.from_pretrained(self.config.model).hidden_size)
+        except Exception as exc:
+            raise ValueError(f"cannot read the config of model {self.config.model!r}: {exc}") from exc
+
+    # ------------------------------------------------------------------------------------ helpers
+    @property
+    def fused(self) -> bool:
+        """Whether the observation forward also serves the update (mixture mode, ``fused_forward``)."""
+        return self.config.action_mode == "mixture" and self.config.fused_forward
+
+    def _observe(self) -> None:
+        t0 = time.perf_counter()
+        self._batch = self.stream.next_batch()
+        self._scores = self.learner.score(self._batch.ids, with_grad=self.fused)
+        self._timing["time/forward"] = time.perf_counter() - t0
+
+    def _obs(self) -> np.ndarray:
+        return self._scores.hidden.numpy().astype(np.float32, copy=True)
+
+    def _info(self) -> dict[str, Any]:
+        b, s = self._batch, self._scores
+        difficulty = b.rarity if self.config.difficulty == "rarity" else b.length
+        return {
+            "loss": s.loss.detach().float().cpu().numpy().copy(),
+            "entropy": s.entropy.numpy().copy(),
+            "difficulty": difficulty.copy(),
+            "rarity": b.rarity.copy(),
+            "length": b.length.copy(),
+            "source": b.source.copy(),
+            "token_ids": b.ids.copy(),
+            "step": self._step,
+            "examples_streamed": self.stream.examples_streamed,
+            "examples_trained": self._examples_trained,
+            "tokens_trained": self._examples_trained * self.config.context_length,
+            **self._timing,
+            **self._last,
+        }
+
+    def _weights(self, action: Any) -> np.ndarray:
+        """Validate ``action`` and turn it into normalised weights [N]; raises before any change."""
+        n = self.config.num_candidates
+        if self.config.action_mode == "select":
+            a = np.asarray(action)
+            if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(f"select mode takes one integer candidate index, got {action!r}")
+            if not 0 <= int(a) < n:
+                raise ValueError(f"candidate index {int(a)} out of range [0, {n})")
+            w = np.zeros(n)
+            w[int(a)] = 1.0
+            return w
+        try:
+            w = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"mixture weights must be numeric, got {action!r}") from exc
+        if w.shape != (n,):
+            raise ValueError(f"mixture weights must have shape ({n},), got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("mixture weights contain NaN or inf")
+        if np.any(w < 0):
+            raise ValueError(f"mixture weights must be non-negative, got min {w.min():.4g}")
+        if w.sum() <= 0:
+            raise ValueError("mixture weights are all zero; give at least one positive weight")
+        return w / w.sum()
+
+    # ------------------------------------------------------------------------------------ API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        model_seed, stream_seed = (int(x) for x in self.np_random.integers(0, 2**63 - 1, size=2))
+        self.learner.reinitialise(model_seed)
+        self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
+        self._step = 0
+        self._examples_trained = 0
+        self._timing = {"time/forward": 0.0, "time/update": 0.0, "time/reward": 0.0}
+        self._last = {}
+        self._observe()
+        return self._obs(), self._info()
+
+    def step(self, action: Any):
+        if self._batch is None:
+            raise RuntimeError("call reset() before step()")
+        weights = self._weights(action)
+        t0 = time.perf_counter()
+        stats = self.learner.update(weights, self._batch.ids, self._scores)
+        self._timing["time/update"] = time.perf_counter() - t0
+        self._step += 1
+        t0 = time.perf_counter()
+        m = min(self.config.reward_batch, len(self.data.heldout))
+        subset = self.np_random.choice(len(self.data.heldout), size=m, replace=False)
+        reward = self.learner.log_prob(self.data.heldout.ids[np.sort(subset)])
+        self._timing["time/reward"] = time.perf_counter() - t0
+        terminated = not stats.finite or not np.isfinite(reward)
+        self._last = {
+            "weights": weights.astype(np.float32),
+            "train_loss": stats.loss,
+            "aux_loss": stats.aux_loss,
+            "grad_norm": stats.grad_norm,
+            "grad_clipped": stats.clipped,
+            "effective_batch": float(1.0 / np.sum(weights**2)),
+            "reward": reward,
+        }
+        if terminated:
+            self._last["termination_reason"] = (
+                f"training diverged at step {self._step}: non-finite "
+                f"{'loss or gradient' if not stats.finite else 'reward'}; the update was skipped"
+            )
+            self._scores = self.learner.score(self._batch.ids, with_grad=False)
+        else:
+            self._examples_trained += int(np.count_nonzero(weights))
+            self._observe()
+        return self._obs(), float(reward), terminated, False, self._info()
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        if not self._last:
+            return f"step 0 | {self.config.num_candidates} candidates | task {self.data.task.name}"
+        w = self._last["weights"]
+        top = int(np.argmax(w))
+        return (
+            f"step {self._step} | reward {self._last['reward']:.4f} | train loss {self._last['train_loss']:.4f}"
+            f" | eff. batch {self._last['effective_batch']:.1f} | top w {w[top]:.2f}"
+            f" ({self._batch.source[top] if self._batch is not None else '?'})"
+        )
+
+    def evaluate(self, split: str = "test") -> float:
+        """Mean per-token NLL of a whole split (``test`` or ``heldout``); uses no random state."""
+        pools = {"test": self.data.test, "heldout": self.data.heldout}
+        if split not in pools:
+            raise ValueError(f"split must be 'test' or 'heldout', got {split!r}")
+        return -self.learner.log_prob(pools[split].ids)
+
+    # ------------------------------------------------------------------------------------ state
+    def save_state(self, path: str | os.PathLike) -> None:
+        """Write the full env state (model, optimizer, stream, RNGs, counters) atomically to ``path``."""
+        if self._batch is None:
+            raise RuntimeError("call reset() before save_state()")
+        state = {
+            "version": STATE_VERSION,
+            "config": _plain(self.config),
+            "learner": self.learner.state_dict(),
+            "stream": _to_torch(self.stream.state_dict()),
+            "np_random": self.np_random.bit_generator.state,
+            "step": self._step,
+            "examples_trained": self._examples_trained,
+            "batch": {"ids": torch.from_numpy(self._batch.ids), "source": [str(s) for s in self._batch.source],
+                      "rarity": torch.from_numpy(self._batch.rarity), "length": torch.from_numpy(self._batch.length)},
+            "last": _to_torch(self._last),
+        }
+        path = pathlib.Path(path)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load_state(self, path: str | os.PathLike):
+        """Restore a :meth:`save_state` file (loaded with ``weights_only=True``); returns ``(obs, info)``.
+
+        On any error the env is left exactly as it was.
+        """
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"cannot read env state from {path}: {exc}") from exc
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path} is not a CurriculumSelect env state (version {STATE_VERSION})")
+        if state["config"] != _plain(self.config):
+            raise ValueError(f"{path} was saved with a different config; build the env with the same arguments")
+        if self._batch is None:
+            self.reset()
+        backup = (copy.deepcopy(self.learner.state_dict()), self.stream.state_dict(),
+                  self.np_random.bit_generator.state, self._step, self._examples_trained,
+                  self._batch, self._scores, dict(self._last))
+        try:
+            self.learner.load_state_dict(state["learner"])
+            self.stream.load_state_dict(_to_numpy(state["stream"]))
+            self.np_random.bit_generator.state = state["np_random"]
+            self._step, self._examples_trained = int(state["step"]), int(state["examples_trained"])
+            b = state["batch"]
+            self._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
+                                b["rarity"].numpy(), b["length"].numpy())
+            self._last = _to_numpy(state["last"])
+            self._scores = self.learner.score(self._batch.ids, with_grad=self.fused)
+        except Exception as exc:
+            (learner, stream, rng, self._step, self._examples_trained, self._batch, self._scores,
+             self._last) = backup
+            self.learner.load_state_dict(learner)
+            self.stream.load_state_dict(stream)
+            self.np_random.bit_generator.state = rng
+            raise ValueError(f"env state in {path} does not fit this env: {exc}") from exc
+        return self._obs(), self._info()
+
+
+def _plain(config: EnvConfig) -> dict:
+    """The config as plain values (tasks by repr) for storing beside a state."""
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in vars(config).items()}
+
+
+def _to_torch(obj):
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, dict):
+        return {k: _to_torch(v) for k, v in obj.items()}
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    return obj
+
+
+def _to_numpy(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,249 @@
+"""The language model under training: build, fused forward, weighted update, reward, state.
+
+This is the handle agents reach through ``env.unwrapped.learner``:
+
+- ``model``, ``tokenizer``, ``input_embeddings`` (W_e, [V, d]) and ``hidden_size`` (d);
+- ``hidden(input_ids=..., inputs_embeds=..., grad=False)``: last-layer hidden state at the final
+  token, ``[B, d]``; with ``grad=True`` the result stays connected to theta;
+- ``add_auxiliary_loss(loss)``: a scalar added to the next LM update, backpropagated into theta only
+  and applied in the **same** optimizer step (the paper's ``td_into_theta``, §2.7).
+
+Nothing here touches global random state: the default model is initialised inside
+``torch.random.fork_rng`` from a seed the env draws from its own generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` means CUDA when present; an unavailable CUDA device is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
+    return device
+
+
+@dataclass
+class Scores:
+    """Per-candidate results of one forward of a batch.
+
+    ``loss`` keeps its autograd graph when the forward ran with gradients (the fused path), so the
+    update can backpropagate without forwarding the candidates again.
+    """
+
+    hidden: torch.Tensor  # [N, d] float32, detached, on CPU
+    loss: torch.Tensor  # [N] per-token mean cross-entropy (graph-connected iff with_grad)
+    entropy: torch.Tensor  # [N] mean predictive entropy (nats), detached, on CPU
+    with_grad: bool
+
+
+@dataclass
+class UpdateStats:
+    """What one LM update did."""
+
+    loss: float
+    aux_loss: float
+    grad_norm: float
+    clipped: bool
+    finite: bool
+
+
+class Learner:
+    """A causal LM with AdamW, gradient clipping and micro-batched accumulation."""
+
+    def __init__(self, cfg, tokenizer):
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.device = resolve_device(cfg.device)
+        self.dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
+        self.model: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._aux: list[torch.Tensor] = []
+        self._initial_state: dict[str, torch.Tensor] | None = None
+
+    # ---------------------------------------------------------------------------- construction
+    def _build(self) -> torch.nn.Module:
+        if self.cfg.model is None:
+            from transformers import GPT2Config, GPT2LMHeadModel
+
+            config = GPT2Config(
+                vocab_size=len(self.tokenizer), n_positions=self.cfg.context_length,
+                n_embd=self.cfg.n_embd, n_layer=self.cfg.n_layer, n_head=self.cfg.n_head,
+                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                bos_token_id=self.tokenizer.eos_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            )
+            return GPT2LMHeadModel(config)
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self.cfg.model)
+        except Exception as exc:
+            raise ValueError(f"cannot load causal LM {self.cfg.model!r}: {exc}") from exc
+        if model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
+            raise ValueError(f"model {self.cfg.model!r} has fewer embeddings than the tokenizer has tokens")
+        return model
+
+    def reinitialise(self, seed: int) -> None:
+        """A fresh model (random init from ``seed``, or the pretrained weights) and a fresh AdamW."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.model is None or self.cfg.model is None:
+                self.model = self._build()
+                if self.cfg.model is not None:
+                    self._initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self.model.load_state_dict(self._initial_state)
+        self.model.to(device=self.device, dtype=self.dtype).train()
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
+        self._aux.clear()
+
+    # ---------------------------------------------------------------------------- handle for agents
+    @property
+    def hidden_size(self) -> int:
+        """d, the width of the observation."""
+        return int(self.model.get_input_embeddings().weight.shape[1])
+
+    @property
+    def input_embeddings(self) -> torch.Tensor:
+        """W_e, the token-embedding matrix [V, d] (a live parameter: do not modify)."""
+        return self.model.get_input_embeddings().weight
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """theta, the LM parameters the optimizer steps."""
+        return list(self.model.parameters())
+
+    def _as_ids(self, ids) -> torch.Tensor:
+        if isinstance(ids, torch.Tensor):
+            return ids.to(device=self.device, dtype=torch.long)
+        return torch.from_numpy(np.array(ids, dtype=np.int64)).to(self.device)
+
+    def _forward(self, input_ids=None, inputs_embeds=None):
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, output_hidden_states=True)
+        return out.logits, out.hidden_states[-1]
+
+    def hidden(self, input_ids=None, inputs_embeds=None, grad: bool = False) -> torch.Tensor:
+        """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("give exactly one of input_ids or inputs_embeds")
+        if input_ids is not None:
+            input_ids = self._as_ids(input_ids)
+            if input_ids.ndim != 2:
+                raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
+        with torch.set_grad_enabled(grad):
+            _, h = self._forward(input_ids, inputs_embeds)
+        return h[:, -1]
+
+    def add_auxiliary_loss(self, loss: torch.Tensor) -> None:
+        """Queue a scalar loss for the next :meth:`update`; only its gradient w.r.t. theta is used."""
+        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            raise ValueError("an auxiliary loss must be a scalar tensor")
+        if not loss.requires_grad:
+            raise ValueError("an auxiliary loss must be connected to the model (requires_grad=False)")
+        self._aux.append(loss)
+
+    def clear_auxiliary_losses(self) -> None:
+        """Drop queued auxiliary losses (e.g. after a failed step)."""
+        self._aux.clear()
+
+    # ---------------------------------------------------------------------------- forward
+    def _chunk_scores(self, ids: torch.Tensor):
+        logits, h = self._forward(ids)
+        logp = logits[:, :-1].float().log_softmax(-1)  # [B, L-1, V]
+        nll = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # [B, L-1]
+        with torch.no_grad():
+            entropy = -(logp.exp() * logp).sum(-1).mean(-1)
+        return h[:, -1].detach().float().cpu(), nll.mean(-1), entropy.cpu()
+
+    def score(self, ids, with_grad: bool) -> Scores:
+        """Forward a batch ``[N, L]`` in micro-batches: hidden states, per-candidate loss and entropy.
+
+        With ``with_grad`` the losses keep their graph for :meth:`update` (fused forward).
+        """
+        ids = self._as_ids(ids)
+        hs, losses, ents = [], [], []
+        with torch.set_grad_enabled(with_grad):
+            for chunk in ids.split(self.cfg.micro_batch_size):
+                h, loss, ent = self._chunk_scores(chunk)
+                hs.append(h)
+                losses.append(loss)
+                ents.append(ent)
+        return Scores(torch.cat(hs), torch.cat(losses), torch.cat(ents), with_grad)
+
+    @torch.no_grad()
+    def log_prob(self, ids) -> float:
+        """Mean per-token log-probability of windows ``[M, L]`` (eq. 1; minus the LM loss)."""
+        ids = self._as_ids(ids)
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        for chunk in ids.split(self.cfg.micro_batch_size):
+            logits = self.model(input_ids=chunk).logits[:, :-1].float()
+            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1), reduction="sum")
+            total += float(nll)
+            count += chunk[:, 1:].numel()
+        self.model.train(was_training)
+        return -total / count
+
+    # ---------------------------------------------------------------------------- update
+    def update(self, weights: np.ndarray, ids, scores: Scores | None = None) -> UpdateStats:
+        """One optimizer step on ``sum_i w_i * loss_i`` plus queued auxiliary losses (eq. 7).
+
+        ``weights`` [N] must already be validated and normalised. With ``scores`` from a
+        ``with_grad`` forward the stored graph is used; otherwise the candidates with non-zero
+        weight are forwarded in micro-batches and their gradients accumulated. A non-finite loss or
+        gradient skips the step and leaves theta and the optimizer untouched.
+        """
+        params = self.parameters()
+        self.optimizer.zero_grad(set_to_none=True)
+        w = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        loss_value = 0.0
+        if scores is not None and scores.with_grad:
+            total = (w * scores.loss).sum()
+            loss_value = float(total.detach())
+            if np.isfinite(loss_value):
+                torch.autograd.backward(total, inputs=params)
+        else:
+            ids_t = self._as_ids(ids)
+            active = torch.nonzero(w > 0).squeeze(-1)
+            for chunk in active.split(self.cfg.micro_batch_size):
+                _, loss, _ = self._chunk_scores(ids_t[chunk])
+                part = (w[chunk] * loss).sum()
+                loss_value += float(part.detach())
+                if np.isfinite(loss_value):
+                    torch.autograd.backward(part, inputs=params)
+        aux_value = 0.0
+        for aux in self._aux:
+            aux_value += float(aux.detach())
+            if np.isfinite(aux_value):
+                torch.autograd.backward(aux, inputs=params)
+        self._aux.clear()
+        grads = [p.grad for p in params if p.grad is not None]
+        finite = bool(np.isfinite(loss_value) and np.isfinite(aux_value))
+        grad_norm = float("nan")
+        if finite and grads:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+            finite = bool(np.isfinite(grad_norm))
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite)
+
+    # ---------------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Model and optimizer state (tensors and plain Python values only)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output into the current model and optimizer."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
