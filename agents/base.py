@@ -1,0 +1,94 @@
+"""The agent protocol every curriculum agent follows, and the one loop that runs it.
+
+An agent is any object with these methods (no base class needed)::
+
+    name: str                      # short id used in tables
+    action_mode: str               # "mixture" or "select": the env action mode it needs
+    setup(env, seed) -> None       # once per episode, before env.reset; may keep env.unwrapped.learner
+    act(obs, info) -> action       # obs [N, d] float32; info from the env (loss, entropy, source, ...)
+    observe(reward, obs, info, terminated, truncated) -> None   # learn from the step just taken
+    metrics() -> dict[str, float]  # diagnostics of the last step (flat, prefixed names)
+    state_dict() -> dict; load_state_dict(state) -> None
+
+Agents that drive the env themselves (Stable-Baselines3's ``learn``) implement instead::
+
+    drive(env, steps, seed, on_step) -> None   # must call on_step(step, reward, info, metrics) each step
+
+:func:`rollout` runs either kind for a number of steps, so benchmarks and tests share one loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+OnStep = Callable[[int, float, dict, dict], None]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the harness calls on an agent (see the module docstring)."""
+
+    name: str
+    action_mode: str
+
+    def setup(self, env: gym.Env, seed: int) -> None: ...
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> Any: ...
+
+    def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
+                truncated: bool) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def rollout(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | None = None) -> dict[str, float]:
+    """Run ``agent`` on ``env`` for ``steps`` steps from ``reset(seed=seed)``.
+
+    Returns the last step's info summary (``reward``, counters). Stops early, after reporting the
+    step, when the env terminates (training diverged).
+    """
+    if getattr(agent, "action_mode", None) not in ("mixture", "select"):
+        raise ValueError(f"agent {agent!r} must declare action_mode 'mixture' or 'select'")
+    if env.unwrapped.config.action_mode != agent.action_mode:
+        raise ValueError(
+            f"agent {getattr(agent, 'name', agent)!r} needs action_mode={agent.action_mode!r} but the env "
+            f"was made with {env.unwrapped.config.action_mode!r}"
+        )
+    last: dict[str, float] = {}
+
+    def record(step: int, reward: float, info: dict, metrics: dict) -> None:
+        last.update(reward=reward, step=step, examples_streamed=info["examples_streamed"],
+                    examples_trained=info["examples_trained"], tokens_trained=info["tokens_trained"])
+        if on_step is not None:
+            on_step(step, reward, info, metrics)
+
+    if hasattr(agent, "drive"):
+        agent.drive(env, steps, seed, record)
+        return last
+    agent.setup(env, seed)
+    obs, info = env.reset(seed=seed)
+    for step in range(1, steps + 1):
+        action = agent.act(obs, info)
+        obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(reward, obs, info, terminated, truncated)
+        record(step, reward, info, agent.metrics())
+        if terminated:
+            break
+        if truncated:
+            obs, info = env.reset()
+    return last
+
+
+def source_mass(weights: np.ndarray, sources: np.ndarray) -> dict[str, float]:
+    """Share of ``weights`` on each source label: ``{"mass/<label>": share}``."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    return {f"mass/{label}": float(w[sources == label].sum()) for label in np.unique(sources)}
