@@ -11,16 +11,36 @@ from typing import Any
 
 from agents.base import Agent, rollout, source_mass
 
-AGENTS: dict[str, str] = {}
+# name -> "module:Class" or ("module:Class", default kwargs)
+AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
+    "soft_q": "agents.soft_q:SoftQAgent",
+    "soft_q_uniform": ("agents.soft_q:SoftQAgent", {"no_q_weighting": True}),
+    "random": "agents.random_agent:RandomAgent",
+    "random_select": ("agents.random_agent:RandomAgent", {"action_mode": "select"}),
+    "loss": "agents.loss_based:LossAgent",
+    "loss_soft": ("agents.loss_based:LossAgent", {"soft": True}),
+    "uncertainty": "agents.uncertainty:UncertaintyAgent",
+    "uncertainty_soft": ("agents.uncertainty:UncertaintyAgent", {"soft": True}),
+    "competence": "agents.competence:CompetenceAgent",
+    "rho_loss": "agents.rho_loss:RhoLossAgent",
+    "oracle": "agents.oracle:OracleAgent",
+    "ppo": "agents.sb3_agents:PPOAgent",
+    "dqn": "agents.sb3_agents:DQNAgent",
+    "langevin_rag": "agents.langevin_rag:LangevinRAGAgent",
+}
 
 
 def make_agent(name: str, **kwargs: Any) -> Any:
     """An agent instance by registered name (``AGENTS``) or ``"module:Class"`` path."""
-    target = AGENTS.get(name, name)
+    entry = AGENTS.get(name, name)
+    target, defaults = (entry, {}) if isinstance(entry, str) else entry
     if ":" not in target:
         raise ValueError(f"unknown agent {name!r}; known agents: {sorted(AGENTS)}")
     module, cls = target.split(":", 1)
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    agent = getattr(importlib.import_module(module), cls)(**{**defaults, **kwargs})
+    if name in AGENTS:
+        agent.name = name
+    return agent
 
 
 __all__ = ["AGENTS", "Agent", "make_agent", "rollout", "source_mass"]

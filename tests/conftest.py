@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny env configs so the whole suite runs in minutes on two CPU cores."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
+
+torch.set_num_threads(1)
+
+TINY = dict(num_candidates=8, context_length=32, heldout_size=64, test_size=64, reward_batch=8,
+            n_layer=1, n_head=2, n_embd=32, micro_batch_size=8)
+
+
+def make_tiny(**overrides):
+    """A tiny CurriculumSelect-v0 (no max_episode_steps wrapper surprises: 1000 steps)."""
+    return gym.make("CurriculumSelect-v0", **{**TINY, **overrides})
+
+
+@pytest.fixture
+def tiny_env():
+    env = make_tiny()
+    yield env
+    env.close()
