@@ -1,0 +1,322 @@
+"""Soft-Q curriculum agent: the paper's Algorithm 1 (Viteri & Vrabac, §2), one file, top to bottom.
+
+Per step k, in :meth:`SoftQAgent.act` (one forward of the candidates serves two purposes, §2.5):
+
+1. ``q_k = Q_phi(H_k)`` and ``qbar_k = Q_phibar(H_k)`` on the env observation H_k [N, d] (detached
+   last-layer hidden states);
+2. if a transition (h_prev, r_prev) is pending: ``V_k = beta [logsumexp(qbar_k / beta) - log N]``
+   (eq. 4), ``y = (1 - gamma) r_prev + gamma V_k`` (eq. 3, stop-gradient), one Adam step on
+   ``1/2 (Q_phi(h_prev) - y)^2`` with gradient clipping G, then Polyak ``phibar <- tau phi + (1 - tau)
+   phibar`` (eq. 5);
+3. ``pi_k = softmax(q_k / beta)`` (eq. 6), sample ``a_k ~ pi_k``, keep ``h_prev = H_k[a_k]`` and its
+   token ids; return ``pi_k`` as the mixture weights (the env trains on ``sum_i pi_i loss_i``, eq. 7).
+
+:meth:`SoftQAgent.observe` stores ``r_prev`` = the reward of that step. Q learns off-policy from the
+sampled action (§2.5); in mixture mode the transition is caused by the whole mixture.
+
+Options (all in :class:`SoftQConfig`): ``no_q_weighting`` (§2.6), ``td_into_theta`` / ``td_lambda``
+(§2.7), experience replay of (h, y) pairs, Q warm-up, temperature control
+(:mod:`agents.temperature`), and two ablations:
+
+- ``reset_lm_every=K``: every K steps the agent re-initialises the LM
+  (``env.unwrapped.learner.reinitialise(seed)``, fresh weights and AdamW) and re-forwards the
+  current candidates, so the LM never gets far while Q keeps learning across resets — does Q
+  learn a value of data that transfers to a fresh model?
+- ``alternate_every=B``: blocks of B steps alternate between a uniform LM update (only Q learns,
+  its weights are not used) and the Q-weighted update, starting with a uniform block.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from agents.base import source_mass
+from agents.replay import PairReplay
+from agents.temperature import TEMPERATURES, make_temperature
+
+
+@dataclass
+class SoftQConfig:
+    """Hyperparameters of the soft-Q agent (paper defaults)."""
+
+    beta: float = 1.0
+    """beta, Boltzmann temperature of the policy softmax(Q/beta) (fixed temperature; eq. 6)."""
+    gamma: float = 0.9
+    """gamma, discount of the normalised soft Bellman target (eq. 3)."""
+    tau: float = 0.01
+    """tau, Polyak rate of the target network (eq. 5)."""
+    lr: float = 1e-3
+    """eta, Adam learning rate of the Q-network."""
+    grad_clip: float = 1.0
+    """G, max global gradient norm of each Q-network step."""
+    hidden: int = 32
+    """Width of the Q-network's hidden layer (d -> hidden -> 1, eq. 2)."""
+    action_mode: str = "mixture"
+    """``mixture``: send pi as weights (the paper). ``select``: train the LM on the sampled a_k alone."""
+    no_q_weighting: bool = False
+    """Send uniform 1/N weights to the env; Q still learns from sampled actions (§2.6)."""
+    td_into_theta: bool = False
+    """Re-forward the previous action's tokens with gradients; the TD loss also trains theta (§2.7)."""
+    td_lambda: float = 1.0
+    """lambda_TD, scale of the TD loss's gradient into theta (only with td_into_theta)."""
+    replay_size: int = 0
+    """Capacity of the (h, y) replay buffer (0: no replay)."""
+    replay_updates: int = 0
+    """Extra Q steps per env step on minibatches drawn from the replay buffer."""
+    replay_batch: int = 32
+    """Minibatch size of each replay update."""
+    warmup_steps: int = 0
+    """First steps send the uniform mixture while Q learns."""
+    reset_lm_every: int = 0
+    """Ablation: re-initialise the LM every K steps so only Q keeps learning (0: off)."""
+    alternate_every: int = 0
+    """Ablation: alternate B-step blocks of uniform LM updates (Q learns only) and Q-weighted ones (0: off)."""
+    temperature: str = "fixed"
+    """Temperature control: ``fixed`` | ``phased`` | ``closed_loop`` (see agents.temperature)."""
+    beta_min: float = 0.5
+    """Closed loop: beta = beta_min + beta_k * failure_rate."""
+    beta_k: float = 0.7
+    """Closed loop: gain k on the failure rate."""
+    temperature_window: int = 20
+    """Closed loop: steps in the failure-rate window (and the running mean that defines failure)."""
+    planned_steps: int = 1000
+    """Phased: the planned run length the phase fractions refer to."""
+    phase_betas: tuple[float, ...] = (1.2, 0.9, 0.7)
+    """Phased: beta of the explore, focus and refine phases."""
+    phase_bounds: tuple[float, ...] = (0.1, 0.5, 0.9)
+    """Phased: step fractions where those phases end (then the closed loop)."""
+
+    def __post_init__(self) -> None:
+        for name in ("beta", "tau", "lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SoftQConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.gamma < 1:
+            raise ValueError(f"SoftQConfig.gamma must lie in [0, 1), got {self.gamma!r}")
+        if self.tau > 1:
+            raise ValueError(f"SoftQConfig.tau must lie in (0, 1], got {self.tau!r}")
+        if self.action_mode not in ("mixture", "select"):
+            raise ValueError(f"SoftQConfig.action_mode must be 'mixture' or 'select', got {self.action_mode!r}")
+        if self.temperature not in TEMPERATURES:
+            raise ValueError(f"SoftQConfig.temperature must be one of {TEMPERATURES}, got {self.temperature!r}")
+        if self.td_lambda < 0:
+            raise ValueError(f"SoftQConfig.td_lambda must be >= 0, got {self.td_lambda!r}")
+        for name in ("hidden", "replay_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SoftQConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("replay_size", "replay_updates", "warmup_steps", "reset_lm_every", "alternate_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SoftQConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.replay_updates and not self.replay_size:
+            raise ValueError("SoftQConfig.replay_updates > 0 needs replay_size > 0")
+
+
+def q_network(d: int, hidden: int) -> nn.Module:
+    """Q_phi(h) = W2 relu(W1 h + b1) + b2 (eq. 2): [B, d] -> [B, 1]."""
+    return nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+def soft_value(q: torch.Tensor, beta: float) -> torch.Tensor:
+    """Normalised soft value V = beta [logsumexp(q / beta) - log N] (eq. 4); q [N] -> scalar."""
+    return beta * (torch.logsumexp(q / beta, dim=-1) - math.log(q.shape[-1]))
+
+
+def td_target(reward: float, v_next: torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = (1 - gamma) r + gamma V(s') (eq. 3), stop-gradient."""
+    return ((1.0 - gamma) * reward + gamma * v_next).detach()
+
+
+@torch.no_grad()
+def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""
+    for pt, p in zip(target.parameters(), online.parameters()):
+        pt.mul_(1.0 - tau).add_(p, alpha=tau)
+
+
+class SoftQAgent:
+    """Algorithm 1: Boltzmann-weighted mixture curriculum learned by normalised soft Q-learning."""
+
+    name = "soft_q"
+
+    def __init__(self, **kwargs: Any):
+        self.config = SoftQConfig(**kwargs)
+        self.action_mode = self.config.action_mode
+        self.env: gym.Env | None = None
+        self.q: nn.Module | None = None
+
+    # ------------------------------------------------------------------------------------ setup
+    def setup(self, env: gym.Env, seed: int) -> None:
+        """Build Q, target and Adam from ``seed`` (no global RNG touched); clear the pending transition."""
+        c = self.config
+        self.env = env
+        d = int(env.observation_space.shape[1])
+        self.rng = np.random.default_rng(seed)  # LM reset seeds
+        self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.rng.integers(2**62)))
+            self.q = q_network(d, c.hidden)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
+        self.temp = make_temperature(c.temperature, c.beta, c.beta_min, c.beta_k, c.temperature_window,
+                                     c.planned_steps, c.phase_betas, c.phase_bounds)
+        self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
+        self.pending: dict[str, Any] | None = None  # {h [d], ids [L], reward}
+        self.step = 0
+        self._metrics: dict[str, float] = {}
+
+    def _uniform_step(self) -> bool:
+        """Whether this step's LM update ignores Q (ablation, warm-up or alternating uniform block)."""
+        c = self.config
+        if c.no_q_weighting or self.step < c.warmup_steps:
+            return True
+        return bool(c.alternate_every) and (self.step // c.alternate_every) % 2 == 0
+
+    # ------------------------------------------------------------------------------------ Q update
+    def _q_step(self, h: torch.Tensor, y: torch.Tensor) -> float:
+        """One clipped Adam step on 1/2 (Q_phi(h) - y)^2, mean over the batch; h [B, d], y [B]."""
+        loss = 0.5 * (self.q(h).squeeze(-1) - y).pow(2).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip)
+        self.opt.step()
+        return float(loss.detach())
+
+    def _td_update(self, qbar: torch.Tensor, beta: float) -> None:
+        """TD update of phi for the pending transition, bootstrapped from this step's target Q."""
+        c, p = self.config, self.pending
+        v_next = soft_value(qbar, beta)  # eq. 4, from the target network
+        y = td_target(p["reward"], v_next, c.gamma)  # eq. 3
+        h = p["h"][None]  # [1, d]
+        if c.td_into_theta:
+            learner = self.env.unwrapped.learner
+            h_theta = learner.hidden(input_ids=p["ids"][None], grad=True).float().cpu()  # [1, d], graph to theta
+            h = h_theta.detach()
+            if c.td_lambda > 0:
+                # The theta-side loss reads a frozen copy of phi, so updating phi in place below cannot
+                # break its graph; its gradient enters the LM's next optimizer step (§2.7).
+                frozen = {k: v.detach().clone() for k, v in self.q.named_parameters()}
+                q_theta = functional_call(self.q, frozen, (h_theta,)).squeeze()
+                learner.add_auxiliary_loss(c.td_lambda * 0.5 * (q_theta - y).pow(2))
+        with torch.no_grad():
+            q_hat = float(self.q(h).squeeze())
+        self._q_step(h, y.reshape(1))
+        if self.replay is not None:
+            self.replay.add(h[0], float(y))
+            for _ in range(c.replay_updates):
+                self._q_step(*self.replay.sample(c.replay_batch, self.gen))
+        polyak(self.q_target, self.q, c.tau)  # eq. 5
+        self._metrics.update({"td/error": q_hat - float(y), "td/target": float(y), "v_bar": float(v_next)})
+
+    # ------------------------------------------------------------------------------------ protocol
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> Any:
+        if self.q is None:
+            raise RuntimeError("call setup(env, seed) before act()")
+        c = self.config
+        if c.reset_lm_every and self.step and self.step % c.reset_lm_every == 0:
+            obs, info = self._reset_lm()
+        self._metrics = {}
+        H = torch.as_tensor(np.asarray(obs, dtype=np.float32))  # [N, d]
+        n = H.shape[0]
+        beta = self.temp.beta
+        with torch.no_grad():
+            q = self.q(H).squeeze(-1)  # [N], online: action selection (one-step stale, §2.5)
+            qbar = self.q_target(H).squeeze(-1)  # [N], target: bootstrap of the previous step
+        if self.pending is not None:
+            self._td_update(qbar, beta)
+            self.pending = None
+        pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
+        uniform = self._uniform_step()
+        behaviour = torch.full((n,), 1.0 / n) if uniform and c.action_mode == "select" else pi
+        a = int(torch.multinomial(behaviour, 1, generator=self.gen))
+        self.pending = {"h": H[a].clone(), "ids": torch.as_tensor(np.asarray(info["token_ids"][a])).clone(),
+                        "reward": None}
+        self.step += 1
+        self._record(q, pi, beta, a, uniform, info)
+        if c.action_mode == "select":
+            return a
+        weights = np.full(n, 1.0 / n, dtype=np.float32) if uniform else pi.numpy().astype(np.float32)
+        return weights
+
+    def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
+                truncated: bool) -> None:
+        if self.pending is None:
+            raise RuntimeError("observe() called without a preceding act()")
+        self.pending["reward"] = float(reward)
+        self.temp.update(float(reward))
+        self._metrics["temperature/failure_rate"] = self.temp.failure_rate
+        if terminated or truncated:
+            self.pending = None  # the next obs belongs to a new episode: no bootstrap across it
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self._metrics)
+
+    def _record(self, q: torch.Tensor, pi: torch.Tensor, beta: float, a: int, uniform: bool,
+                info: dict[str, Any]) -> None:
+        """Diagnostics of this step's policy (flat, prefixed names)."""
+        m = self._metrics
+        m.update({
+            "policy/entropy": float(-(pi * pi.clamp_min(1e-30).log()).sum()),
+            "policy/max": float(pi.max()),
+            "policy/effective_batch": float(1.0 / pi.pow(2).sum()),
+            "policy/uniform_step": float(uniform),
+            "policy/action": float(a),
+            "q/mean": float(q.mean()), "q/std": float(q.std()) if q.numel() > 1 else 0.0,
+            "q/spread": float(q.max() - q.min()),
+            "temperature/beta": beta, "temperature/failure_rate": self.temp.failure_rate,
+        })
+        if "source" in info:
+            sources = np.asarray(info["source"])
+            m.update(source_mass(pi.numpy(), sources))
+            hits = np.flatnonzero(sources == "needle")
+            if hits.size:
+                i = int(hits[0])
+                m["needle/rank"] = float(1 + int((q > q[i]).sum()))
+                m["needle/prob"] = float(pi[i])
+
+    def _reset_lm(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """Ablation: a fresh LM; the current candidates are re-forwarded through it."""
+        env = self.env.unwrapped
+        env.learner.reinitialise(int(self.rng.integers(2**62)))
+        if hasattr(env, "refresh"):
+            return env.refresh()
+        # The env has no public refresh: re-score its current batch so obs and the fused update graph
+        # belong to the new model (private attributes of CurriculumSelectEnv).
+        env._scores = env.learner.score(env._batch.ids, with_grad=env.fused)
+        return env._obs(), env._info()
+
+    # ------------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume identically (copies, not views)."""
+        return copy.deepcopy({
+            "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+            "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
+            "pending": self.pending, "temperature": self.temp.state_dict(), "step": self.step,
+            "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
+        })
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; call :meth:`setup` first (it sizes the networks)."""
+        if self.q is None:
+            raise RuntimeError("call setup(env, seed) before load_state_dict()")
+        if dict(state["config"]) != asdict(self.config):
+            raise ValueError("soft-Q state was saved with a different SoftQConfig")
+        state = copy.deepcopy(state)
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
+        self.rng.bit_generator.state = state["rng"]
+        self.pending = state["pending"]
+        self.temp.load_state_dict(state["temperature"])
+        self.step = int(state["step"])
+        if self.replay is not None:
+            self.replay.load_state_dict(state["replay"])
+        self._metrics = dict(state["metrics"])
