@@ -1,0 +1,251 @@
+"""Soft-Q agent: eqs. 3-6 checked numerically, the ablations, determinism and save/load."""
+
+import math
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents import make_agent
+from agents.soft_q import SoftQAgent, SoftQConfig, polyak, q_network, soft_value, td_target
+from tests.conftest import make_tiny
+
+N, D = 8, 16
+
+
+def stub_env(n=N, d=D):
+    """Just enough of an env for the agent's Q-learning (no LM)."""
+    env = SimpleNamespace(observation_space=gym.spaces.Box(-np.inf, np.inf, (n, d)))
+    env.unwrapped = env
+    return env
+
+
+def random_obs(rng, n=N, d=D):
+    return rng.standard_normal((n, d)).astype(np.float32), {"token_ids": np.zeros((n, 4), dtype=np.int64)}
+
+
+def test_soft_value_of_equal_q_is_q_and_matches_eq4():
+    for q0, beta in [(-8.0, 1.0), (3.5, 0.2), (0.0, 5.0)]:
+        assert float(soft_value(torch.full((16,), q0), beta)) == pytest.approx(q0, abs=1e-5)
+    q = torch.tensor([-1.0, 0.5, 2.0])
+    manual = 0.7 * math.log(sum(math.exp(x / 0.7) for x in q.tolist()) / 3)
+    assert float(soft_value(q, 0.7)) == pytest.approx(manual, rel=1e-6)
+
+
+def test_constant_reward_fixed_point_is_the_reward():
+    agent = SoftQAgent(lr=1e-2, tau=0.1)
+    agent.setup(stub_env(), seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(2500):
+        obs, info = random_obs(rng)
+        agent.act(obs, info)
+        agent.observe(-2.0, obs, info, False, False)
+    q = agent.q(torch.as_tensor(random_obs(rng, n=200)[0])).detach()
+    assert abs(float(q.mean()) + 2.0) < 0.05
+    assert float((q + 2.0).abs().mean()) < 0.1
+
+
+def test_policy_is_softmax_q_over_beta():
+    agent = SoftQAgent(beta=0.3)
+    agent.setup(stub_env(), seed=0)
+    with torch.no_grad():  # make Q differences large enough to matter
+        agent.q[2].weight.mul_(20.0)
+    obs, info = random_obs(np.random.default_rng(0))
+    weights = agent.act(obs, info)
+    expected = torch.softmax(agent.q(torch.as_tensor(obs)).squeeze(-1).detach() / 0.3, -1).numpy()
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)
+    assert expected.max() > 2.0 / N  # not trivially uniform
+
+
+def test_td_update_and_polyak_match_eqs_3_and_5():
+    agent = SoftQAgent(beta=0.5, gamma=0.8, tau=0.25)
+    agent.setup(stub_env(), seed=0)
+    rng = np.random.default_rng(0)
+    obs, info = random_obs(rng)
+    agent.act(obs, info)
+    agent.observe(-3.0, obs, info, False, False)
+    h_prev = agent.pending["h"].clone()
+    online = {k: v.clone() for k, v in agent.q.state_dict().items()}
+    target = {k: v.clone() for k, v in agent.q_target.state_dict().items()}
+    obs2, info2 = random_obs(rng)
+    agent.act(obs2, info2)
+    # the TD target from the *old* target network (eqs. 3-4)
+    ref = q_network(D, 32)
+    ref.load_state_dict(target)
+    y = 0.2 * -3.0 + 0.8 * float(soft_value(ref(torch.as_tensor(obs2)).squeeze(-1).detach(), 0.5))
+    assert agent.metrics()["td/target"] == pytest.approx(y, rel=1e-6)
+    # the online step moved Q(h_prev) towards y; eq. 5 holds parameter by parameter
+    ref.load_state_dict(online)
+    with torch.no_grad():
+        before, after = float(ref(h_prev[None])), float(agent.q(h_prev[None]))
+    assert abs(after - y) < abs(before - y)
+    new_online = agent.q.state_dict()
+    for k, v in agent.q_target.state_dict().items():
+        torch.testing.assert_close(v, 0.25 * new_online[k] + 0.75 * target[k])
+    # a plain Polyak call is eq. 5 too
+    a, b = q_network(D, 4), q_network(D, 4)
+    old = [p.clone() for p in b.parameters()]
+    polyak(b, a, 0.1)
+    for pb, pa, po in zip(b.parameters(), a.parameters(), old):
+        torch.testing.assert_close(pb, 0.1 * pa + 0.9 * po)
+
+
+def test_td_target_carries_no_gradient():
+    net = q_network(D, 8)
+    v = soft_value(net(torch.randn(N, D)).squeeze(-1), 1.0)
+    assert v.requires_grad
+    y = td_target(-4.0, v, 0.9)
+    assert not y.requires_grad
+    agent = SoftQAgent()
+    agent.setup(stub_env(), seed=0)
+    assert not any(p.requires_grad for p in agent.q_target.parameters())
+
+
+def test_no_q_weighting_sends_exactly_uniform_weights_while_q_learns():
+    env = make_tiny()
+    agent = make_agent("soft_q_uniform")
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    q0 = [p.clone() for p in agent.q.parameters()]
+    for _ in range(3):
+        w = agent.act(obs, info)
+        assert np.array_equal(w, np.full(8, 1 / 8, dtype=np.float32))
+        obs, r, term, trunc, info = env.step(w)
+        agent.observe(r, obs, info, term, trunc)
+    assert any(not torch.equal(a, b) for a, b in zip(q0, agent.q.parameters()))
+
+
+def _theta_after_two_steps(**kw):
+    env = make_tiny()
+    agent = SoftQAgent(**kw)
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    aux = []
+    for _ in range(2):  # step 2 carries the TD loss of step 1's transition
+        w = agent.act(obs, info)
+        obs, r, term, trunc, info = env.step(w)
+        agent.observe(r, obs, info, term, trunc)
+        aux.append(info["aux_loss"])
+    return [p.detach().clone() for p in env.unwrapped.learner.parameters()], aux
+
+
+def test_td_into_theta_changes_theta_and_lambda_zero_does_not():
+    base, aux_base = _theta_after_two_steps()
+    td, aux_td = _theta_after_two_steps(td_into_theta=True, td_lambda=1.0)
+    zero, aux_zero = _theta_after_two_steps(td_into_theta=True, td_lambda=0.0)
+    assert aux_base == [0.0, 0.0] and aux_zero == [0.0, 0.0]
+    assert aux_td[0] == 0.0 and aux_td[1] > 0.0
+    assert any(not torch.equal(a, b) for a, b in zip(base, td))
+    assert all(torch.equal(a, b) for a, b in zip(base, zero))
+
+
+def _run(agent_kw, steps, seed=3, env_kw=None):
+    env = make_tiny(**(env_kw or {}))
+    agent = SoftQAgent(**agent_kw)
+    agent.setup(env, seed)
+    obs, info = env.reset(seed=seed)
+    trace = []
+    for _ in range(steps):
+        w = agent.act(obs, info)
+        obs, r, term, trunc, info = env.step(w)
+        agent.observe(r, obs, info, term, trunc)
+        trace.append((np.asarray(w).copy(), r, agent.metrics()["policy/action"]))
+    return trace
+
+
+def assert_same_trace(a, b):
+    assert len(a) == len(b)
+    for (wa, ra, aa), (wb, rb, ab) in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+        assert ra == rb and aa == ab
+
+
+def test_deterministic_for_a_fixed_seed():
+    kw = dict(beta=0.05, temperature="closed_loop", replay_size=16, replay_updates=1)
+    a, b = _run(kw, 20), _run(kw, 20)
+    assert_same_trace(a, b)
+    assert len({x[2] for x in a}) > 1  # actions actually vary
+
+
+def test_save_load_resumes_identically(tmp_path):
+    kw = dict(beta=0.05, td_into_theta=True, replay_size=8, replay_updates=1, temperature="closed_loop")
+    env, agent = make_tiny(), SoftQAgent(**kw)
+    agent.setup(env, 5)
+    obs, info = env.reset(seed=5)
+
+    def advance(env, agent, obs, info, steps):
+        trace = []
+        for _ in range(steps):
+            w = agent.act(obs, info)
+            obs, r, term, trunc, info = env.step(w)
+            agent.observe(r, obs, info, term, trunc)
+            trace.append((np.asarray(w).copy(), r, agent.metrics()["policy/action"]))
+        return trace, obs, info
+
+    _, obs, info = advance(env, agent, obs, info, 4)
+    env.unwrapped.save_state(tmp_path / "env.pt")
+    torch.save(agent.state_dict(), tmp_path / "agent.pt")
+    first, _, _ = advance(env, agent, obs, info, 4)
+
+    env2, agent2 = make_tiny(), SoftQAgent(**kw)
+    agent2.setup(env2, 999)
+    env2.reset(seed=999)
+    obs2, info2 = env2.unwrapped.load_state(tmp_path / "env.pt")
+    agent2.load_state_dict(torch.load(tmp_path / "agent.pt", weights_only=False))
+    second, _, _ = advance(env2, agent2, obs2, info2, 4)
+    assert_same_trace(first, second)
+
+
+def test_uniform_phases_warmup_and_alternation():
+    agent = SoftQAgent(warmup_steps=2, alternate_every=0)
+    agent.setup(stub_env(), 0)
+    rng = np.random.default_rng(0)
+    flags = []
+    for _ in range(4):
+        obs, info = random_obs(rng)
+        agent.act(obs, info)
+        agent.observe(-1.0, obs, info, False, False)
+        flags.append(agent.metrics()["policy/uniform_step"])
+    assert flags == [1.0, 1.0, 0.0, 0.0]
+    alt = SoftQAgent(alternate_every=2)
+    alt.setup(stub_env(), 0)
+    pattern = []
+    for step in range(8):
+        alt.step = step
+        pattern.append(alt._uniform_step())
+    assert pattern == [True, True, False, False, True, True, False, False]
+
+
+def test_reset_lm_ablation_reinitialises_the_lm_and_keeps_q():
+    env = make_tiny()
+    agent = SoftQAgent(reset_lm_every=2)
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    models = []
+    for _ in range(3):
+        w = agent.act(obs, info)
+        models.append(env.unwrapped.learner.model)
+        obs, r, term, trunc, info = env.step(w)
+        agent.observe(r, obs, info, term, trunc)
+    assert models[0] is models[1] and models[2] is not models[1]  # fresh LM at step 3
+    assert np.isfinite(r)
+
+
+def test_needle_metrics_and_config_errors():
+    agent = SoftQAgent()
+    agent.setup(stub_env(n=4), 0)
+    obs, info = random_obs(np.random.default_rng(0), n=4)
+    info["source"] = np.array(["filler", "needle", "filler", "filler"], dtype=object)
+    agent.act(obs, info)
+    m = agent.metrics()
+    assert 1 <= m["needle/rank"] <= 4 and m["mass/needle"] == pytest.approx(m["needle/prob"])
+    assert m["mass/filler"] + m["mass/needle"] == pytest.approx(1.0)
+    assert m["policy/effective_batch"] <= 4 + 1e-5
+    with pytest.raises(ValueError, match="gamma"):
+        SoftQConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        SoftQAgent(temperature="warm")
+    with pytest.raises(TypeError):
+        SoftQAgent(betta=1.0)
