@@ -137,7 +137,7 @@ def td_target(reward: float, v_next: torch.Tensor, gamma: float) -> torch.Tensor
 @torch.no_grad()
 def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
     """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""
-    for pt, p in zip(target.parameters(), online.parameters()):
+    for pt, p in zip(target.parameters(), online.parameters(), strict=True):
         pt.mul_(1.0 - tau).add_(p, alpha=tau)
 
 

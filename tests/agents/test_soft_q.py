@@ -88,7 +88,7 @@ def test_td_update_and_polyak_match_eqs_3_and_5():
     a, b = q_network(D, 4), q_network(D, 4)
     old = [p.clone() for p in b.parameters()]
     polyak(b, a, 0.1)
-    for pb, pa, po in zip(b.parameters(), a.parameters(), old):
+    for pb, pa, po in zip(b.parameters(), a.parameters(), old, strict=True):
         torch.testing.assert_close(pb, 0.1 * pa + 0.9 * po)
 
 
@@ -114,7 +114,7 @@ def test_no_q_weighting_sends_exactly_uniform_weights_while_q_learns():
         assert np.array_equal(w, np.full(8, 1 / 8, dtype=np.float32))
         obs, r, term, trunc, info = env.step(w)
         agent.observe(r, obs, info, term, trunc)
-    assert any(not torch.equal(a, b) for a, b in zip(q0, agent.q.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(q0, agent.q.parameters(), strict=True))
 
 
 def _theta_after_two_steps(**kw):
@@ -137,8 +137,8 @@ def test_td_into_theta_changes_theta_and_lambda_zero_does_not():
     zero, aux_zero = _theta_after_two_steps(td_into_theta=True, td_lambda=0.0)
     assert aux_base == [0.0, 0.0] and aux_zero == [0.0, 0.0]
     assert aux_td[0] == 0.0 and aux_td[1] > 0.0
-    assert any(not torch.equal(a, b) for a, b in zip(base, td))
-    assert all(torch.equal(a, b) for a, b in zip(base, zero))
+    assert any(not torch.equal(a, b) for a, b in zip(base, td, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(base, zero, strict=True))
 
 
 def _run(agent_kw, steps, seed=3, env_kw=None):
@@ -157,7 +157,7 @@ def _run(agent_kw, steps, seed=3, env_kw=None):
 
 def assert_same_trace(a, b):
     assert len(a) == len(b)
-    for (wa, ra, aa), (wb, rb, ab) in zip(a, b):
+    for (wa, ra, aa), (wb, rb, ab) in zip(a, b, strict=True):
         np.testing.assert_array_equal(wa, wb)
         assert ra == rb and aa == ab
 

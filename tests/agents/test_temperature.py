@@ -11,7 +11,7 @@ def test_closed_loop_formula_and_failure_definition_on_hand_made_rewards():
     # rewards 1, 2, 0, 3, 1 judged against the mean of the previous (up to 3) rewards:
     # 1: not judged; 2 vs 1 -> ok; 0 vs 1.5 -> fail; 3 vs 1 -> ok; 1 vs 5/3 -> fail
     expected_rates = [1.0, 0 / 1, 1 / 2, 1 / 3, 2 / 3]  # last step: window of judged steps = [fail, ok, fail]
-    for reward, rate in zip([1.0, 2.0, 0.0, 3.0, 1.0], expected_rates):
+    for reward, rate in zip([1.0, 2.0, 0.0, 3.0, 1.0], expected_rates, strict=True):
         t.update(reward)
         assert t.failure_rate == pytest.approx(rate)
         assert t.beta == pytest.approx(0.5 + 0.7 * rate)
