@@ -1,0 +1,198 @@
+"""Figures of the soft-Q agent (issue 3): needle ranking, target-domain mass on ``noisy``, step overhead.
+
+Usage::
+
+    python -m benchmarks.soft_q_figures needle   --out results/soft_q [--steps 300] [--agent beta=0.01 ...]
+    python -m benchmarks.soft_q_figures noisy    --out results/soft_q [--steps 300]
+    python -m benchmarks.soft_q_figures overhead --out results/soft_q [--steps 60]
+    python -m benchmarks.soft_q_figures all      --out results/soft_q
+
+``--agent k=v`` overrides any :class:`agents.soft_q.SoftQConfig` field; ``--env k=v`` any env field.
+Each figure writes ``<name>.csv`` (one row per step) and ``<name>.png`` into ``--out`` and prints
+its summary numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import pathlib
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
+from agents.soft_q import SoftQAgent
+
+
+def parse_pairs(pairs: list[str]) -> dict:
+    """``["beta=0.1", "td_into_theta=True"]`` -> ``{"beta": 0.1, "td_into_theta": True}``."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def run_agent(task: str, steps: int, seed: int, agent_kw: dict, env_kw: dict) -> list[dict]:
+    """Roll the soft-Q agent; one row of metrics per step."""
+    env = gym.make("CurriculumSelect-v0", task=task, **env_kw)
+    agent = SoftQAgent(**agent_kw)
+    agent.setup(env, seed)
+    obs, info = env.reset(seed=seed)
+    rows = []
+    for step in range(1, steps + 1):
+        w = agent.act(obs, info)
+        m = agent.metrics()  # the policy that produced w (before the reward arrives)
+        obs, reward, term, trunc, info = env.step(w)
+        agent.observe(reward, obs, info, term, trunc)
+        rows.append({"step": step, "reward": reward, **m})
+        if term:
+            break
+    env.close()
+    return rows
+
+
+def figure_needle(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+    env_kw = {"num_candidates": 16, **env_kw}
+    rows = run_agent("needle", steps, seed, agent_kw, env_kw)
+    n = env_kw["num_candidates"]
+    rank = np.array([r["needle/rank"] for r in rows])
+    prob = np.array([r["needle/prob"] for r in rows])
+    last = slice(max(0, len(rows) - 100), len(rows))
+    summary = {"top1_share_last100": float(np.mean(rank[last] == 1)), "mean_prob_last100": float(prob[last].mean()),
+               "uniform": 1.0 / n, "mean_rank_last100": float(rank[last].mean()),
+               "final_reward": rows[-1]["reward"]}
+    write_csv(out / f"needle{tag}.csv", rows)
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    steps_ = [r["step"] for r in rows]
+    a.plot(steps_, rank, ".", ms=3)
+    a.set_ylabel("needle rank (1 = top)")
+    a.invert_yaxis()
+    b.plot(steps_, prob, label="pi(needle)")
+    b.axhline(1.0 / n, color="k", ls="--", label="uniform 1/N")
+    b.set_ylabel("policy probability")
+    b.set_xlabel("step")
+    b.legend()
+    a.set_title(f"soft-Q on needle (N={n}) {agent_kw or 'paper defaults'}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / f"needle{tag}.png", dpi=120)
+    plt.close(fig)
+    return summary
+
+
+def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+    rows = run_agent("noisy", steps, seed, agent_kw, env_kw)
+    mass = np.array([r.get("mass/prose", 0.0) for r in rows])
+    last = slice(max(0, len(rows) - 100), len(rows))
+    summary = {"prose_mass_last100": float(mass[last].mean()), "prose_mass_first50": float(mass[:50].mean()),
+               "stream_share": 0.25, "final_reward": rows[-1]["reward"]}
+    write_csv(out / f"noisy{tag}.csv", rows)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps_ = [r["step"] for r in rows]
+    ax.plot(steps_, mass, alpha=0.4, label="policy mass on prose")
+    k = 20
+    if len(mass) >= k:
+        ax.plot(steps_[k - 1:], np.convolve(mass, np.ones(k) / k, "valid"), label=f"{k}-step mean")
+    ax.axhline(0.25, color="k", ls="--", label="stream share 0.25")
+    ax.set_xlabel("step")
+    ax.set_ylabel("share of pi on prose windows")
+    ax.set_title(f"soft-Q on noisy {agent_kw or 'paper defaults'}", fontsize=8)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / f"noisy{tag}.png", dpi=120)
+    plt.close(fig)
+    return summary
+
+
+def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+    """Time of (agent.act + env.step + agent.observe) vs env.step with uniform weights, interleaved.
+
+    Two identical envs; each round steps both, in alternating order, so machine noise hits both arms.
+    """
+    env_a = gym.make("CurriculumSelect-v0", **env_kw)
+    env_u = gym.make("CurriculumSelect-v0", **env_kw)
+    agent = SoftQAgent(**agent_kw)
+    agent.setup(env_a, seed)
+    obs, info = env_a.reset(seed=seed)
+    env_u.reset(seed=seed)
+    n = env_u.unwrapped.config.num_candidates
+    uniform = np.full(n, 1.0 / n, dtype=np.float32)
+    rows = []
+    for step in range(1, steps + 1):
+        times = {}
+        for arm in (("agent", "uniform") if step % 2 else ("uniform", "agent")):
+            t0 = time.perf_counter()
+            if arm == "agent":
+                w = agent.act(obs, info)
+                obs, r, term, trunc, info = env_a.step(w)
+                agent.observe(r, obs, info, term, trunc)
+            else:
+                env_u.step(uniform)
+            times[arm] = time.perf_counter() - t0
+        rows.append({"step": step, "agent_s": times["agent"], "uniform_s": times["uniform"]})
+    warm = rows[5:]  # skip warm-up steps
+    a = float(np.median([r["agent_s"] for r in warm]))
+    u = float(np.median([r["uniform_s"] for r in warm]))
+    ta, tu = sum(r["agent_s"] for r in warm), sum(r["uniform_s"] for r in warm)
+    write_csv(out / f"overhead{tag}.csv", rows)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["step"] for r in rows], [r["agent_s"] for r in rows], label="soft-Q step")
+    ax.plot([r["step"] for r in rows], [r["uniform_s"] for r in rows], label="uniform-mixture step")
+    ax.set_xlabel("step")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"overhead: median ratio {a / u:.3f}, total ratio {ta / tu:.3f}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / f"overhead{tag}.png", dpi=120)
+    plt.close(fig)
+    return {"median_agent_s": a, "median_uniform_s": u, "median_ratio": a / u, "total_ratio": ta / tu}
+
+
+FIGURES = {"needle": figure_needle, "noisy": figure_noisy, "overhead": figure_overhead}
+DEFAULT_STEPS = {"needle": 300, "noisy": 300, "overhead": 60}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("figure", choices=[*FIGURES, "all"])
+    p.add_argument("--out", default="results/soft_q", help="folder for the CSV and PNG files")
+    p.add_argument("--steps", type=int, default=None, help="env steps (default: per figure)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agent", nargs="*", default=[], metavar="K=V", help="SoftQConfig overrides")
+    p.add_argument("--env", nargs="*", default=[], metavar="K=V", help="env config overrides")
+    p.add_argument("--tag", default="", help="suffix of the output file names")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    agent_kw, env_kw = parse_pairs(args.agent), parse_pairs(args.env)
+    for name in FIGURES if args.figure == "all" else [args.figure]:
+        steps = args.steps or DEFAULT_STEPS[name]
+        t0 = time.perf_counter()
+        summary = FIGURES[name](out, steps, args.seed, agent_kw, env_kw, args.tag)
+        line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
+        print(f"{name}{args.tag} ({steps} steps, seed {args.seed}, {time.perf_counter() - t0:.0f}s): {line}")
+
+
+if __name__ == "__main__":
+    main()
