@@ -40,7 +40,7 @@ class EnvConfig:
     code_chars: int = 2_000_000
     """Characters of standard-library source read for the offline ``code`` corpus."""
     cache_dir: str | None = None
-    """Where the tokenizer and tokenised windows are cached (default ``$CURRICULUM_ENV_CACHE`` or ``~/.cache/curriculum_env``)."""
+    """Cache for tokenizer and windows (default ``$CURRICULUM_ENV_CACHE``, else ``~/.cache/curriculum_env``)."""
 
     # --- action ---------------------------------------------------------------------------------
     action_mode: str = "mixture"

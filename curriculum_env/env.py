@@ -21,6 +21,23 @@ from curriculum_env.learner import Learner, Scores
 STATE_VERSION = 1
 
 
+class WallTime(float):
+    """Seconds of wall-clock time, reported in ``info``.
+
+    Any two ``WallTime`` values compare equal: timings are measurement noise, and two runs that
+    made the same decisions must compare identical (Gymnasium's determinism check compares infos).
+    Use ``float(t)`` for the number.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WallTime) or float.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = float.__hash__
+
+
 class CurriculumSelectEnv(gym.Env):
     """Choose what a language model learns from, one step of training at a time.
 
@@ -133,7 +150,7 @@ class CurriculumSelectEnv(gym.Env):
         t0 = time.perf_counter()
         self._batch = self.stream.next_batch()
         self._scores = self.learner.score(self._batch.ids, with_grad=self.fused)
-        self._timing["time/forward"] = time.perf_counter() - t0
+        self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
 
     def _obs(self) -> np.ndarray:
         return self._scores.hidden.numpy().astype(np.float32, copy=True)
@@ -191,7 +208,7 @@ class CurriculumSelectEnv(gym.Env):
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
         self._step = 0
         self._examples_trained = 0
-        self._timing = {"time/forward": 0.0, "time/update": 0.0, "time/reward": 0.0}
+        self._timing = {f"time/{k}": WallTime(0.0) for k in ("forward", "update", "reward")}
         self._last = {}
         self._observe()
         return self._obs(), self._info()
@@ -202,13 +219,13 @@ class CurriculumSelectEnv(gym.Env):
         weights = self._weights(action)
         t0 = time.perf_counter()
         stats = self.learner.update(weights, self._batch.ids, self._scores)
-        self._timing["time/update"] = time.perf_counter() - t0
+        self._timing["time/update"] = WallTime(time.perf_counter() - t0)
         self._step += 1
         t0 = time.perf_counter()
         m = min(self.config.reward_batch, len(self.data.heldout))
         subset = self.np_random.choice(len(self.data.heldout), size=m, replace=False)
         reward = self.learner.log_prob(self.data.heldout.ids[np.sort(subset)])
-        self._timing["time/reward"] = time.perf_counter() - t0
+        self._timing["time/reward"] = WallTime(time.perf_counter() - t0)
         terminated = not stats.finite or not np.isfinite(reward)
         self._last = {
             "weights": weights.astype(np.float32),
@@ -229,6 +246,33 @@ class CurriculumSelectEnv(gym.Env):
             self._examples_trained += int(np.count_nonzero(weights))
             self._observe()
         return self._obs(), float(reward), terminated, False, self._info()
+
+    def set_candidates(self, ids: np.ndarray, source: np.ndarray, rarity, length):
+        """Make ``ids`` [N, L] the current candidates, re-scored under the current LM; returns ``(obs, info)``.
+
+        For wrappers that choose the candidates themselves (Langevin-RAG retrieves them from the
+        training stream); the next ``step`` trains on them. Nothing is counted as streamed. Wrong
+        shape, dtype or out-of-vocabulary ids raise ``ValueError`` and leave the env as it was.
+        """
+        if self._batch is None:
+            raise RuntimeError("call reset() before set_candidates()")
+        n, length_l = self.config.num_candidates, self.config.context_length
+        ids = np.asarray(ids)
+        if ids.shape != (n, length_l) or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"candidate ids must be integers of shape ({n}, {length_l}), got {ids.dtype} {ids.shape}")
+        vocab = int(self.learner.input_embeddings.shape[0])
+        if ids.min() < 0 or ids.max() >= vocab:
+            raise ValueError(f"candidate ids must lie in [0, {vocab}), got range [{ids.min()}, {ids.max()}]")
+        source = np.asarray(source, dtype=object)
+        rarity, length = np.asarray(rarity, dtype=np.float32), np.asarray(length, dtype=np.float32)
+        if source.shape != (n,) or rarity.shape != (n,) or length.shape != (n,):
+            raise ValueError(f"source, rarity and length must each have shape ({n},)")
+        t0 = time.perf_counter()
+        batch = Batch(ids.astype(np.int64, copy=True), source.copy(), rarity.copy(), length.copy())
+        self._scores = self.learner.score(batch.ids, with_grad=self.fused)
+        self._batch = batch
+        self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
+        return self._obs(), self._info()
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -275,7 +319,9 @@ class CurriculumSelectEnv(gym.Env):
     def load_state(self, path: str | os.PathLike):
         """Restore a :meth:`save_state` file (loaded with ``weights_only=True``); returns ``(obs, info)``.
 
-        On any error the env is left exactly as it was.
+        On any error the env is left exactly as it was. Through ``gym.make``'s wrappers, call
+        ``env.reset()`` first (they insist on it), then ``env.unwrapped.load_state(path)``; the
+        ``TimeLimit`` wrapper counts steps from there.
         """
         try:
             state = torch.load(path, weights_only=True, map_location="cpu")

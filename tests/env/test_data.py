@@ -1,0 +1,113 @@
+"""Splits, user data sources, the stream's epochs, and the offline default with no network."""
+
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from curriculum_env.config import EnvConfig
+from curriculum_env.data.build import build_task_data
+from curriculum_env.data.stream import CandidateStream
+from curriculum_env.data.tasks import Source, Task, task_from_files, task_from_texts
+from tests.conftest import TINY, make_tiny
+
+
+def rows(ids):
+    return {r.tobytes() for r in ids}
+
+
+@pytest.mark.parametrize("task", ["prose", "noisy", "mixed"])
+def test_heldout_test_and_stream_share_no_window(task):
+    data = build_task_data(EnvConfig(**{**TINY, "task": task}))
+    d, test = rows(data.heldout.ids), rows(data.test.ids)
+    stream = set().union(*(rows(p.ids) for p in data.stream_pools.values()))
+    assert d and test and stream
+    assert not d & test and not d & stream and not test & stream
+
+
+def test_needle_heldout_is_the_needle_and_test_is_disjoint():
+    data = build_task_data(EnvConfig(**{**TINY, "task": "needle"}))
+    assert rows(data.heldout.ids) == rows(data.stream_pools["needle"].ids)
+    assert not rows(data.test.ids) & rows(data.heldout.ids)
+    filler = data.stream_pools["filler"].ids
+    assert np.all(filler == filler[:, :1]), "filler windows are constant-token"
+
+
+def test_needle_batches_hold_exactly_one_needle():
+    env = make_tiny(task="needle")
+    _, info = env.reset(seed=0)
+    for _ in range(5):
+        assert list(info["source"]).count("needle") == 1
+        _, _, _, _, info = env.step(env.action_space.sample())
+
+
+def test_mixture_weights_shape_the_stream():
+    data = build_task_data(EnvConfig(**{**TINY, "task": "mixed"}))
+    stream = CandidateStream(data, 8, np.random.default_rng(0))
+    labels = np.concatenate([stream.next_batch().source for _ in range(200)])
+    assert abs(np.mean(labels == "prose") - 0.25) < 0.03
+    assert abs(np.mean(labels == "code") - 0.75) < 0.03
+
+
+def test_each_window_streams_once_per_epoch_then_a_new_epoch_starts():
+    texts = [" ".join(f"word{i}_{j}" for j in range(80)) for i in range(30)]
+    task = task_from_texts("tiny", texts, heldout_fraction=0.2, test_fraction=0.2)
+    data = build_task_data(EnvConfig(**{**TINY, "task": task, "context_length": 16}))
+    pool = data.stream_pools["target"]
+    stream = CandidateStream(data, 4, np.random.default_rng(0))
+    seen = [r.tobytes() for _ in range(len(pool) // 4) for r in stream.next_batch().ids]
+    assert len(seen) == len(set(seen)) and stream.epochs["target"] == 0
+    stream.next_batch()
+    stream.next_batch()
+    assert stream.epochs["target"] == 1
+
+
+def test_user_files_jsonl_and_local_dataset_share_the_windowing(tmp_path):
+    texts = [f"Paragraph {i}. " + "The quick brown fox jumps over the lazy dog. " * 12 for i in range(40)]
+    (tmp_path / "a.txt").write_text("\n\n".join(texts[:20]))
+    with open(tmp_path / "b.jsonl", "w") as f:
+        for t in texts[20:]:
+            f.write(json.dumps({"text": t}) + "\n")
+    task = task_from_files("files", [str(tmp_path / "b.jsonl")], {"extra": [str(tmp_path / "a.txt")]},
+                           heldout_fraction=0.2, test_fraction=0.2)
+    data = build_task_data(EnvConfig(**{**TINY, "task": task, "cache_dir": str(tmp_path / "cache")}))
+    assert set(data.stream_pools) == {"target", "extra"}
+    ds_task = Task("ds", Source("target", dataset=str(tmp_path / "b.jsonl")),
+                   ((Source("target", dataset=str(tmp_path / "b.jsonl")), 1.0),),
+                   heldout_fraction=0.2, test_fraction=0.2)
+    ds_data = build_task_data(EnvConfig(**{**TINY, "task": ds_task, "cache_dir": str(tmp_path / "cache")}))
+    assert len(ds_data.heldout) > 0 and len(ds_data.stream_pools["target"]) > 0
+
+
+def test_unreadable_or_missing_data_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        build_task_data(EnvConfig(**{**TINY, "task": task_from_files("m", [str(tmp_path / "missing.txt")]),
+                                     "cache_dir": str(tmp_path)}))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{not json}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2: invalid JSON"):
+        build_task_data(EnvConfig(**{**TINY, "task": task_from_files("b", [str(bad)]), "cache_dir": str(tmp_path)}))
+
+
+def test_too_little_text_is_a_clear_error(tmp_path):
+    task = task_from_texts("short", ["only a few words"] * 3)
+    with pytest.raises(ValueError, match="has no window of 32 tokens"):
+        build_task_data(EnvConfig(**{**TINY, "task": task, "cache_dir": str(tmp_path)}))
+
+
+def test_offline_default_builds_and_steps_without_network(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable (blocked by test)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from curriculum_env.data import build
+
+    monkeypatch.setattr(build, "_MEMO", {})
+    env = make_tiny(cache_dir=str(tmp_path / "fresh-cache"))
+    env.reset(seed=0)
+    _, reward, *_ = env.step(env.action_space.sample())
+    assert np.isfinite(reward)
+    assert any(p.name.startswith("task-") for p in (tmp_path / "fresh-cache").iterdir())

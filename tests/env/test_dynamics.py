@@ -1,0 +1,132 @@
+"""Determinism, eq. 1 (reward), eq. 7 (mixture update), the auxiliary-loss hook and divergence."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import make_tiny
+
+
+def run(env, actions, seed=0):
+    obs, _ = env.reset(seed=seed)
+    trace = [(obs, None)]
+    for a in actions:
+        obs, r, *_ = env.step(a)
+        trace.append((obs, r))
+    return trace
+
+
+@pytest.mark.parametrize("mode", ["mixture", "select"])
+def test_same_seed_and_actions_give_identical_runs(mode):
+    rng = np.random.default_rng(0)
+    n = 8
+    actions = [rng.random(n).astype(np.float32) if mode == "mixture" else int(rng.integers(n)) for _ in range(50)]
+    a, b = run(make_tiny(action_mode=mode), actions), run(make_tiny(action_mode=mode), actions)
+    for (obs_a, r_a), (obs_b, r_b) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(obs_a, obs_b)
+        assert r_a == r_b
+    other = run(make_tiny(action_mode=mode), actions[:3], seed=1)
+    assert not np.array_equal(other[1][0], a[1][0])
+
+
+def test_reward_is_mean_token_log_prob_of_a_fresh_heldout_sample():
+    env = make_tiny(reward_batch=5)
+    env.reset(seed=4)
+    u = env.unwrapped
+    rewards, subsets = [], []
+    for _ in range(2):
+        replay = copy.deepcopy(u.np_random)  # D-hat is the step's first draw from np_random
+        subset = np.sort(replay.choice(len(u.data.heldout), size=5, replace=False))
+        _, reward, *_ = env.step(env.action_space.sample())
+        ids = torch.as_tensor(u.data.heldout.ids[subset])
+        with torch.no_grad():
+            logp = u.learner.model(input_ids=ids).logits[:, :-1].log_softmax(-1)
+            expected = logp.gather(-1, ids[:, 1:, None]).mean().item()
+        assert reward == pytest.approx(expected, rel=1e-5)
+        rewards.append(reward)
+        subsets.append(tuple(subset))
+    assert subsets[0] != subsets[1], "D-hat must be resampled every step"
+
+
+def explicit_step(model, opt_state, ids, weights, lr, clip, aux_fn=None):
+    """One AdamW step on sum_i w_i * loss_i computed by hand, on a copy of the model."""
+    model = copy.deepcopy(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt.load_state_dict(copy.deepcopy(opt_state))  # state_dict() shares tensors with the env
+    ids = torch.as_tensor(ids)
+    logp = model(input_ids=ids).logits[:, :-1].log_softmax(-1)
+    per_window = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
+    loss = (torch.as_tensor(weights, dtype=torch.float32) * per_window).sum()
+    if aux_fn is not None:
+        loss = loss + aux_fn(model)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return model
+
+
+def params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_mixture_step_equals_explicitly_weighted_loss(fused):
+    env = make_tiny(fused_forward=fused, micro_batch_size=3)  # 3 chunks of accumulation
+    _, info = env.reset(seed=2)
+    _, _, _, _, info = env.step(np.ones(8, dtype=np.float32))  # non-trivial optimizer state first
+    learner = env.unwrapped.learner
+    w = np.array([0.5, 0.0, 1.0, 2.0, 0.1, 0.0, 3.0, 0.4], dtype=np.float32)
+    expected = explicit_step(learner.model, learner.optimizer.state_dict(), info["token_ids"], w / w.sum(),
+                             lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip)
+    env.step(w)
+    torch.testing.assert_close(params(learner.model), params(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_auxiliary_loss_enters_the_same_optimizer_step():
+    env = make_tiny()
+    _, info = env.reset(seed=5)
+    learner = env.unwrapped.learner
+    probe = torch.as_tensor(info["token_ids"][:2])
+    w = np.full(8, 1 / 8, dtype=np.float32)
+
+    def aux_fn(model):
+        return 0.3 * model(input_ids=probe, output_hidden_states=True).hidden_states[-1][:, -1].pow(2).mean()
+
+    expected = explicit_step(learner.model, learner.optimizer.state_dict(), info["token_ids"], w,
+                             lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip, aux_fn=aux_fn)
+    without = explicit_step(learner.model, learner.optimizer.state_dict(), info["token_ids"], w,
+                            lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip)
+    learner.add_auxiliary_loss(0.3 * learner.hidden(input_ids=probe, grad=True).pow(2).mean())
+    _, _, _, _, info = env.step(w)
+    assert info["aux_loss"] > 0
+    torch.testing.assert_close(params(learner.model), params(expected), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(params(expected), params(without))
+
+
+def test_non_finite_loss_terminates_and_leaves_weights_untouched():
+    env = make_tiny()
+    _, info = env.reset(seed=0)
+    learner = env.unwrapped.learner
+    before = params(learner.model).clone()
+    h = learner.hidden(input_ids=info["token_ids"][:1], grad=True)
+    learner.add_auxiliary_loss(h.sum() * float("nan"))
+    _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert terminated and not truncated
+    assert "diverged" in info["termination_reason"]
+    torch.testing.assert_close(params(learner.model), before, rtol=0, atol=0)
+    assert np.isfinite(reward)
+
+
+def test_select_mode_trains_only_the_chosen_candidate():
+    env = make_tiny(action_mode="select")
+    _, info = env.reset(seed=6)
+    learner = env.unwrapped.learner
+    w = np.zeros(8, dtype=np.float32)
+    w[3] = 1.0
+    expected = explicit_step(learner.model, learner.optimizer.state_dict(), info["token_ids"], w,
+                             lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip)
+    _, _, _, _, info = env.step(3)
+    assert info["examples_trained"] == 1
+    torch.testing.assert_close(params(learner.model), params(expected), rtol=1e-5, atol=1e-6)
