@@ -1,0 +1,148 @@
+"""A ring buffer of training windows searched by FAISS inner product (paper §3.4, eq. 16).
+
+The buffer is a preallocated float32 matrix ``[I, d_st]`` with the windows' token ids, texts,
+source labels and difficulty scores. A refresh writes the new rows over the oldest ones in place
+(a copy of ``n_ingest x d_st`` floats); no index is rebuilt, because a flat inner-product index is
+just this matrix: search is ``faiss.knn(queries, buffer, k, metric=METRIC_INNER_PRODUCT)``, the
+same brute-force search ``faiss.IndexFlatIP`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Retrieved:
+    """Exactly ``n`` distinct ring slots chosen for ``K`` queries."""
+
+    slots: np.ndarray  # [n] int64, ring slots
+    scores: np.ndarray  # [n] float32, inner product with the query that picked the slot
+    query: np.ndarray  # [n] int64, index of that query
+    sampled: np.ndarray  # [n] bool, True for the R <= K softmax-sampled unique results (eq. 16)
+    num_sampled: int  # R
+
+
+class RingBuffer:
+    """Fixed-capacity FIFO of embedded windows; ``add`` overwrites the oldest rows in place."""
+
+    def __init__(self, capacity: int, dim: int, context_length: int):
+        if capacity < 1 or dim < 1 or context_length < 1:
+            raise ValueError(f"capacity, dim and context_length must be positive, got {capacity}, {dim}, {context_length}")
+        self.capacity, self.dim = capacity, dim
+        self.vectors = np.zeros((capacity, dim), dtype=np.float32)  # [I, d_st]
+        self.ids = np.zeros((capacity, context_length), dtype=np.int64)  # [I, L]
+        self.texts = np.empty(capacity, dtype=object)  # [I]
+        self.source = np.empty(capacity, dtype=object)  # [I]
+        self.rarity = np.zeros(capacity, dtype=np.float32)  # [I]
+        self.length = np.zeros(capacity, dtype=np.float32)  # [I]
+        self.keys = np.zeros(capacity, dtype=np.int64)  # [I] content hash of ids (dedupe)
+        self.serial = np.full(capacity, -1, dtype=np.int64)  # [I] insertion number, -1 = empty
+        self.head = 0  # next slot to write
+        self.size = 0  # filled slots
+        self.added = 0  # windows ever added
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray, texts, source, rarity, length) -> np.ndarray:
+        """Write ``n`` windows at the head, overwriting the oldest; returns the slots written [n].
+
+        With n > capacity only the last ``capacity`` windows are kept.
+        """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        ids = np.asarray(ids, dtype=np.int64)
+        n = len(vectors)
+        if vectors.shape != (n, self.dim):
+            raise ValueError(f"vectors must be [n, {self.dim}], got {vectors.shape}")
+        if ids.shape != (n, self.ids.shape[1]):
+            raise ValueError(f"ids must be [{n}, {self.ids.shape[1]}], got {ids.shape}")
+        cols = [np.asarray(texts, dtype=object), np.asarray(source, dtype=object),
+                np.asarray(rarity, dtype=np.float32), np.asarray(length, dtype=np.float32)]
+        if any(c.shape != (n,) for c in cols):
+            raise ValueError(f"texts, source, rarity and length must each have {n} entries")
+        keep = slice(max(0, n - self.capacity), n)
+        serial = np.arange(self.added, self.added + n)[keep]
+        slots = (self.head + np.arange(max(0, n - self.capacity), n)) % self.capacity
+        self.vectors[slots] = vectors[keep]
+        self.ids[slots] = ids[keep]
+        self.texts[slots], self.source[slots], self.rarity[slots], self.length[slots] = (c[keep] for c in cols)
+        self.keys[slots] = [content_key(row) for row in ids[keep]]
+        self.serial[slots] = serial
+        self.head = (self.head + n) % self.capacity
+        self.size = min(self.capacity, self.size + n)
+        self.added += n
+        return slots
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` inner-product neighbours of ``queries`` [Q, d_st]: scores [Q, k'] and slots [Q, k'],
+        best first, k' = min(k, size)."""
+        import faiss
+
+        if self.size == 0:
+            raise ValueError("the ring buffer is empty; add windows before searching")
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must be [Q, {self.dim}], got {queries.shape}")
+        k = min(int(k), self.size)
+        scores, slots = faiss.knn(queries, self.vectors[: self.size], k, metric=faiss.METRIC_INNER_PRODUCT)
+        return scores, slots.astype(np.int64)
+
+    def retrieve(self, queries: np.ndarray, top_k: int, tau: float, n: int, rng: np.random.Generator) -> Retrieved:
+        """Eq. 16 then a fill to exactly ``n`` distinct windows.
+
+        Each query softmax-samples one of its top-k neighbours with p_j ∝ exp(score_j / tau); results
+        are deduplicated by content across queries (R <= K, marked ``sampled``). The remaining
+        ``n - R`` places go to the best-scoring unused neighbours of all queries (searched to depth
+        ``max(top_k, n)``). Only a ring holding fewer than ``n`` distinct windows repeats windows.
+        """
+        if tau <= 0:
+            raise ValueError(f"tau_rag must be positive, got {tau}")
+        depth = max(int(top_k), int(n))
+        scores, slots = self.search(queries, depth)  # [K, k']
+        k_top = min(int(top_k), scores.shape[1])
+        chosen: list[int] = []
+        seen: set[int] = set()
+        picked_score, picked_query = [], []
+        for q in range(len(queries)):
+            logits = scores[q, :k_top].astype(np.float64) / tau  # eq. 16
+            p = np.exp(logits - logits.max())
+            j = int(rng.choice(k_top, p=p / p.sum()))
+            slot = int(slots[q, j])
+            if slot >= 0 and int(self.keys[slot]) not in seen:
+                seen.add(int(self.keys[slot]))
+                chosen.append(slot)
+                picked_score.append(scores[q, j])
+                picked_query.append(q)
+        num_sampled = len(chosen)
+        order = np.argsort(-scores, axis=None, kind="stable")  # all (query, rank) pairs, best first
+        for flat in order:
+            if len(chosen) >= n:
+                break
+            q, j = divmod(int(flat), scores.shape[1])
+            slot = int(slots[q, j])
+            if slot >= 0 and int(self.keys[slot]) not in seen:
+                seen.add(int(self.keys[slot]))
+                chosen.append(slot)
+                picked_score.append(scores[q, j])
+                picked_query.append(q)
+        base = len(chosen)
+        if base == 0:
+            raise ValueError("retrieval found no window in the ring buffer")
+        for i in range(n - base):  # degenerate ring: fewer than n distinct windows
+            chosen.append(chosen[i % base])
+            picked_score.append(picked_score[i % base])
+            picked_query.append(picked_query[i % base])
+        chosen, picked_score, picked_query = chosen[:n], picked_score[:n], picked_query[:n]
+        sampled = np.zeros(n, dtype=bool)
+        sampled[: min(num_sampled, n)] = True
+        return Retrieved(np.asarray(chosen, dtype=np.int64), np.asarray(picked_score, dtype=np.float32),
+                         np.asarray(picked_query, dtype=np.int64), sampled, min(num_sampled, n))
+
+
+def content_key(row: np.ndarray) -> int:
+    """A stable 63-bit hash of a window's token ids (deduplicates equal windows in different slots)."""
+    return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest(), "little") >> 1
