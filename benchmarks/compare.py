@@ -1,0 +1,167 @@
+"""The comparison: every agent x task x seed at an equal budget, reported on the test split.
+
+    python -m benchmarks.compare            # the default comparison (about 15 min on 2 CPU cores)
+    python -m benchmarks.compare --quick    # a smaller one (about 3 min)
+    python -m benchmarks.compare --agents soft_q,random --tasks noisy --seeds 5 --steps 300
+
+Every run of a task and seed streams the same candidates (the stream depends only on the seed) and
+takes the same number of gradient steps. Finished runs are written atomically to
+``OUT/runs/<task>__<agent>__<seed>.json``; rerunning the same command skips them, so an
+interrupted comparison resumes where it stopped. Outputs: ``results.md`` (printed too),
+``summary.csv``/``summary.json``, ``aggregate.csv``, ``curves.csv``, ``curves.png``,
+``efficiency.png``, ``soft_q_diagnostics.png`` and per-step JSONL logs in ``logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+DEFAULT_AGENTS = ("soft_q", "soft_q_uniform", "random", "loss", "uncertainty", "competence", "rho_loss",
+                  "oracle", "ppo")
+DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
+# The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
+BENCH_ENV = dict(num_candidates=16, context_length=32, n_layer=2, n_head=2, n_embd=64, test_size=128,
+                 heldout_size=256, reward_batch=16, micro_batch_size=16)
+
+
+def build_specs(args: argparse.Namespace):
+    from benchmarks.runs import RunSpec
+
+    env = dict(BENCH_ENV, num_candidates=args.num_candidates, context_length=args.context_length,
+               n_layer=args.n_layer, n_embd=args.n_embd, device=args.device)
+    return [RunSpec(agent, task, seed, args.steps, args.eval_every, env)
+            for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
+
+
+def _run_pool(todo, out, workers, on_done):
+    from benchmarks.runs import execute
+
+    if workers <= 1:
+        for spec in todo:
+            on_done(execute(spec, out, show_steps=True))
+        return
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(execute, spec, out): spec for spec in todo}
+        for fut in as_completed(futures):
+            on_done(fut.result())
+
+
+def _run_ray(todo, out, address, on_done):
+    try:
+        import ray
+    except ImportError as exc:
+        raise SystemExit("--ray needs Ray: pip install -c constraints.txt 'curriculum-select[ray]'") from exc
+    from benchmarks.runs import execute
+
+    ray.init(address=address or None, ignore_reinit_error=True)
+    remote = ray.remote(num_cpus=1)(execute)
+    pending = [remote.remote(spec, out) for spec in todo]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        on_done(ray.get(done[0]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from benchmarks import report
+    from benchmarks.runs import is_done, save_result
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = build_specs(args)
+    todo = [s for s in specs if not is_done(out, s)]
+    print(f"{len(specs)} runs ({len(specs) - len(todo)} already finished in {out}); "
+          f"{args.steps} steps each, {args.workers} worker(s)", flush=True)
+    t0 = time.perf_counter()
+    if todo:
+        _prebuild(specs)
+        bar = tqdm(total=len(todo), desc="runs", unit="run")
+
+        def on_done(result):
+            save_result(out, result)
+            bar.set_postfix_str(f"{result['spec']['task']}/{result['spec']['agent']} "
+                                f"NLL {result['final_test_nll']:.3f}")
+            bar.update(1)
+
+        if args.ray is not None:
+            _run_ray(todo, out, args.ray, on_done)
+        else:
+            _run_pool(todo, out, args.workers, on_done)
+        bar.close()
+    wanted = {(s.task, s.agent, s.seed) for s in specs}
+    results = [r for r in report.load_results(out)
+               if (r["spec"]["task"], r["spec"]["agent"], r["spec"]["seed"]) in wanted]
+    summary = report.summarise(results)
+    md = report.markdown(summary, wall_time=time.perf_counter() - t0)
+    report.write_tables(out, summary, results, md)
+    if not args.no_plots:
+        report.plot(out, summary, results)
+    print(md)
+    print(f"Written to {out}/ (results.md, summary.csv, summary.json, curves.csv, *.png, logs/)")
+    return 0
+
+
+def _prebuild(specs) -> None:
+    """Build each task's data once here so workers only read the disk cache."""
+    from curriculum_env.config import EnvConfig
+    from curriculum_env.data.build import build_task_data
+
+    for task in sorted({s.task for s in specs}):
+        build_task_data(EnvConfig(task=task, **specs[0].env))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--agents", default=",".join(DEFAULT_AGENTS), help="comma-separated agent names")
+    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task names")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
+    p.add_argument("--steps", type=int, default=150, help="gradient steps per run")
+    p.add_argument("--eval-every", type=int, default=15, help="steps between test-split evaluations")
+    p.add_argument("--num-candidates", type=int, default=BENCH_ENV["num_candidates"], help="N per step")
+    p.add_argument("--context-length", type=int, default=BENCH_ENV["context_length"], help="tokens per window")
+    p.add_argument("--n-layer", type=int, default=BENCH_ENV["n_layer"], help="GPT-2 blocks")
+    p.add_argument("--n-embd", type=int, default=BENCH_ENV["n_embd"], help="GPT-2 width d")
+    p.add_argument("--device", default="cpu", help="torch device for every run")
+    p.add_argument("--out", default="results/compare", help="output folder")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster (default: start or join a local one)")
+    p.add_argument("--quick", action="store_true", help="2 tasks x 2 seeds x 60 steps (a few minutes)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    args = p.parse_args(argv)
+    if args.quick:
+        if args.tasks == ",".join(DEFAULT_TASKS):
+            args.tasks = "noisy,needle"
+        args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 60), min(args.eval_every, 10)
+        if args.out == "results/compare":
+            args.out = "results/compare-quick"
+    args.agents = [a for a in args.agents.split(",") if a]
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    from agents import AGENTS
+    from curriculum_env.data.tasks import resolve_task
+
+    for a in args.agents:
+        if a not in AGENTS:
+            p.error(f"unknown agent {a!r}; known: {', '.join(sorted(AGENTS))}")
+    for t in args.tasks:
+        try:
+            resolve_task(t)
+        except ValueError as exc:
+            p.error(str(exc))
+    if args.steps < 1 or args.seeds < 1 or args.eval_every < 1:
+        p.error("--steps, --seeds and --eval-every must be positive")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())
