@@ -97,7 +97,8 @@ class RingBuffer:
         Each query softmax-samples one of its top-k neighbours with p_j ∝ exp(score_j / tau); results
         are deduplicated by content across queries (R <= K, marked ``sampled``). The remaining
         ``n - R`` places go to the best-scoring unused neighbours of all queries (searched to depth
-        ``max(top_k, n)``). Only a ring holding fewer than ``n`` distinct windows repeats windows.
+        ``max(top_k, n)``, deeper while duplicates leave places open). Only a ring holding fewer
+        than ``n`` distinct windows repeats windows.
         """
         if tau <= 0:
             raise ValueError(f"tau_rag must be positive, got {tau}")
@@ -118,17 +119,22 @@ class RingBuffer:
                 picked_score.append(scores[q, j])
                 picked_query.append(q)
         num_sampled = len(chosen)
-        order = np.argsort(-scores, axis=None, kind="stable")  # all (query, rank) pairs, best first
-        for flat in order:
-            if len(chosen) >= n:
+        while True:  # fill: best unused neighbours of all queries, searching deeper if duplicates block
+            order = np.argsort(-scores, axis=None, kind="stable")  # all (query, rank) pairs, best first
+            for flat in order:
+                if len(chosen) >= n:
+                    break
+                q, j = divmod(int(flat), scores.shape[1])
+                slot = int(slots[q, j])
+                if slot >= 0 and int(self.keys[slot]) not in seen:
+                    seen.add(int(self.keys[slot]))
+                    chosen.append(slot)
+                    picked_score.append(scores[q, j])
+                    picked_query.append(q)
+            if len(chosen) >= n or depth >= self.size:
                 break
-            q, j = divmod(int(flat), scores.shape[1])
-            slot = int(slots[q, j])
-            if slot >= 0 and int(self.keys[slot]) not in seen:
-                seen.add(int(self.keys[slot]))
-                chosen.append(slot)
-                picked_score.append(scores[q, j])
-                picked_query.append(q)
+            depth = min(self.size, 2 * depth)
+            scores, slots = self.search(queries, depth)
         base = len(chosen)
         if base == 0:
             raise ValueError("retrieval found no window in the ring buffer")

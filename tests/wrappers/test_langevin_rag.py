@@ -1,0 +1,160 @@
+"""The LangevinRAG wrapper (Algorithm 2) over a tiny env, env.set_candidates, and the harness agent."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from agents import make_agent, rollout
+from curriculum_env.retrieval import HashEmbedder, content_key
+from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
+from curriculum_env.wrappers.sgld import SGLDConfig
+from tests.conftest import make_tiny
+
+N = 8  # tiny env candidates
+TINY_RAG = dict(sgld=SGLDConfig(steps=3, query_length=8, num_chains=4), buffer_size=64, n_ingest=16,
+                top_k=4, progress=False, cache_embeddings=False)
+EXPECTED_GYM = ("minimum value is -infinity", "maximum value is infinity", "different from the unwrapped")
+
+
+def head(d: int = 32) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.Linear(d, 1)
+    with torch.no_grad():
+        q.weight.copy_(torch.randn(1, d, generator=g) / math.sqrt(d))
+        q.bias.zero_()
+    return q
+
+
+def make_wrapped(task: str = "noisy", **overrides) -> LangevinRAG:
+    return LangevinRAG(make_tiny(task=task), q_fn=head(), config=LangevinRAGConfig(**{**TINY_RAG, **overrides}),
+                       embedder=HashEmbedder(32))
+
+
+def test_check_env_passes():
+    env = make_wrapped()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=False)
+    assert [str(w.message) for w in caught if not any(e in str(w.message) for e in EXPECTED_GYM)] == []
+
+
+def test_candidates_are_n_distinct_retrieved_windows_from_the_ring():
+    env = make_wrapped()
+    obs, info = env.reset(seed=1)
+    for _ in range(2):
+        ring_keys = {int(k) for k in env.ring.keys[: len(env.ring)]}
+        ids = info["token_ids"]
+        keys = [content_key(row) for row in ids]
+        assert obs.shape == (N, 32) and len(set(keys)) == N  # always exactly N distinct windows
+        assert set(keys) <= ring_keys  # every candidate is a window of the buffer
+        np.testing.assert_array_equal(ids, env.ring.ids[info["rag/slot"]])
+        assert 1 <= info["rag/retrieved"] <= 4 and info["rag/sampled"].sum() == info["rag/retrieved"]
+        assert len(info["rag/queries"]) == 4
+        obs, reward, terminated, truncated, info = env.step(np.ones(N, np.float32))
+        assert np.isfinite(reward) and not terminated
+
+
+def test_ring_is_filled_and_refreshed_from_the_env_stream():
+    env = make_wrapped(buffer_size=64, n_ingest=20)
+    _, info = env.reset(seed=0)
+    stream = env.unwrapped.stream
+    assert len(env.ring) == 64 and env.ring.added == 64 == info["examples_streamed"]  # 8 batches of 8
+    _, _, _, _, info = env.step(np.ones(N, np.float32))
+    # the env's own fresh batch plus two more: 20 rounded up to whole batches of 8
+    assert info["rag/ingested"] == 24 and env.ring.added == 88 == info["examples_streamed"] == stream.examples_streamed
+    # the newest windows are the stream's latest, at most once per epoch: no duplicates in a fresh ring
+    assert len({int(k) for k in env.ring.keys}) == 64
+
+
+def test_deterministic_from_the_seed():
+    runs = []
+    for _ in range(2):
+        env = make_wrapped()
+        _, info = env.reset(seed=7)
+        trace = [info["token_ids"].copy()]
+        for _ in range(2):
+            _, reward, _, _, info = env.step(np.ones(N, np.float32))
+            trace += [info["token_ids"].copy(), reward, info["langevin/q_final"]]
+        runs.append(trace)
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_diagnostics_and_timings_in_info():
+    env = make_wrapped()
+    _, info = env.reset(seed=0)
+    _, _, _, _, info = env.step(np.ones(N, np.float32))
+    for key in ("q_init", "q_final", "q_gain", "q_random", "q_tokens", "entropy", "max_prob", "cosine", "jaccard",
+                "grad_norm", "clip_fraction"):
+        assert np.isfinite(info[f"langevin/{key}"]), key
+    assert info["langevin/q_gain"] == pytest.approx(info["langevin/q_final"] - info["langevin/q_init"])
+    assert 0 <= info["langevin/clip_fraction"] <= 1 and 0 < info["langevin/max_prob"] <= 1
+    for key in ("sgld", "retrieval", "ingest", "lm", "reward"):
+        assert float(info[f"time/{key}"]) >= 0
+    assert all(p.grad is None for p in env.unwrapped.learner.parameters())  # SGLD left theta's grads alone
+
+
+def test_wrapper_needs_q_fn_and_the_curriculum_env():
+    env = LangevinRAG(make_tiny(), config=LangevinRAGConfig(**TINY_RAG), embedder=HashEmbedder(32))
+    with pytest.raises(RuntimeError, match="q_fn"):
+        env.reset(seed=0)
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match="CurriculumSelect"):
+        LangevinRAG(gym.make("CartPole-v1"), q_fn=head())
+    with pytest.raises(ValueError, match="query_length"):
+        make_wrapped(sgld=SGLDConfig(query_length=64))
+
+
+def test_set_candidates_validates_and_leaves_the_env_unchanged():
+    env = make_tiny()
+    obs, info = env.reset(seed=0)
+    base = env.unwrapped
+    bad = [
+        (np.zeros((N - 1, 32), np.int64), "shape"),
+        (np.zeros((N, 32), np.float32), "integers"),
+        (np.full((N, 32), 10**6), r"\[0, "),
+    ]
+    for ids, match in bad:
+        with pytest.raises(ValueError, match=match):
+            base.set_candidates(ids, info["source"], info["rarity"], info["length"])
+    with pytest.raises(ValueError, match="source"):
+        base.set_candidates(info["token_ids"], info["source"][:2], info["rarity"], info["length"])
+    np.testing.assert_array_equal(base._obs(), obs)
+    np.testing.assert_array_equal(base._info()["token_ids"], info["token_ids"])
+    new_ids = np.roll(info["token_ids"], 1, axis=0)
+    obs2, info2 = base.set_candidates(new_ids, np.roll(info["source"], 1), info["rarity"], info["length"])
+    np.testing.assert_allclose(obs2, np.roll(obs, 1, axis=0), atol=1e-5)  # re-scored under the same theta
+    assert info2["examples_streamed"] == info["examples_streamed"]  # not counted as streamed
+
+
+def test_agent_learns_q_and_trains_on_retrieved_windows():
+    agent = make_agent("langevin_rag", wrapper=TINY_RAG)
+    env = LangevinRAG(make_tiny(task="noisy"), config=agent.config.wrapper, embedder=HashEmbedder(32))
+    seen = []
+    rollout(env, agent, steps=3, seed=0, on_step=lambda step, r, info, m: seen.append((info, m)))
+    assert env.q_fn is agent.q  # the wrapper's energy is the agent's online Q
+    assert len(seen) == 3
+    (prev, _), (info, metrics) = seen[-2:]
+    w = info["weights"]  # the weights of the step just taken, over the candidates retrieved before it
+    np.testing.assert_allclose(w[prev["rag/sampled"]], 1.0 / prev["rag/retrieved"], rtol=1e-5)  # uniform 1/R
+    assert np.all(w[~prev["rag/sampled"]] == 0)
+    assert np.isfinite(metrics["td/loss"]) and "langevin/q_gain" in metrics
+    before = [p.detach().clone() for p in agent.q.parameters()]
+    reward = float(info["reward"])
+    obs = np.asarray(env.unwrapped._obs())
+    agent.act(obs, info)
+    agent.observe(reward, obs, info, False, False)
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.parameters(), strict=True))  # TD step moved phi
+
+
+def test_agent_drive_wraps_a_plain_env():
+    agent = make_agent("langevin_rag", wrapper={**TINY_RAG, "embedder": "hash-32"}, q_weighting=True)
+    out = rollout(make_tiny(), agent, steps=2, seed=0)
+    assert out["step"] == 2 and np.isfinite(out["reward"])
