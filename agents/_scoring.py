@@ -48,11 +48,11 @@ def weights_entropy(weights: np.ndarray) -> float:
 
 
 def choose_by_score(score: np.ndarray, action_mode: str, soft: bool, temperature: float,
-                    rng: np.random.Generator) -> tuple[Any, np.ndarray]:
+                    rng: np.random.Generator, top_k: int = 1) -> tuple[Any, np.ndarray]:
     """The action for ``score`` [N] and the distribution over candidates it came from [N].
 
-    Hard: top-1 (ties go to the lowest index). Soft: ``softmax(score / T)``; in ``select`` mode an
-    index is sampled from it with ``rng``.
+    Hard: top-1, or uniform over the ``top_k`` highest scores (ties go to the lower index).
+    Soft: ``softmax(score / T)``; in ``select`` mode an index is sampled from it with ``rng``.
     """
     score = np.asarray(score, dtype=np.float64)
     if score.ndim != 1 or not np.all(np.isfinite(score)):
@@ -62,10 +62,14 @@ def choose_by_score(score: np.ndarray, action_mode: str, soft: bool, temperature
         if action_mode == "mixture":
             return probs.astype(np.float32), probs
         return int(rng.choice(len(probs), p=probs)), probs
-    top = int(np.argmax(score))
-    probs = np.zeros(len(score))
-    probs[top] = 1.0
-    return (probs.astype(np.float32) if action_mode == "mixture" else top), probs
+    if top_k == 1:
+        top = int(np.argmax(score))
+        probs = np.zeros(len(score))
+        probs[top] = 1.0
+        return (probs.astype(np.float32) if action_mode == "mixture" else top), probs
+    mask = np.zeros(len(score), dtype=bool)
+    mask[np.argsort(-score, kind="stable")[: min(top_k, len(score))]] = True
+    return choose_uniform(mask, action_mode, rng)
 
 
 def choose_uniform(mask: np.ndarray, action_mode: str, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
@@ -81,7 +85,7 @@ def choose_uniform(mask: np.ndarray, action_mode: str, rng: np.random.Generator)
 
 @dataclass
 class ScoreConfig:
-    """Options shared by the score-ranking baselines."""
+    """Options shared by the score-ranking baselines (loss, uncertainty, RHO-LOSS)."""
 
     action_mode: str = "mixture"
     """``mixture`` (weights over N; hard = one-hot) or ``select`` (one index)."""
@@ -89,11 +93,15 @@ class ScoreConfig:
     """False: top-1 by score. True: Boltzmann ``softmax(score / temperature)``."""
     temperature: float = 1.0
     """T of the soft variant (in the score's units; ignored when ``soft`` is False)."""
+    top_k: int = 1
+    """Hard variant: uniform over the k highest-scoring candidates (1 = top-1; RHO-LOSS uses ~10%)."""
 
     def __post_init__(self) -> None:
         check_action_mode(self.action_mode)
         if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
+        if not (isinstance(self.top_k, int) and self.top_k >= 1):
+            raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}")
 
 
 class BaselineAgent:
@@ -151,4 +159,5 @@ class ScoreAgent(BaselineAgent):
     def choose(self, info: dict[str, Any]) -> tuple[Any, np.ndarray]:
         score = self.score(info)  # [N]
         self._metrics.update({"score/max": float(np.max(score)), "score/mean": float(np.mean(score))})
-        return choose_by_score(score, self.action_mode, self.config.soft, self.config.temperature, self.rng)
+        return choose_by_score(score, self.action_mode, self.config.soft, self.config.temperature, self.rng,
+                               self.config.top_k)

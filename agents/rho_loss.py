@@ -138,7 +138,7 @@ class RhoLossAgent(ScoreAgent):
         missing = [i for i, k in enumerate(keys) if k not in self.cache]
         if missing:
             losses = window_losses(self.il_model, torch.from_numpy(ids[missing])).numpy()
-            for i, value in zip(missing, losses):
+            for i, value in zip(missing, losses, strict=True):
                 self.cache[keys[i]] = float(value)
             while len(self.cache) > self.config.cache_size:
                 self.cache.pop(next(iter(self.cache)))

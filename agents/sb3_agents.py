@@ -182,8 +182,9 @@ class DQNAgent(_SB3Agent):
         from stable_baselines3 import DQN
 
         c = self.config
-        return DQN(EquivariantDQNPolicy, env, learning_rate=c.learning_rate, buffer_size=min(c.buffer_size, max(steps, 1)),
-                   learning_starts=c.learning_starts, batch_size=c.batch_size, train_freq=c.train_freq,
+        return DQN(EquivariantDQNPolicy, env, learning_rate=c.learning_rate,
+                   buffer_size=min(c.buffer_size, max(steps, 1)), learning_starts=c.learning_starts,
+                   batch_size=c.batch_size, train_freq=c.train_freq,
                    target_update_interval=c.target_update_interval, exploration_fraction=c.exploration_fraction,
                    exploration_final_eps=c.exploration_final_eps, gamma=c.gamma,
                    policy_kwargs=dict(net_arch=list(c.net_arch)), seed=seed, device=c.device, verbose=0)

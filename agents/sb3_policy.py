@@ -132,7 +132,8 @@ class LogitNormalDistribution(DiagGaussianDistribution):
     def mode(self) -> torch.Tensor:
         return self._squash(super().mode())
 
-    def log_prob_from_params(self, mean_actions: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_prob_from_params(self, mean_actions: torch.Tensor, log_std: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
         actions = self.actions_from_params(mean_actions, log_std)
         return actions, self.log_prob(actions)
 

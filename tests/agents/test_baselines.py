@@ -72,6 +72,16 @@ def test_soft_score_agents_are_boltzmann(name, key):
     np.testing.assert_allclose(freq, softmax(info[key], 0.7), atol=0.03)
 
 
+def test_hard_top_k_is_uniform_over_the_k_best():
+    info = hand_info()
+    agent = make_agent("loss", top_k=3)
+    agent.setup(FakeEnv, 0)
+    np.testing.assert_allclose(agent.act(None, info), [1 / 3, 1 / 3, 0, 1 / 3, 0, 0])  # losses 5, 4, 6
+    sel = make_agent("loss", top_k=3, action_mode="select")
+    sel.setup(FakeEnv, 0)
+    assert {sel.act(None, info) for _ in range(200)} == {0, 1, 3}
+
+
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="action_mode"):
         make_agent("loss", action_mode="pick")
@@ -169,7 +179,7 @@ def test_rho_loss_ranks_by_reducible_loss(soft):
     il = np.array([4.9, 1.0, 2.0, 5.9, 1.5, 0.5])
     agent = RhoLossAgent(soft=soft, temperature=0.5)
     agent.il_model = MustNotRun()  # known IL values come from the cache instead
-    agent.cache = {row.tobytes(): v for row, v in zip(info["token_ids"], il)}
+    agent.cache = {row.tobytes(): v for row, v in zip(info["token_ids"], il, strict=True)}
     w = agent.act(None, info)
     reducible = info["loss"] - il  # [0.1, 3, 1, 0.1, 0.5, 0.5]
     if soft:
@@ -222,7 +232,7 @@ def test_every_baseline_runs_through_rollout(name, envs):
         agent = make_agent(name, **FAST.get(name, {}))
         assert agent.name == name
         trace: list[float] = []
-        last = rollout(envs[agent.action_mode], agent, 3, seed=0, on_step=lambda s, r, i, m: trace.append(r))
+        last = rollout(envs[agent.action_mode], agent, 3, seed=0, on_step=lambda s, r, i, m, t=trace: t.append(r))
         assert last["step"] == 3 and all(np.isfinite(trace)) and isinstance(agent.metrics(), dict)
         rewards.append(trace)
     assert rewards[0] == rewards[1]  # deterministic from the seed

@@ -127,7 +127,8 @@ def test_drive_is_deterministic_and_leaves_global_rng_alone():
     runs = []
     for _ in range(2):
         rewards = []
-        rollout(env, make_agent("dqn", learning_starts=10), 40, seed=3, on_step=lambda s, r, i, m: rewards.append(r))
+        agent = make_agent("dqn", learning_starts=10)
+        rollout(env, agent, 40, seed=3, on_step=lambda s, r, i, m, t=rewards: t.append(r))
         runs.append(rewards)
     assert runs[0] == runs[1]
     assert random.getstate() == state[0]
