@@ -9,7 +9,6 @@ same brute-force search ``faiss.IndexFlatIP`` does.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +69,7 @@ class RingBuffer:
         self.vectors[slots] = vectors[keep]
         self.ids[slots] = ids[keep]
         self.texts[slots], self.source[slots], self.rarity[slots], self.length[slots] = (c[keep] for c in cols)
-        self.keys[slots] = [content_key(row) for row in ids[keep]]
+        self.keys[slots] = content_keys(ids[keep])
         self.serial[slots] = serial
         self.head = (self.head + n) % self.capacity
         self.size = min(self.capacity, self.size + n)
@@ -149,6 +148,25 @@ class RingBuffer:
                          np.asarray(picked_query, dtype=np.int64), sampled, min(num_sampled, n))
 
 
+_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+
+
+def content_keys(ids: np.ndarray) -> np.ndarray:
+    """Stable 63-bit content hashes of windows ``ids`` [n, L] -> [n] int64, vectorised (dedupes equal
+    windows in different slots): a random-multiplier hash of the tokens, mixed by splitmix64."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.shape[1] > len(_MULTIPLIERS):
+        raise ValueError(f"windows longer than {len(_MULTIPLIERS)} tokens are not supported")
+    with np.errstate(over="ignore"):
+        h = (ids.astype(np.uint64) * _MULTIPLIERS[: ids.shape[1]]).sum(axis=1, dtype=np.uint64)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(1)).astype(np.int64)
+
+
 def content_key(row: np.ndarray) -> int:
-    """A stable 63-bit hash of a window's token ids (deduplicates equal windows in different slots)."""
-    return int.from_bytes(hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest(), "little") >> 1
+    """The content hash of one window ``row`` [L] (see :func:`content_keys`)."""
+    return int(content_keys(np.asarray(row)[None])[0])
