@@ -73,7 +73,8 @@ def ring_figure(out: pathlib.Path, rows: int, refresh: int, queries: int, reps: 
         "search_knn_ms": _median_ms(lambda: ring.search(q, 10), max(5, reps // 20)),
         "search_index_ms": _median_ms(lambda: index.search(q, 10), max(5, reps // 20)),
     }
-    print(f"ring {rows} x {d}, refresh {refresh} rows: in-place write of the vectors {res['refresh_vectors_ms']:.4f} ms, "
+    print(f"ring {rows} x {d}, refresh {refresh} rows: in-place write of the vectors "
+          f"{res['refresh_vectors_ms']:.4f} ms, "
           f"whole add (vectors + ids + texts + content hashes) {res['refresh_ms']:.4f} ms; "
           f"full IndexFlatIP rebuild {res['full_rebuild_ms']:.2f} ms; search of {queries} queries, top-10: "
           f"faiss.knn {res['search_knn_ms']:.2f} ms, IndexFlatIP.search {res['search_index_ms']:.2f} ms")
@@ -126,7 +127,7 @@ def phases_figure(out: pathlib.Path, steps: int, seed: int, embedder: str, buffe
     _write_csv(out / "phases.csv", rows)
     res = {k: float(np.mean([r[f"time_{k}_s"] for r in rows])) for k in PHASES}
     res["total"] = float(np.mean([r["total_s"] for r in rows]))
-    print("tiny config, per-step wall time (s, mean of {} steps): ".format(len(rows))
+    print(f"tiny config, per-step wall time (s, mean of {len(rows)} steps): "
           + ", ".join(f"{k} {v:.3f}" for k, v in res.items()))
     return res
 

@@ -30,7 +30,8 @@ class RingBuffer:
 
     def __init__(self, capacity: int, dim: int, context_length: int):
         if capacity < 1 or dim < 1 or context_length < 1:
-            raise ValueError(f"capacity, dim and context_length must be positive, got {capacity}, {dim}, {context_length}")
+            raise ValueError(f"capacity, dim and context_length must be positive, got {capacity}, {dim}, "
+                             f"{context_length}")
         self.capacity, self.dim = capacity, dim
         self.vectors = np.zeros((capacity, dim), dtype=np.float32)  # [I, d_st]
         self.ids = np.zeros((capacity, context_length), dtype=np.int64)  # [I, L]
@@ -104,48 +105,37 @@ class RingBuffer:
         depth = max(int(top_k), int(n))
         scores, slots = self.search(queries, depth)  # [K, k']
         k_top = min(int(top_k), scores.shape[1])
-        chosen: list[int] = []
+        picked: list[tuple[int, float, int]] = []  # (slot, score, query)
         seen: set[int] = set()
-        picked_score, picked_query = [], []
+
+        def take(q: int, j: int) -> None:
+            slot = int(slots[q, j])
+            if slot >= 0 and int(self.keys[slot]) not in seen:  # dedupe by content
+                seen.add(int(self.keys[slot]))
+                picked.append((slot, float(scores[q, j]), q))
+
         for q in range(len(queries)):
             logits = scores[q, :k_top].astype(np.float64) / tau  # eq. 16
             p = np.exp(logits - logits.max())
-            j = int(rng.choice(k_top, p=p / p.sum()))
-            slot = int(slots[q, j])
-            if slot >= 0 and int(self.keys[slot]) not in seen:
-                seen.add(int(self.keys[slot]))
-                chosen.append(slot)
-                picked_score.append(scores[q, j])
-                picked_query.append(q)
-        num_sampled = len(chosen)
+            take(q, int(rng.choice(k_top, p=p / p.sum())))
+        num_sampled = min(len(picked), n)
         while True:  # fill: best unused neighbours of all queries, searching deeper if duplicates block
-            order = np.argsort(-scores, axis=None, kind="stable")  # all (query, rank) pairs, best first
-            for flat in order:
-                if len(chosen) >= n:
+            for flat in np.argsort(-scores, axis=None, kind="stable"):  # all (query, rank) pairs, best first
+                if len(picked) >= n:
                     break
-                q, j = divmod(int(flat), scores.shape[1])
-                slot = int(slots[q, j])
-                if slot >= 0 and int(self.keys[slot]) not in seen:
-                    seen.add(int(self.keys[slot]))
-                    chosen.append(slot)
-                    picked_score.append(scores[q, j])
-                    picked_query.append(q)
-            if len(chosen) >= n or depth >= self.size:
+                take(*divmod(int(flat), scores.shape[1]))
+            if len(picked) >= n or depth >= self.size:
                 break
             depth = min(self.size, 2 * depth)
             scores, slots = self.search(queries, depth)
-        base = len(chosen)
-        if base == 0:
+        if not picked:
             raise ValueError("retrieval found no window in the ring buffer")
-        for i in range(n - base):  # degenerate ring: fewer than n distinct windows
-            chosen.append(chosen[i % base])
-            picked_score.append(picked_score[i % base])
-            picked_query.append(picked_query[i % base])
-        chosen, picked_score, picked_query = chosen[:n], picked_score[:n], picked_query[:n]
+        picked = [picked[i % len(picked)] for i in range(n)]  # repeats only in a degenerate ring
         sampled = np.zeros(n, dtype=bool)
-        sampled[: min(num_sampled, n)] = True
-        return Retrieved(np.asarray(chosen, dtype=np.int64), np.asarray(picked_score, dtype=np.float32),
-                         np.asarray(picked_query, dtype=np.int64), sampled, min(num_sampled, n))
+        sampled[:num_sampled] = True
+        slot_arr, score_arr, query_arr = (np.asarray(col) for col in zip(*picked, strict=True))
+        return Retrieved(slot_arr.astype(np.int64), score_arr.astype(np.float32), query_arr.astype(np.int64),
+                         sampled, num_sampled)
 
 
 _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)

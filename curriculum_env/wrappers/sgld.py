@@ -155,7 +155,8 @@ class LogitSGLD:
         was_checkpointing = bool(getattr(model, f"is_{prefix}_checkpointing", False))
         if cfg.gradient_checkpointing:
             # HF models only checkpoint in training mode; the offline GPT-2 has no dropout.
-            getattr(model, f"{prefix}_checkpointing_enable")(**{f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}})
+            kwargs = {f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}}
+            getattr(model, f"{prefix}_checkpointing_enable")(**kwargs)
             model.train()
         else:
             model.eval()
