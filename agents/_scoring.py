@@ -84,11 +84,20 @@ def choose_uniform(mask: np.ndarray, action_mode: str, rng: np.random.Generator)
 
 
 @dataclass
-class ScoreConfig:
-    """Options shared by the score-ranking baselines (loss, uncertainty, RHO-LOSS)."""
+class ModeConfig:
+    """The option every baseline has (the whole config of ``random`` and ``oracle``)."""
 
     action_mode: str = "mixture"
-    """``mixture`` (weights over N; hard = one-hot) or ``select`` (one index)."""
+    """``mixture``: weights over the N candidates (hard = one-hot). ``select``: one candidate index."""
+
+    def __post_init__(self) -> None:
+        check_action_mode(self.action_mode)
+
+
+@dataclass
+class ScoreConfig(ModeConfig):
+    """Options shared by the score-ranking baselines (loss, uncertainty, RHO-LOSS)."""
+
     soft: bool = False
     """False: top-1 by score. True: Boltzmann ``softmax(score / temperature)``."""
     temperature: float = 1.0
@@ -97,7 +106,7 @@ class ScoreConfig:
     """Hard variant: uniform over the k highest-scoring candidates (1 = top-1; RHO-LOSS uses ~10%)."""
 
     def __post_init__(self) -> None:
-        check_action_mode(self.action_mode)
+        super().__post_init__()
         if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
             raise ValueError(f"temperature must be a positive number, got {self.temperature!r}")
         if not (isinstance(self.top_k, int) and self.top_k >= 1):
@@ -107,12 +116,12 @@ class ScoreConfig:
 class BaselineAgent:
     """Agent protocol plumbing for a heuristic baseline: ``choose(info)`` gives the action.
 
-    Subclasses set ``config_class`` (a dataclass with an ``action_mode`` field) and implement
+    Subclasses set ``config_class`` (a :class:`ModeConfig` dataclass) and implement
     :meth:`choose`; ``self.rng`` is a numpy Generator seeded in :meth:`setup`.
     """
 
     name = "baseline"
-    config_class: type = ScoreConfig
+    config_class: type = ModeConfig
 
     def __init__(self, **kwargs: Any):
         self.config = self.config_class(**kwargs)

@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents._scoring import BaselineAgent, check_action_mode, choose_uniform
+from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
 
 
 def competence(t: float, steps_to_full: float, c0: float) -> float:
@@ -34,11 +34,9 @@ def competence(t: float, steps_to_full: float, c0: float) -> float:
 
 
 @dataclass
-class CompetenceConfig:
-    """Options of :class:`CompetenceAgent`."""
+class CompetenceConfig(ModeConfig):
+    """Options of :class:`CompetenceAgent` (``action_mode`` -- mixture: uniform over eligible windows)."""
 
-    action_mode: str = "mixture"
-    """``mixture``: uniform weights over eligible windows. ``select``: one eligible window at random."""
     c0: float = 0.01
     """Initial competence c(0)."""
     steps_to_full: int | None = None
@@ -47,7 +45,7 @@ class CompetenceConfig:
     """Difficulties kept (reservoir sample of the stream) to estimate the difficulty CDF."""
 
     def __post_init__(self) -> None:
-        check_action_mode(self.action_mode)
+        super().__post_init__()
         if not 0 < self.c0 <= 1:
             raise ValueError(f"c0 must lie in (0, 1], got {self.c0!r}")
         if self.steps_to_full is not None and not (isinstance(self.steps_to_full, int) and self.steps_to_full >= 1):

@@ -6,32 +6,21 @@ bounds how much of the possible gain a learned agent captures on tasks like ``no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents._scoring import BaselineAgent, check_action_mode, choose_uniform
-
-
-@dataclass
-class OracleConfig:
-    """Options of :class:`OracleAgent`."""
-
-    action_mode: str = "mixture"
-    """``mixture``: uniform weights over the target windows. ``select``: one target window at random."""
-
-    def __post_init__(self) -> None:
-        check_action_mode(self.action_mode)
+from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
 
 
 class OracleAgent(BaselineAgent):
     """Uniform over candidates whose ``info["source"]`` is in ``env.unwrapped.data.task.target_labels``;
-    uniform over all candidates when the batch holds none."""
+    uniform over all candidates when the batch holds none. Config: ``action_mode`` (``select``: one
+    target window at random)."""
 
     name = "oracle"
-    config_class = OracleConfig
+    config_class = ModeConfig
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
