@@ -1,0 +1,67 @@
+"""The harness as a user runs it: a subprocess with a tiny budget, its files, and resume."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY_ARGS = ["--tasks", "noisy", "--seeds", "2", "--steps", "6", "--eval-every", "3", "--n-layer", "1",
+             "--n-embd", "32", "--num-candidates", "8", "--workers", "1"]
+
+
+def compare(out, agents):
+    return subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", agents, "--out", str(out),
+                           *TINY_ARGS], capture_output=True, text=True, check=True)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    proc = compare(out, "random,oracle,soft_q")
+    return out, proc
+
+
+def test_harness_writes_table_csv_json_and_plots(finished):
+    out, proc = finished
+    assert "| noisy | soft_q |" in proc.stdout and "Across tasks" in proc.stdout
+    for name in ("results.md", "summary.csv", "summary.json", "aggregate.csv", "curves.csv", "curves.png",
+                 "efficiency.png", "soft_q_diagnostics.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert len(list((out / "logs").glob("*.jsonl"))) == 6
+
+
+def test_csv_figures_agree_with_json(finished):
+    out, _ = finished
+    rows = {(r["task"], r["agent"]): r for r in csv.DictReader(open(out / "summary.csv"))}
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(rows) == len(summary["rows"]) == 3
+    for r in summary["rows"]:
+        assert float(rows[(r["task"], r["agent"])]["final_nll_iqm"]) == pytest.approx(r["final_nll_iqm"])
+        assert r["examples_streamed"] == 8 * 7  # equal budget: reset batch + 6 steps of N=8
+        assert r["gradient_steps"] == 6
+
+
+def test_rerun_skips_finished_runs_and_redoes_missing_ones(finished):
+    out, _ = finished
+    runs = sorted((out / "runs").glob("*.json"))
+    before = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())["final_test_nll"]) for p in runs}
+    victim = out / "runs" / "noisy__soft_q__1.json"
+    victim.unlink()  # as if the harness was killed before this run finished
+    (out / "runs" / ".noisy__random__0.json.tmp999").write_text("{half a fi")  # a torn write is ignored
+    proc = compare(out, "random,oracle,soft_q")
+    assert "6 runs (5 already finished" in proc.stdout
+    after = sorted((out / "runs").glob("*.json"))
+    assert [p.name for p in after] == [p.name for p in runs]  # no duplicates
+    for p in after:
+        mtime, nll = before[p.name]
+        assert json.loads(p.read_text())["final_test_nll"] == nll  # same result, recomputed or not
+        if p.name != victim.name:
+            assert p.stat().st_mtime_ns == mtime  # finished runs were not rerun
+
+
+def test_unknown_agent_is_a_clear_cli_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", "nope", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown agent 'nope'" in proc.stderr
