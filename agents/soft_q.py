@@ -14,6 +14,12 @@ Per step k, in :meth:`SoftQAgent.act` (one forward of the candidates serves two 
 :meth:`SoftQAgent.observe` stores ``r_prev`` = the reward of that step. Q learns off-policy from the
 sampled action (§2.5); in mixture mode the transition is caused by the whole mixture.
 
+Measured caveat (``benchmarks/soft_q_figures.py``): in mixture mode the reward r_k does not depend
+on the sampled a_k (the LM trained on the whole mixture), so the TD target carries no information
+that tells candidates of one batch apart; Q then learns a value of the *state* and the ranking of
+candidates stays near its random initialisation (needle and noisy figures fail with the paper's
+defaults). ``action_mode="select"`` (train on a_k alone) gives the TD target that signal.
+
 Options (all in :class:`SoftQConfig`): ``no_q_weighting`` (§2.6), ``td_into_theta`` / ``td_lambda``
 (§2.7), experience replay of (h, y) pairs, Q warm-up, temperature control
 (:mod:`agents.temperature`), and two ablations:
