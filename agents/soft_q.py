@@ -291,12 +291,7 @@ class SoftQAgent:
         """Ablation: a fresh LM; the current candidates are re-forwarded through it."""
         env = self.env.unwrapped
         env.learner.reinitialise(int(self.rng.integers(2**62)))
-        if hasattr(env, "refresh"):
-            return env.refresh()
-        # The env has no public refresh: re-score its current batch so obs and the fused update graph
-        # belong to the new model (private attributes of CurriculumSelectEnv).
-        env._scores = env.learner.score(env._batch.ids, with_grad=env.fused)
-        return env._obs(), env._info()
+        return env.refresh()
 
     # ------------------------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

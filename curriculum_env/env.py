@@ -274,6 +274,17 @@ class CurriculumSelectEnv(gym.Env):
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
         return self._obs(), self._info()
 
+    def refresh(self):
+        """Re-score the current candidates under the current LM; returns ``(obs, info)``.
+
+        For agents that change theta between steps (e.g. re-initialising the LM): the observation
+        and the fused update graph must belong to the model the next step trains.
+        """
+        if self._batch is None:
+            raise RuntimeError("call reset() before refresh()")
+        b = self._batch
+        return self.set_candidates(b.ids, b.source, b.rarity, b.length)
+
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None

@@ -130,3 +130,16 @@ def test_select_mode_trains_only_the_chosen_candidate():
     _, _, _, _, info = env.step(3)
     assert info["examples_trained"] == 1
     torch.testing.assert_close(params(learner.model), params(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_refresh_rescores_the_current_candidates_under_a_changed_model():
+    env = make_tiny()
+    obs, info = env.reset(seed=0)
+    learner = env.unwrapped.learner
+    learner.reinitialise(12345)
+    new_obs, new_info = env.unwrapped.refresh()
+    np.testing.assert_array_equal(new_info["token_ids"], info["token_ids"])
+    assert not np.allclose(new_obs, obs)
+    expected = learner.hidden(input_ids=info["token_ids"]).numpy()
+    np.testing.assert_allclose(new_obs, expected, rtol=1e-5, atol=1e-6)
+    env.step(np.ones(8, dtype=np.float32))  # the fused graph belongs to the new model
