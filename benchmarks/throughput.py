@@ -125,9 +125,11 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
 
     if args.rss_steps:
         s = Stepper(base, None)
-        for _ in range(20):
+        warmup = max(20, args.rss_steps // 10)  # allocator pools fill during the first few hundred steps
+        for _ in range(warmup):
             s.step()
         start = _rss_mib()
+        out(f"RSS baseline after {warmup} warm-up steps: {start:.1f} MiB")
         for i in range(args.rss_steps):
             s.step()
             if (i + 1) % max(1, args.rss_steps // 10) == 0:
