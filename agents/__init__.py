@@ -15,6 +15,9 @@ from agents.base import Agent, rollout, source_mass
 AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "soft_q": "agents.soft_q:SoftQAgent",
     "soft_q_uniform": ("agents.soft_q:SoftQAgent", {"no_q_weighting": True}),
+    # per-candidate credit (see agents/soft_q.py): train on a_k, learn the paired gain, gamma = 0, replay
+    "soft_q_gain": ("agents.soft_q:SoftQAgent", {"action_mode": "select", "reward_signal": "gain", "gamma": 0.0,
+                                                 "replay_size": 2000, "replay_updates": 4}),
     "random": "agents.random_agent:RandomAgent",
     "random_select": ("agents.random_agent:RandomAgent", {"action_mode": "select"}),
     "loss": "agents.loss_based:LossAgent",

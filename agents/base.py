@@ -9,6 +9,7 @@ An agent is any object with these methods (no base class needed)::
     observe(reward, obs, info, terminated, truncated) -> None   # learn from the step just taken
     metrics() -> dict[str, float]  # diagnostics of the last step (flat, prefixed names)
     state_dict() -> dict; load_state_dict(state) -> None
+    env_kwargs: dict               # optional: env config it needs beyond action_mode (e.g. paired_reward)
 
 Agents that drive the env themselves (Stable-Baselines3's ``learn``) implement instead::
 

@@ -66,6 +66,16 @@ class SoftQConfig:
     """G, max global gradient norm of each Q-network step."""
     hidden: int = 32
     """Width of the Q-network's hidden layer (d -> hidden -> 1, eq. 2)."""
+    q_init: str = "reward"
+    """``reward``: Q's output layer starts at weights 0, bias = the first reward (Q = r_0 everywhere, pi uniform);
+    ``default``: PyTorch's initialisation of every layer (see the module doc)."""
+    reward_signal: str = "absolute"
+    """What Q learns from: ``absolute`` r_k (eq. 1, the paper) or ``gain`` r_k - (log-prob of the same
+    D-hat before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
+    reward_norm: float = 0.0
+    """If > 0: divide the signal by its running RMS, an exponential average with this rate (0: off, the paper)."""
+    probe_weight: float = 0.0
+    """epsilon: mixture mode trains on (1 - epsilon) pi + epsilon one_hot(a_k), so r_k depends on a_k (0: the paper)."""
     action_mode: str = "mixture"
     """``mixture``: send pi as weights (the paper). ``select``: train the LM on the sampled a_k alone."""
     no_q_weighting: bool = False
@@ -113,6 +123,14 @@ class SoftQConfig:
             raise ValueError(f"SoftQConfig.action_mode must be 'mixture' or 'select', got {self.action_mode!r}")
         if self.temperature not in TEMPERATURES:
             raise ValueError(f"SoftQConfig.temperature must be one of {TEMPERATURES}, got {self.temperature!r}")
+        if self.q_init not in ("reward", "default"):
+            raise ValueError(f"SoftQConfig.q_init must be 'reward' or 'default', got {self.q_init!r}")
+        if self.reward_signal not in ("absolute", "gain"):
+            raise ValueError(f"SoftQConfig.reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
+        if not 0 <= self.reward_norm <= 1:
+            raise ValueError(f"SoftQConfig.reward_norm must lie in [0, 1], got {self.reward_norm!r}")
+        if not 0 <= self.probe_weight <= 1:
+            raise ValueError(f"SoftQConfig.probe_weight must lie in [0, 1], got {self.probe_weight!r}")
         if self.td_lambda < 0:
             raise ValueError(f"SoftQConfig.td_lambda must be >= 0, got {self.td_lambda!r}")
         for name in ("hidden", "replay_batch"):
@@ -158,6 +176,11 @@ class SoftQAgent:
         self.env: gym.Env | None = None
         self.q: nn.Module | None = None
 
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """Env config this agent needs beyond ``action_mode`` (the harness passes it to ``gym.make``)."""
+        return {"paired_reward": True} if self.config.reward_signal == "gain" else {}
+
     # ------------------------------------------------------------------------------------ setup
     def setup(self, env: gym.Env, seed: int) -> None:
         """Build Q, target and Adam from ``seed`` (no global RNG touched); clear the pending transition."""
@@ -169,6 +192,9 @@ class SoftQAgent:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**62)))
             self.q = q_network(d, c.hidden)
+        if c.q_init == "reward":
+            with torch.no_grad():
+                self.q[-1].weight.zero_()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
         self.temp = make_temperature(c.temperature, c.beta, c.beta_min, c.beta_k, c.temperature_window,
@@ -176,6 +202,8 @@ class SoftQAgent:
         self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
         self.pending: dict[str, Any] | None = None  # {h [d], ids [L], reward}
         self.step = 0
+        self.bias_set = c.q_init != "reward"
+        self.sq_mean = 0.0  # running mean of signal^2 (reward_norm)
         self._metrics: dict[str, float] = {}
 
     def _uniform_step(self) -> bool:
@@ -248,14 +276,31 @@ class SoftQAgent:
         self._record(q, pi, beta, a, uniform, info)
         if c.action_mode == "select":
             return a
-        weights = np.full(n, 1.0 / n, dtype=np.float32) if uniform else pi.numpy().astype(np.float32)
-        return weights
+        weights = torch.full((n,), 1.0 / n) if uniform else pi
+        if c.probe_weight:
+            weights = (1.0 - c.probe_weight) * weights
+            weights[a] += c.probe_weight
+        return weights.numpy().astype(np.float32)
 
     def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
                 truncated: bool) -> None:
         if self.pending is None:
             raise RuntimeError("observe() called without a preceding act()")
-        self.pending["reward"] = float(reward)
+        signal = float(reward)
+        if self.config.reward_signal == "gain":
+            if "reward_gain" not in info:
+                raise KeyError("reward_signal='gain' reads info['reward_gain']: make the env with paired_reward=True")
+            signal = float(info["reward_gain"])
+        if self.config.reward_norm:
+            rate = self.config.reward_norm if self.sq_mean else 1.0  # the first signal seeds the average
+            self.sq_mean = (1.0 - rate) * self.sq_mean + rate * signal * signal
+            signal = signal / math.sqrt(self.sq_mean + 1e-12)
+        self.pending["reward"] = signal
+        if not self.bias_set:
+            with torch.no_grad():  # Q = r_0 everywhere: the fixed point of a constant reward (eq. 3)
+                for net in (self.q, self.q_target):
+                    net[-1].bias.fill_(signal)
+            self.bias_set = True
         self.temp.update(float(reward))
         self._metrics["temperature/failure_rate"] = self.temp.failure_rate
         if terminated or truncated:
@@ -284,6 +329,7 @@ class SoftQAgent:
             hits = np.flatnonzero(sources == "needle")
             if hits.size:
                 i = int(hits[0])
+                m["needle/chosen"] = float(a == i)
                 m["needle/rank"] = float(1 + int((q > q[i]).sum()))
                 m["needle/prob"] = float(pi[i])
 
@@ -299,7 +345,7 @@ class SoftQAgent:
         return copy.deepcopy({
             "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
             "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
-            "pending": self.pending, "temperature": self.temp.state_dict(), "step": self.step,
+            "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean, "temperature": self.temp.state_dict(), "step": self.step,
             "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
         })
 
@@ -316,6 +362,8 @@ class SoftQAgent:
         self.gen.set_state(state["gen"])
         self.rng.bit_generator.state = state["rng"]
         self.pending = state["pending"]
+        self.bias_set = bool(state["bias_set"])
+        self.sq_mean = float(state["sq_mean"])
         self.temp.load_state_dict(state["temperature"])
         self.step = int(state["step"])
         if self.replay is not None:

@@ -88,7 +88,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     torch.set_num_threads(1)
     agent = make_agent(spec.agent)
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
-                   max_episode_steps=spec.steps + 1, **spec.env)
+                   max_episode_steps=spec.steps + 1, **{**getattr(agent, "env_kwargs", {}), **spec.env})
     tokenizer = env.unwrapped.data.tokenizer
     curve: list[dict[str, float]] = []
     diagnostics: list[dict[str, float]] = []

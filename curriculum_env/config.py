@@ -29,6 +29,9 @@ class EnvConfig:
     """|D|, windows in the fixed held-out set that feeds the reward (capped by what the task has)."""
     reward_batch: int = 16
     """M, windows of D sampled afresh each step for the reward (eq. 1)."""
+    paired_reward: bool = False
+    """Also score the same M windows under theta_k before the update: ``info["reward_before"]`` and
+    ``info["reward_gain"]`` = reward - reward_before (one extra no-grad forward of M windows)."""
     test_size: int = 256
     """Windows in the test split that benchmarks report on (disjoint from D and the stream)."""
     difficulty: str = "rarity"

@@ -66,6 +66,9 @@ class CurriculumSelectEnv(gym.Env):
 
     Mean per-token log-probability of M windows drawn afresh from D with ``self.np_random``,
     measured *after* the update (eq. 1). It is minus the usual LM loss (about -log V at init).
+    With ``paired_reward=True`` the same windows are also scored *before* the update, and ``info``
+    carries ``reward_before`` and ``reward_gain`` (reward - reward_before): the update's effect on D
+    with the sampling noise of D-hat cancelled (at small M that noise can exceed the gain of one step).
 
     ## Info
 
@@ -217,15 +220,18 @@ class CurriculumSelectEnv(gym.Env):
         if self._batch is None:
             raise RuntimeError("call reset() before step()")
         weights = self._weights(action)
+        m = min(self.config.reward_batch, len(self.data.heldout))
+        heldout = self.data.heldout.ids[np.sort(self.np_random.choice(len(self.data.heldout), size=m, replace=False))]
+        t0 = time.perf_counter()
+        before = self.learner.log_prob(heldout) if self.config.paired_reward else None
+        t_before = time.perf_counter() - t0
         t0 = time.perf_counter()
         stats = self.learner.update(weights, self._batch.ids, self._scores)
         self._timing["time/update"] = WallTime(time.perf_counter() - t0)
         self._step += 1
         t0 = time.perf_counter()
-        m = min(self.config.reward_batch, len(self.data.heldout))
-        subset = self.np_random.choice(len(self.data.heldout), size=m, replace=False)
-        reward = self.learner.log_prob(self.data.heldout.ids[np.sort(subset)])
-        self._timing["time/reward"] = WallTime(time.perf_counter() - t0)
+        reward = self.learner.log_prob(heldout)
+        self._timing["time/reward"] = WallTime(time.perf_counter() - t0 + t_before)
         terminated = not stats.finite or not np.isfinite(reward)
         self._last = {
             "weights": weights.astype(np.float32),
@@ -236,6 +242,8 @@ class CurriculumSelectEnv(gym.Env):
             "effective_batch": float(1.0 / np.sum(weights**2)),
             "reward": reward,
         }
+        if before is not None:
+            self._last.update({"reward_before": before, "reward_gain": reward - before})
         if terminated:
             self._last["termination_reason"] = (
                 f"training diverged at step {self._step}: non-finite "

@@ -48,7 +48,7 @@ def test_constant_reward_fixed_point_is_the_reward():
 
 
 def test_policy_is_softmax_q_over_beta():
-    agent = SoftQAgent(beta=0.3)
+    agent = SoftQAgent(beta=0.3, q_init="default")
     agent.setup(stub_env(), seed=0)
     with torch.no_grad():  # make Q differences large enough to matter
         agent.q[2].weight.mul_(20.0)
@@ -60,7 +60,7 @@ def test_policy_is_softmax_q_over_beta():
 
 
 def test_td_update_and_polyak_match_eqs_3_and_5():
-    agent = SoftQAgent(beta=0.5, gamma=0.8, tau=0.25)
+    agent = SoftQAgent(beta=0.5, gamma=0.8, tau=0.25, q_init="default")
     agent.setup(stub_env(), seed=0)
     rng = np.random.default_rng(0)
     obs, info = random_obs(rng)
@@ -119,7 +119,7 @@ def test_no_q_weighting_sends_exactly_uniform_weights_while_q_learns():
 
 def _theta_after_two_steps(**kw):
     env = make_tiny()
-    agent = SoftQAgent(**kw)
+    agent = SoftQAgent(q_init="default", **kw)  # zero output weights would make dQ/dh = 0 at step 2
     agent.setup(env, 0)
     obs, info = env.reset(seed=0)
     aux = []
@@ -249,3 +249,75 @@ def test_needle_metrics_and_config_errors():
         SoftQAgent(temperature="warm")
     with pytest.raises(TypeError):
         SoftQAgent(betta=1.0)
+
+
+def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
+    agent = SoftQAgent()
+    agent.setup(stub_env(), 0)
+    rng = np.random.default_rng(0)
+    obs, info = random_obs(rng)
+    np.testing.assert_array_equal(agent.act(obs, info), np.full(N, 1.0 / N, dtype=np.float32))
+    agent.observe(-7.5, obs, info, False, False)
+    probe = torch.as_tensor(random_obs(rng, n=50)[0])
+    for net in (agent.q, agent.q_target):  # Q = r_0 everywhere: already the constant-reward fixed point
+        torch.testing.assert_close(net(probe).detach().squeeze(-1), torch.full((50,), -7.5))
+    agent.observe(-1.0, obs, info, False, False)  # only the first reward sets the bias
+    assert float(agent.q[-1].bias) == -7.5
+    default = SoftQAgent(q_init="default")
+    default.setup(stub_env(), 0)
+    assert float(default.q(probe).std()) > 0
+
+
+def test_gain_signal_reads_the_paired_reward_and_names_the_missing_flag():
+    agent = SoftQAgent(reward_signal="gain")
+    agent.setup(stub_env(), 0)
+    obs, info = random_obs(np.random.default_rng(0))
+    agent.act(obs, info)
+    with pytest.raises(KeyError, match="paired_reward=True"):
+        agent.observe(-3.0, obs, info, False, False)
+    agent.observe(-3.0, obs, {**info, "reward_gain": 0.25}, False, False)
+    assert agent.pending["reward"] == 0.25
+    assert agent.env_kwargs == {"paired_reward": True} and SoftQAgent().env_kwargs == {}
+
+
+def test_reward_norm_divides_by_the_running_rms():
+    agent = SoftQAgent(reward_norm=0.5)
+    agent.setup(stub_env(), 0)
+    obs, info = random_obs(np.random.default_rng(0))
+    seen, sq = [], None
+    for r in (-2.0, -4.0, 1.0):
+        agent.act(obs, info)
+        agent.observe(r, obs, info, False, False)
+        sq = r * r if sq is None else 0.5 * sq + 0.5 * r * r
+        seen.append((agent.pending["reward"], r / math.sqrt(sq)))
+    for got, want in seen:
+        assert got == pytest.approx(want, rel=1e-9)
+    assert seen[0][0] == pytest.approx(-1.0)
+
+
+def test_probe_weight_mixes_the_sampled_action_into_the_weights():
+    agent = SoftQAgent(probe_weight=0.4, q_init="default", beta=0.3)
+    agent.setup(stub_env(), 0)
+    obs, info = random_obs(np.random.default_rng(0))
+    w = agent.act(obs, info)
+    a = int(agent.metrics()["policy/action"])
+    pi = torch.softmax(agent.q(torch.as_tensor(obs)).squeeze(-1).detach() / 0.3, -1).numpy()
+    expected = 0.6 * pi
+    expected[a] += 0.4
+    np.testing.assert_allclose(w, expected, rtol=1e-5, atol=1e-7)
+    assert w.sum() == pytest.approx(1.0, abs=1e-6)
+    for bad in (dict(probe_weight=1.5), dict(reward_norm=-0.1), dict(reward_signal="delta"), dict(q_init="zeros")):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SoftQConfig(**bad)
+
+
+def test_gain_agent_runs_in_the_harness_env_it_asks_for():
+    agent = make_agent("soft_q_gain")
+    env = make_tiny(action_mode=agent.action_mode, **agent.env_kwargs)
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    for _ in range(3):
+        a = agent.act(obs, info)
+        obs, r, term, trunc, info = env.step(a)
+        agent.observe(r, obs, info, term, trunc)
+    assert agent.pending["reward"] == info["reward_gain"] != r

@@ -50,6 +50,25 @@ def test_reward_is_mean_token_log_prob_of_a_fresh_heldout_sample():
     assert subsets[0] != subsets[1], "D-hat must be resampled every step"
 
 
+def test_paired_reward_scores_the_same_heldout_windows_before_the_update():
+    actions = [np.random.default_rng(i).random(8).astype(np.float32) for i in range(4)]
+    plain = run(make_tiny(reward_batch=5), actions)
+    env = make_tiny(reward_batch=5, paired_reward=True)
+    env.reset(seed=0)
+    u = env.unwrapped
+    for action, (_, r_plain) in zip(actions, plain[1:], strict=True):
+        subset = np.sort(copy.deepcopy(u.np_random).choice(len(u.data.heldout), size=5, replace=False))
+        ids = torch.as_tensor(u.data.heldout.ids[subset])
+        with torch.no_grad():  # theta_k, before the step
+            logp = u.learner.model(input_ids=ids).logits[:, :-1].log_softmax(-1)
+            before = logp.gather(-1, ids[:, 1:, None]).mean().item()
+        _, reward, _, _, info = env.step(action)
+        assert reward == r_plain  # the extra forward changes neither the RNG stream nor the update
+        assert info["reward_before"] == pytest.approx(before, rel=1e-5)
+        assert info["reward_gain"] == pytest.approx(reward - info["reward_before"], abs=1e-12)
+    assert "reward_gain" not in make_tiny().reset(seed=0)[1]
+
+
 def explicit_step(model, opt_state, ids, weights, lr, clip, aux_fn=None):
     """One AdamW step on sum_i w_i * loss_i computed by hand, on a copy of the model."""
     model = copy.deepcopy(model)
