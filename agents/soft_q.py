@@ -14,11 +14,26 @@ Per step k, in :meth:`SoftQAgent.act` (one forward of the candidates serves two 
 :meth:`SoftQAgent.observe` stores ``r_prev`` = the reward of that step. Q learns off-policy from the
 sampled action (§2.5); in mixture mode the transition is caused by the whole mixture.
 
-Measured caveat (``benchmarks/soft_q_figures.py``): in mixture mode the reward r_k does not depend
-on the sampled a_k (the LM trained on the whole mixture), so the TD target carries no information
-that tells candidates of one batch apart; Q then learns a value of the *state* and the ranking of
-candidates stays near its random initialisation (needle and noisy figures fail with the paper's
-defaults). ``action_mode="select"`` (train on a_k alone) gives the TD target that signal.
+Credit assignment (measured in ``benchmarks/soft_q_figures.py``; figures in the README). With the
+paper's settings the Q-ranking of candidates carries no signal, for three reasons, each with an
+option that addresses it:
+
+- In mixture mode r_k does not depend on the sampled a_k (the LM trained on the whole mixture), so
+  the TD target cannot tell candidates of one batch apart. ``action_mode="select"`` (the paper's
+  single-action formulation, §2.1) makes the transition depend on a_k; ``probe_weight=epsilon``
+  keeps the mixture but gives a_k an extra share epsilon of it.
+- The absolute reward r_k moves by several nats over a run while one step changes it by ~0.01-0.1,
+  and D-hat's resampling noise exceeds that change. ``reward_signal="gain"`` learns instead from
+  r_k minus the log-prob of the *same* D-hat before the update (env ``paired_reward=True``: one
+  extra no-grad forward of M windows).
+- Q starts near 0 while rewards are near -log V, so early TD errors are all offset.
+  ``q_init="reward"`` (the default) starts the output layer at weights 0 and bias r_0: Q = r_0 for
+  every candidate (the constant-reward fixed point) and pi uniform; it changes nothing else.
+
+The ``soft_q_gain`` preset (select mode, gain, gamma = 0, (h, y) replay) is the configuration that
+ranks the needle first; ``reward_norm`` (divide by a running RMS) is what makes beta = 1 matter
+when the gains are ~1e-3 (noisy task). gamma = 0 makes Q a per-candidate bandit estimate of the
+one-step gain; with gamma = 0.9 the bootstrap V-bar adds noise larger than the gain differences.
 
 Options (all in :class:`SoftQConfig`): ``no_q_weighting`` (§2.6), ``td_into_theta`` / ``td_lambda``
 (§2.7), experience replay of (h, y) pairs, Q warm-up, temperature control

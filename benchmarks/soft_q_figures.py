@@ -18,6 +18,7 @@ import argparse
 import ast
 import csv
 import pathlib
+import textwrap
 import time
 
 import gymnasium as gym
@@ -93,7 +94,7 @@ def figure_needle(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_
     b.set_ylabel("policy probability")
     b.set_xlabel("step")
     b.legend()
-    a.set_title(f"soft-Q on needle (N={n}) {agent_kw or 'paper defaults'}", fontsize=8)
+    a.set_title(textwrap.fill(f"soft-Q on needle (N={n}) {agent_kw or 'paper defaults'}", 110), fontsize=8)
     fig.tight_layout()
     fig.savefig(out / f"needle{tag}.png", dpi=120)
     plt.close(fig)
@@ -124,7 +125,7 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_k
     ax.axhline(1.0, color="k", ls="--", label="uniform (= stream share)")
     ax.set_xlabel("step")
     ax.set_ylabel("prose mass / prose share")
-    ax.set_title(f"soft-Q on noisy {agent_kw or 'paper defaults'}", fontsize=8)
+    ax.set_title(textwrap.fill(f"soft-Q on noisy {agent_kw or 'paper defaults'}", 110), fontsize=8)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / f"noisy{tag}.png", dpi=120)

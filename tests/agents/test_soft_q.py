@@ -262,7 +262,7 @@ def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
     for net in (agent.q, agent.q_target):  # Q = r_0 everywhere: already the constant-reward fixed point
         torch.testing.assert_close(net(probe).detach().squeeze(-1), torch.full((50,), -7.5))
     agent.observe(-1.0, obs, info, False, False)  # only the first reward sets the bias
-    assert float(agent.q[-1].bias) == -7.5
+    assert float(agent.q[-1].bias.detach()) == -7.5
     default = SoftQAgent(q_init="default")
     default.setup(stub_env(), 0)
     assert float(default.q(probe).std()) > 0
