@@ -360,7 +360,8 @@ class SoftQAgent:
         return copy.deepcopy({
             "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
             "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
-            "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean, "temperature": self.temp.state_dict(), "step": self.step,
+            "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean,
+            "temperature": self.temp.state_dict(), "step": self.step,
             "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
         })
 

@@ -106,7 +106,7 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_k
     # Policy mass on prose vs what a uniform policy puts there (the batch's prose fraction), per step.
     mass = np.array([r.get("mass/prose", 0.0) for r in rows])
     share = np.array([np.mean(r.pop("batch_sources") == "prose") for r in rows])
-    for r, s in zip(rows, share):
+    for r, s in zip(rows, share, strict=True):
         r["batch_share/prose"] = s
     last = slice(max(0, len(rows) - 100), len(rows))
     summary = {"prose_mass_last100": float(mass[last].mean()), "prose_share_last100": float(share[last].mean()),
