@@ -30,26 +30,14 @@ import torch
 from torch import nn
 
 from agents.base import OnStep, source_mass
-from agents.soft_q import polyak, q_network, soft_value, td_target
+from agents.soft_q import QLearningConfig, polyak, q_network, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
 
 @dataclass
-class LangevinRAGAgentConfig:
-    """Hyperparameters of the Langevin-RAG agent (Q-learning values as :class:`agents.soft_q.SoftQConfig`)."""
+class LangevinRAGAgentConfig(QLearningConfig):
+    """Hyperparameters of the Langevin-RAG agent (Q-learning fields in :class:`agents.soft_q.QLearningConfig`)."""
 
-    beta: float = 1.0
-    """beta, Boltzmann temperature of softmax(Q/beta) (eq. 6)."""
-    gamma: float = 0.9
-    """gamma, discount of the normalised soft Bellman target (eq. 3)."""
-    tau: float = 0.01
-    """tau, Polyak rate of the target network (eq. 5)."""
-    lr: float = 1e-3
-    """eta, Adam learning rate of the Q-network."""
-    grad_clip: float = 1.0
-    """G, max gradient norm of each Q-network step."""
-    hidden: int = 32
-    """Width of the Q-network's hidden layer (d -> hidden -> 1, eq. 2)."""
     q_weighting: bool = False
     """LM loss weights softmax(Q/beta) over the retrieved windows (True) or uniform 1/R (False, §3.5)."""
     train_fill: bool = False
@@ -58,15 +46,9 @@ class LangevinRAGAgentConfig:
     """Settings of the LangevinRAG wrapper that :meth:`LangevinRAGAgent.drive` builds (a dict is accepted)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.wrapper, dict):
             self.wrapper = LangevinRAGConfig(**self.wrapper)
-        for name in ("beta", "tau", "lr", "grad_clip"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"LangevinRAGAgentConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 <= self.gamma < 1:
-            raise ValueError(f"LangevinRAGAgentConfig.gamma must lie in [0, 1), got {self.gamma!r}")
-        if self.tau > 1:
-            raise ValueError(f"LangevinRAGAgentConfig.tau must lie in (0, 1], got {self.tau!r}")
 
 
 def find_wrapper(env: gym.Env) -> LangevinRAG | None:

@@ -66,8 +66,8 @@ from agents.temperature import TEMPERATURES, make_temperature
 
 
 @dataclass
-class SoftQConfig:
-    """Hyperparameters of the soft-Q agent (paper defaults)."""
+class QLearningConfig:
+    """The Q-network and its normalised soft TD update (eqs. 2-6), shared by the soft-Q agents."""
 
     beta: float = 1.0
     """beta, Boltzmann temperature of the policy softmax(Q/beta) (fixed temperature; eq. 6)."""
@@ -81,6 +81,24 @@ class SoftQConfig:
     """G, max global gradient norm of each Q-network step."""
     hidden: int = 32
     """Width of the Q-network's hidden layer (d -> hidden -> 1, eq. 2)."""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for field_ in ("beta", "tau", "lr", "grad_clip"):
+            if not getattr(self, field_) > 0:
+                raise ValueError(f"{name}.{field_} must be > 0, got {getattr(self, field_)!r}")
+        if not 0 <= self.gamma < 1:
+            raise ValueError(f"{name}.gamma must lie in [0, 1), got {self.gamma!r}")
+        if self.tau > 1:
+            raise ValueError(f"{name}.tau must lie in (0, 1], got {self.tau!r}")
+        if self.hidden < 1:
+            raise ValueError(f"{name}.hidden must be >= 1, got {self.hidden!r}")
+
+
+@dataclass
+class SoftQConfig(QLearningConfig):
+    """Hyperparameters of the soft-Q agent (paper defaults; Q-learning fields in :class:`QLearningConfig`)."""
+
     q_init: str = "reward"
     """``reward``: Q's output layer starts at weights 0, bias = the first reward (Q = r_0 everywhere, pi uniform);
     ``default``: PyTorch's initialisation of every layer (see the module doc)."""
@@ -127,13 +145,7 @@ class SoftQConfig:
     """Phased: step fractions where those phases end (then the closed loop)."""
 
     def __post_init__(self) -> None:
-        for name in ("beta", "tau", "lr", "grad_clip"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SoftQConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 <= self.gamma < 1:
-            raise ValueError(f"SoftQConfig.gamma must lie in [0, 1), got {self.gamma!r}")
-        if self.tau > 1:
-            raise ValueError(f"SoftQConfig.tau must lie in (0, 1], got {self.tau!r}")
+        super().__post_init__()
         if self.action_mode not in ("mixture", "select"):
             raise ValueError(f"SoftQConfig.action_mode must be 'mixture' or 'select', got {self.action_mode!r}")
         if self.temperature not in TEMPERATURES:
@@ -148,9 +160,8 @@ class SoftQConfig:
             raise ValueError(f"SoftQConfig.probe_weight must lie in [0, 1], got {self.probe_weight!r}")
         if self.td_lambda < 0:
             raise ValueError(f"SoftQConfig.td_lambda must be >= 0, got {self.td_lambda!r}")
-        for name in ("hidden", "replay_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SoftQConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.replay_batch < 1:
+            raise ValueError(f"SoftQConfig.replay_batch must be >= 1, got {self.replay_batch!r}")
         for name in ("replay_size", "replay_updates", "warmup_steps", "reset_lm_every", "alternate_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SoftQConfig.{name} must be >= 0, got {getattr(self, name)!r}")

@@ -255,6 +255,12 @@ def test_needle_metrics_and_config_errors():
         SoftQAgent(temperature="warm")
     with pytest.raises(TypeError):
         SoftQAgent(betta=1.0)
+    from agents.langevin_rag import LangevinRAGAgentConfig  # shares QLearningConfig's checks
+
+    with pytest.raises(ValueError, match=r"LangevinRAGAgentConfig\.gamma"):
+        LangevinRAGAgentConfig(gamma=1.0)
+    with pytest.raises(ValueError, match=r"SoftQConfig\.hidden"):
+        SoftQConfig(hidden=0)
 
 
 def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
