@@ -65,3 +65,16 @@ def test_unknown_agent_is_a_clear_cli_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", "nope", "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown agent 'nope'" in proc.stderr
+
+
+def test_ray_backend_gives_the_process_pool_results(finished, tmp_path):
+    pytest.importorskip("ray", reason="the --ray backend needs the [ray] extra")
+    out, _ = finished
+    i = TINY_ARGS.index("--workers")
+    args = TINY_ARGS[:i] + TINY_ARGS[i + 2:]
+    subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", "random,soft_q", "--out", str(tmp_path),
+                    *args, "--ray", "--no-plots"], capture_output=True, text=True, check=True)
+    for name in ("noisy__random__0.json", "noisy__soft_q__1.json"):
+        pool, ray_run = (json.loads((d / "runs" / name).read_text()) for d in (out, tmp_path))
+        assert ray_run["final_test_nll"] == pool["final_test_nll"]
+        assert ray_run["curve"] == pool["curve"]
