@@ -35,7 +35,7 @@ def test_soft_value_of_equal_q_is_q_and_matches_eq4():
 
 
 def test_constant_reward_fixed_point_is_the_reward():
-    agent = SoftQAgent(lr=1e-2, tau=0.1)
+    agent = SoftQAgent(lr=1e-2, tau=0.1, q_init="default")  # from a random Q, not one that starts at r
     agent.setup(stub_env(), seed=0)
     rng = np.random.default_rng(1)
     for _ in range(2500):
