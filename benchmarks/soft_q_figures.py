@@ -24,6 +24,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from agents.soft_q import SoftQAgent
@@ -56,7 +57,7 @@ def run_agent(task: str, steps: int, seed: int, agent_kw: dict, env_kw: dict) ->
     agent.setup(env, seed)
     obs, info = env.reset(seed=seed)
     rows = []
-    for step in range(1, steps + 1):
+    for step in tqdm(range(1, steps + 1), desc=f"{task} seed {seed}", unit="step", leave=False):
         sources = info["source"].copy()  # the batch the policy was computed on
         w = agent.act(obs, info)
         m = agent.metrics()  # the policy that produced w (before the reward arrives)
