@@ -8,6 +8,13 @@ Usage::
     python -m benchmarks.soft_q_figures all      --out results/soft_q
 
 ``--agent k=v`` overrides any :class:`agents.soft_q.SoftQConfig` field; ``--env k=v`` any env field.
+The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
+
+    python -m benchmarks.soft_q_figures needle --seed 0 --tag _gain \
+        --agent action_mode=select reward_signal=gain gamma=0.0 replay_size=2000 replay_updates=4 \
+        --env action_mode=select paired_reward=True
+
+and with ``reward_norm=0.01 lr=0.003 replay_updates=8`` added to ``--agent`` for the noisy figure.
 Each figure writes ``<name>.csv`` (one row per step) and ``<name>.png`` into ``--out`` and prints
 its summary numbers.
 """
