@@ -322,6 +322,7 @@ class SoftQAgent:
             self.sq_mean = (1.0 - rate) * self.sq_mean + rate * signal * signal
             signal = signal / math.sqrt(self.sq_mean + 1e-12)
         self.pending["reward"] = signal
+        self._metrics["td/signal"] = signal  # what the next TD target uses in place of r_k
         if not self.bias_set:
             with torch.no_grad():  # Q = r_0 everywhere: the fixed point of a constant reward (eq. 3)
                 for net in (self.q, self.q_target):
