@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.soft_q_figures needle   --out results/soft_q [--steps 300] [--agent beta=0.01 ...]
     python -m benchmarks.soft_q_figures noisy    --out results/soft_q [--steps 300]
     python -m benchmarks.soft_q_figures overhead --out results/soft_q [--steps 60]
+    python -m benchmarks.soft_q_figures signal   --out results/soft_q [--steps 300]
     python -m benchmarks.soft_q_figures all      --out results/soft_q
 
 ``--agent k=v`` overrides any :class:`agents.soft_q.SoftQConfig` field; ``--env k=v`` any env field.
@@ -187,8 +188,41 @@ def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, en
     return {"median_agent_s": a, "median_uniform_s": u, "median_ratio": a / u, "total_ratio": ta / tu}
 
 
-FIGURES = {"needle": figure_needle, "noisy": figure_noisy, "overhead": figure_overhead}
-DEFAULT_STEPS = {"needle": 300, "noisy": 300, "overhead": 60}
+def figure_signal(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+    """Is there a per-candidate signal to learn? Uniformly random single-window steps on ``noisy``.
+
+    Per step: the source of the trained window, the unpaired reward change r_k - r_{k-1} (different
+    D-hat samples) and the paired gain (same D-hat before and after, ``paired_reward=True``). The
+    summary gives each source's mean and standard error of both over the first third of the steps.
+    No agent is involved (``--agent`` is ignored).
+    """
+    env = gym.make("CurriculumSelect-v0", task="noisy", **{**env_kw, "action_mode": "select", "paired_reward": True})
+    obs, info = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    rows, prev = [], None
+    for step in tqdm(range(1, steps + 1), desc=f"signal seed {seed}", unit="step", leave=False):
+        a = int(rng.integers(len(info["source"])))
+        source = str(info["source"][a])
+        obs, reward, term, trunc, info = env.step(a)
+        rows.append({"step": step, "source": source, "reward": reward, "gain": info["reward_gain"],
+                     "delta": float("nan") if prev is None else reward - prev})
+        prev = reward
+        if term:
+            break
+    env.close()
+    write_csv(out / f"signal{tag}.csv", rows)
+    first = rows[1:max(2, len(rows) // 3)]
+    summary = {}
+    for source in sorted({r["source"] for r in first}):
+        for key in ("delta", "gain"):
+            x = np.array([r[key] for r in first if r["source"] == source])
+            summary[f"{source}/{key}"] = float(x.mean())
+            summary[f"{source}/{key}_se"] = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return summary
+
+
+FIGURES = {"needle": figure_needle, "noisy": figure_noisy, "overhead": figure_overhead, "signal": figure_signal}
+DEFAULT_STEPS = {"needle": 300, "noisy": 300, "overhead": 60, "signal": 300}
 
 
 def main(argv: list[str] | None = None) -> None:
