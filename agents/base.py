@@ -73,19 +73,29 @@ def rollout(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | N
 
     if hasattr(agent, "drive"):
         agent.drive(env, steps, seed, record)
-        return last
+    else:
+        step_loop(env, agent, steps, seed, record)
+    return last
+
+
+def step_loop(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | None = None) -> None:
+    """``setup``, ``reset(seed=seed)``, then ``act`` / ``step`` / ``observe`` for ``steps`` steps.
+
+    Calls ``on_step(step, reward, info, metrics)`` after each step; stops after a terminating step
+    (training diverged) and resets after a truncating one. No checks: :func:`rollout` makes them.
+    """
     agent.setup(env, seed)
     obs, info = env.reset(seed=seed)
     for step in range(1, steps + 1):
         action = agent.act(obs, info)
         obs, reward, terminated, truncated, info = env.step(action)
         agent.observe(reward, obs, info, terminated, truncated)
-        record(step, reward, info, agent.metrics())
+        if on_step is not None:
+            on_step(step, reward, info, agent.metrics())
         if terminated:
             break
         if truncated:
             obs, info = env.reset()
-    return last
 
 
 def source_mass(weights: np.ndarray, sources: np.ndarray) -> dict[str, float]:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import OnStep, source_mass
+from agents.base import OnStep, source_mass, step_loop
 from agents.soft_q import QLearningConfig, polyak, q_network, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
@@ -91,18 +91,7 @@ class LangevinRAGAgent:
     def drive(self, env: gym.Env, steps: int, seed: int, on_step: OnStep | None = None) -> None:
         """Wrap ``env`` in LangevinRAG (unless it is) and run ``steps`` steps from ``reset(seed=seed)``."""
         wrapped = env if find_wrapper(env) is not None else LangevinRAG(env, config=self.config.wrapper)
-        self.setup(wrapped, seed)
-        obs, info = wrapped.reset(seed=seed)
-        for step in range(1, steps + 1):
-            action = self.act(obs, info)
-            obs, reward, terminated, truncated, info = wrapped.step(action)
-            self.observe(reward, obs, info, terminated, truncated)
-            if on_step is not None:
-                on_step(step, reward, info, self.metrics())
-            if terminated:
-                break
-            if truncated:
-                obs, info = wrapped.reset()
+        step_loop(wrapped, self, steps, seed, on_step)
 
     # ------------------------------------------------------------------------------------ policy
     @staticmethod

@@ -141,18 +141,22 @@ def test_td_into_theta_changes_theta_and_lambda_zero_does_not():
     assert all(torch.equal(a, b) for a, b in zip(base, zero, strict=True))
 
 
-def _run(agent_kw, steps, seed=3, env_kw=None):
-    env = make_tiny(**(env_kw or {}))
-    agent = SoftQAgent(**agent_kw)
-    agent.setup(env, seed)
-    obs, info = env.reset(seed=seed)
+def advance(env, agent, obs, info, steps):
+    """``steps`` act/step/observe rounds; the trace of (action, reward, sampled index) and the last obs/info."""
     trace = []
     for _ in range(steps):
         w = agent.act(obs, info)
         obs, r, term, trunc, info = env.step(w)
         agent.observe(r, obs, info, term, trunc)
         trace.append((np.asarray(w).copy(), r, agent.metrics()["policy/action"]))
-    return trace
+    return trace, obs, info
+
+
+def _run(agent_kw, steps, seed=3, env_kw=None):
+    env = make_tiny(**(env_kw or {}))
+    agent = SoftQAgent(**agent_kw)
+    agent.setup(env, seed)
+    return advance(env, agent, *env.reset(seed=seed), steps)[0]
 
 
 def assert_same_trace(a, b):
@@ -178,16 +182,6 @@ def test_save_load_resumes_identically(tmp_path, kw):
     env, agent = make_tiny(**env_kw), SoftQAgent(**kw)
     agent.setup(env, 5)
     obs, info = env.reset(seed=5)
-
-    def advance(env, agent, obs, info, steps):
-        trace = []
-        for _ in range(steps):
-            w = agent.act(obs, info)
-            obs, r, term, trunc, info = env.step(w)
-            agent.observe(r, obs, info, term, trunc)
-            trace.append((np.asarray(w).copy(), r, agent.metrics()["policy/action"]))
-        return trace, obs, info
-
     _, obs, info = advance(env, agent, obs, info, 4)
     env.unwrapped.save_state(tmp_path / "env.pt")
     torch.save(agent.state_dict(), tmp_path / "agent.pt")
@@ -327,9 +321,5 @@ def test_gain_agent_runs_in_the_harness_env_it_asks_for():
     agent = make_agent("soft_q_gain")
     env = make_tiny(action_mode=agent.action_mode, **agent.env_kwargs)
     agent.setup(env, 0)
-    obs, info = env.reset(seed=0)
-    for _ in range(3):
-        a = agent.act(obs, info)
-        obs, r, term, trunc, info = env.step(a)
-        agent.observe(r, obs, info, term, trunc)
-    assert agent.pending["reward"] == info["reward_gain"] != r
+    trace, _, info = advance(env, agent, *env.reset(seed=0), 3)
+    assert agent.pending["reward"] == info["reward_gain"] != trace[-1][1]
