@@ -66,12 +66,13 @@ def run_agent(task: str, steps: int, seed: int, agent_kw: dict, env_kw: dict) ->
     obs, info = env.reset(seed=seed)
     rows = []
     for step in tqdm(range(1, steps + 1), desc=f"{task} seed {seed}", unit="step", leave=False):
-        sources = info["source"].copy()  # the batch the policy was computed on
+        sources = np.asarray(info["source"])  # the batch the policy is computed on: a uniform policy's mass
+        share = {f"batch_share/{label}": float(np.mean(sources == label)) for label in np.unique(sources)}
         w = agent.act(obs, info)
         m = agent.metrics()  # the policy that produced w (before the reward arrives)
         obs, reward, term, trunc, info = env.step(w)
         agent.observe(reward, obs, info, term, trunc)
-        rows.append({"step": step, "reward": reward, "batch_sources": sources, **m})
+        rows.append({"step": step, "reward": reward, **share, **m})
         if term:
             break
     env.close()
@@ -81,8 +82,6 @@ def run_agent(task: str, steps: int, seed: int, agent_kw: dict, env_kw: dict) ->
 def figure_needle(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
     env_kw = {"num_candidates": 16, **env_kw}
     rows = run_agent("needle", steps, seed, agent_kw, env_kw)
-    for r in rows:
-        r.pop("batch_sources")
     n = env_kw["num_candidates"]
     rank = np.array([r["needle/rank"] for r in rows])
     prob = np.array([r["needle/prob"] for r in rows])
@@ -114,9 +113,7 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_k
     rows = run_agent("noisy", steps, seed, agent_kw, env_kw)
     # Policy mass on prose vs what a uniform policy puts there (the batch's prose fraction), per step.
     mass = np.array([r.get("mass/prose", 0.0) for r in rows])
-    share = np.array([np.mean(r.pop("batch_sources") == "prose") for r in rows])
-    for r, s in zip(rows, share, strict=True):
-        r["batch_share/prose"] = s
+    share = np.array([r.get("batch_share/prose", 0.0) for r in rows])
     last = slice(max(0, len(rows) - 100), len(rows))
     summary = {"prose_mass_last100": float(mass[last].mean()), "prose_share_last100": float(share[last].mean()),
                "ratio_last100": float(mass[last].sum() / share[last].sum()),

@@ -26,7 +26,7 @@ def test_figure_writes_one_row_per_step_and_prints_its_summary(figure, tmp_path,
         assert ((1 <= ranks) & (ranks <= TINY["num_candidates"])).all()
         assert "top1_share_last100=" in line and (tmp_path / "needle.png").exists()
     if figure == "noisy":
-        share = np.array([float(r["batch_share/prose"]) for r in rows])
+        share = np.array([float(r["batch_share/prose"] or 0.0) for r in rows])
         mass = np.array([float(r["mass/prose"] or 0.0) for r in rows])
         assert ((mass == 0) == (share == 0)).all()  # mass only where the batch has prose
         assert "ratio_all=" in line
