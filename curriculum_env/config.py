@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTION_MODES = ("mixture", "select")
+TRAIN_WEIGHTINGS = ("uniform", "action")
+CANDIDATE_STATS = ("loss", "entropy")
 DIFFICULTY_METRICS = ("rarity", "length")
 
 
@@ -49,6 +51,18 @@ class EnvConfig:
     action_mode: str = "mixture"
     """``mixture``: Box(0, 1, (N,)) weights, eq. 7 (the paper's update, default). ``select``: Discrete(N)."""
 
+    # --- training budget (equal compute) --------------------------------------------------------
+    train_batch: int | None = None
+    """B, candidates trained per step: the B largest action weights (select mode: the chosen one first),
+    ties broken at random from the env's generator, so every agent trains exactly B. ``None``: every
+    candidate with non-zero weight (the paper's all-N mixture)."""
+    train_weighting: str = "uniform"
+    """With ``train_batch``: ``uniform`` trains each chosen candidate with weight 1/B; ``action`` keeps the
+    agent's weights renormalised over the chosen B (the action must then have at least B positive weights)."""
+    candidate_stats: tuple[str, ...] = ("loss", "entropy")
+    """Per-candidate statistics the observation forward computes for ``info``: ``loss``, ``entropy``. Each
+    works on the full-vocabulary logits; ``()`` runs the transformer body alone, the cheapest step."""
+
     # --- model ----------------------------------------------------------------------------------
     model: str | None = None
     """``None`` for a random-init GPT-2 built from the fields below, else an HF causal-LM name or path."""
@@ -69,7 +83,8 @@ class EnvConfig:
     micro_batch_size: int = 16
     """Candidates per forward/backward chunk; gradients are accumulated across chunks."""
     fused_forward: bool = True
-    """Mixture mode: the observation forward also yields the losses the update backpropagates."""
+    """Mixture mode without ``train_batch``: the observation forward also yields the losses the update
+    backpropagates (under a budget the observation forward runs without gradients)."""
     device: str = "cpu"
     """Torch device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when present)."""
     dtype: str = "float32"
@@ -107,6 +122,23 @@ class EnvConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.train_batch is not None:
+            b = self.train_batch
+            if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.num_candidates:
+                raise ValueError(f"train_batch must be an integer in [1, num_candidates={self.num_candidates}] "
+                                 f"or None, got {b!r}")
+        if self.train_weighting not in TRAIN_WEIGHTINGS:
+            raise ValueError(f"train_weighting must be one of {TRAIN_WEIGHTINGS}, got {self.train_weighting!r}")
+        if self.train_weighting == "action" and self.train_batch is None:
+            raise ValueError("train_weighting='action' only applies with a training budget: set train_batch too")
+        stats = (self.candidate_stats,) if isinstance(self.candidate_stats, str) else self.candidate_stats
+        try:
+            unknown = sorted(set(stats) - set(CANDIDATE_STATS))
+        except TypeError:
+            raise ValueError(f"candidate_stats must be a sequence of {CANDIDATE_STATS}, got {stats!r}") from None
+        if unknown:
+            raise ValueError(f"candidate_stats: unknown statistic(s) {unknown}; choose from {CANDIDATE_STATS}")
+        self.candidate_stats = tuple(s for s in CANDIDATE_STATS if s in stats)
         if self.num_candidates < 2 and self.task == "needle":
             raise ValueError("the needle task needs num_candidates >= 2")
         from curriculum_env.data.tasks import resolve_task  # cheap: no data work

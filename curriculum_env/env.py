@@ -54,6 +54,15 @@ class CurriculumSelectEnv(gym.Env):
     matter); NaN, negative, wrongly shaped or all-zero weights raise ``ValueError``.
     ``action_mode="select"``: ``Discrete(N)``, the LM trains on the chosen candidate alone.
 
+    **Training budget** (``train_batch=B``, the benchmark's default; unset: the paper's all-N mixture).
+    Each step trains on *exactly* B of the N candidates, so every agent spends the same compute:
+    the B with the largest action weights (in select mode the chosen candidate first), ties broken
+    by a permutation drawn from ``self.np_random`` every step -- equal weights mean a uniformly
+    random subset, and an action with fewer than B positive weights is filled at random. Each chosen
+    candidate gets weight 1/B (``train_weighting="action"``: the agent's weights renormalised over
+    the B). The observation forward then runs without gradients and only the B chosen are forwarded
+    with gradients: one step costs N no-grad forwards + B forward/backward + the reward forward.
+
     ## Observation Space
 
     ``Box(-inf, inf, (N, d), float32)``, a new array every step:
@@ -72,11 +81,14 @@ class CurriculumSelectEnv(gym.Env):
 
     ## Info
 
-    ``loss``, ``entropy``, ``difficulty`` (also ``rarity`` and ``length``), ``source`` and
-    ``token_ids`` for the current candidates, from the forward that made the observation (no extra
-    forward needed by baselines); ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
-    ``time/forward``, ``time/update``, ``time/reward``; after a step also ``weights`` (normalised),
-    ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch`` (1/||w||^2).
+    ``loss`` and ``entropy`` (those named in ``candidate_stats``; each is computed once, in the
+    forward that made the observation, and only when asked: without them that forward skips the LM
+    head), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
+    current candidates; ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
+    ``time/forward``, ``time/update``, ``time/reward``; after a step also ``weights`` (the action,
+    normalised), ``train_weights`` and ``trained`` (the weights the LM trained with and the indices
+    of the candidates trained), ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch``
+    (1/||train_weights||^2).
 
     ## Episode End
 
@@ -97,7 +109,8 @@ class CurriculumSelectEnv(gym.Env):
 
     ## Version History
 
-    * v0: initial release.
+    * v0: initial release; ``train_batch``, ``train_weighting`` and ``candidate_stats`` added
+      (defaults unchanged).
 
     ## Example
 
@@ -147,12 +160,17 @@ class CurriculumSelectEnv(gym.Env):
     @property
     def fused(self) -> bool:
         """Whether the observation forward also serves the update (mixture mode, ``fused_forward``)."""
-        return self.config.action_mode == "mixture" and self.config.fused_forward
+        return self.config.action_mode == "mixture" and self.config.fused_forward and self.config.train_batch is None
+
+    def _score(self, ids: np.ndarray, with_grad: bool | None = None):
+        """The observation forward of ``ids`` [N, L] with the statistics ``candidate_stats`` asks for."""
+        grad = self.fused if with_grad is None else with_grad
+        return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
 
     def _observe(self) -> None:
         t0 = time.perf_counter()
         self._batch = self.stream.next_batch()
-        self._scores = self.learner.score(self._batch.ids, with_grad=self.fused)
+        self._scores = self._score(self._batch.ids)
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
 
     def _obs(self) -> np.ndarray:
@@ -161,9 +179,13 @@ class CurriculumSelectEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         b, s = self._batch, self._scores
         difficulty = b.rarity if self.config.difficulty == "rarity" else b.length
+        stats = {}
+        if "loss" in self.config.candidate_stats:
+            stats["loss"] = s.loss.detach().float().cpu().numpy().copy()
+        if "entropy" in self.config.candidate_stats:
+            stats["entropy"] = s.entropy.numpy().copy()
         return {
-            "loss": s.loss.detach().float().cpu().numpy().copy(),
-            "entropy": s.entropy.numpy().copy(),
+            **stats,
             "difficulty": difficulty.copy(),
             "rarity": b.rarity.copy(),
             "length": b.length.copy(),
@@ -201,7 +223,27 @@ class CurriculumSelectEnv(gym.Env):
             raise ValueError(f"mixture weights must be non-negative, got min {w.min():.4g}")
         if w.sum() <= 0:
             raise ValueError("mixture weights are all zero; give at least one positive weight")
+        b = self.config.train_batch
+        if b is not None and self.config.train_weighting == "action" and np.count_nonzero(w) < b:
+            raise ValueError(f"train_weighting='action' needs at least train_batch={b} positive weights, "
+                             f"got {np.count_nonzero(w)}")
         return w / w.sum()
+
+    def _train_weights(self, weights: np.ndarray) -> np.ndarray:
+        """The weights [N] the LM trains with: ``weights`` itself, or under ``train_batch`` exactly B
+        non-zero entries on the B largest weights (ties broken by a permutation from ``np_random``,
+        drawn every step so every agent consumes the same random numbers)."""
+        b = self.config.train_batch
+        if b is None:
+            return weights
+        perm = self.np_random.permutation(len(weights))
+        chosen = perm[np.argsort(-weights[perm], kind="stable")[:b]]  # [B]
+        out = np.zeros_like(weights)
+        if self.config.train_weighting == "action":
+            out[chosen] = weights[chosen] / weights[chosen].sum()
+        else:
+            out[chosen] = 1.0 / b
+        return out
 
     # ------------------------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -220,13 +262,14 @@ class CurriculumSelectEnv(gym.Env):
         if self._batch is None:
             raise RuntimeError("call reset() before step()")
         weights = self._weights(action)
+        train_weights = self._train_weights(weights)
         m = min(self.config.reward_batch, len(self.data.heldout))
         heldout = self.data.heldout.ids[np.sort(self.np_random.choice(len(self.data.heldout), size=m, replace=False))]
         t0 = time.perf_counter()
         before = self.learner.log_prob(heldout) if self.config.paired_reward else None
         t_before = time.perf_counter() - t0
         t0 = time.perf_counter()
-        stats = self.learner.update(weights, self._batch.ids, self._scores)
+        stats = self.learner.update(train_weights, self._batch.ids, self._scores)
         self._timing["time/update"] = WallTime(time.perf_counter() - t0)
         self._step += 1
         t0 = time.perf_counter()
@@ -235,11 +278,13 @@ class CurriculumSelectEnv(gym.Env):
         terminated = not stats.finite or not np.isfinite(reward)
         self._last = {
             "weights": weights.astype(np.float32),
+            "train_weights": train_weights.astype(np.float32),
+            "trained": np.flatnonzero(train_weights),
             "train_loss": stats.loss,
             "aux_loss": stats.aux_loss,
             "grad_norm": stats.grad_norm,
             "grad_clipped": stats.clipped,
-            "effective_batch": float(1.0 / np.sum(weights**2)),
+            "effective_batch": float(1.0 / np.sum(train_weights**2)),
             "reward": reward,
         }
         if before is not None:
@@ -249,9 +294,9 @@ class CurriculumSelectEnv(gym.Env):
                 f"training diverged at step {self._step}: non-finite "
                 f"{'loss or gradient' if not stats.finite else 'reward'}; the update was skipped"
             )
-            self._scores = self.learner.score(self._batch.ids, with_grad=False)
+            self._scores = self._score(self._batch.ids, with_grad=False)
         else:
-            self._examples_trained += int(np.count_nonzero(weights))
+            self._examples_trained += int(np.count_nonzero(train_weights))
             self._observe()
         return self._obs(), float(reward), terminated, False, self._info()
 
@@ -277,7 +322,7 @@ class CurriculumSelectEnv(gym.Env):
             raise ValueError(f"source, rarity and length must each have shape ({n},)")
         t0 = time.perf_counter()
         batch = Batch(ids.astype(np.int64, copy=True), source.copy(), rarity.copy(), length.copy())
-        self._scores = self.learner.score(batch.ids, with_grad=self.fused)
+        self._scores = self._score(batch.ids)
         self._batch = batch
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
         return self._obs(), self._info()
@@ -366,7 +411,7 @@ class CurriculumSelectEnv(gym.Env):
             self._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
                                 b["rarity"].numpy(), b["length"].numpy())
             self._last = _to_numpy(state["last"])
-            self._scores = self.learner.score(self._batch.ids, with_grad=self.fused)
+            self._scores = self._score(self._batch.ids)
         except Exception as exc:
             (learner, stream, rng, self._step, self._examples_trained, self._batch, self._scores,
              self._last) = backup

@@ -40,8 +40,8 @@ class Scores:
     """
 
     hidden: torch.Tensor  # [N, d] float32, detached, on CPU
-    loss: torch.Tensor  # [N] per-token mean cross-entropy (graph-connected iff with_grad)
-    entropy: torch.Tensor  # [N] mean predictive entropy (nats), detached, on CPU
+    loss: torch.Tensor | None  # [N] per-token mean cross-entropy (graph-connected iff with_grad); None if not asked
+    entropy: torch.Tensor | None  # [N] mean predictive entropy (nats), detached, on CPU; None if not asked
     with_grad: bool
 
 
@@ -131,6 +131,10 @@ class Learner:
         out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, output_hidden_states=True)
         return out.logits, out.hidden_states[-1]
 
+    def _body(self, input_ids=None, inputs_embeds=None) -> torch.Tensor:
+        """Last-layer hidden states [B, L, d] from the transformer body alone (no LM head, no logits)."""
+        return self.model.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds)[0]
+
     def hidden(self, input_ids=None, inputs_embeds=None, grad: bool = False) -> torch.Tensor:
         """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings."""
         if (input_ids is None) == (inputs_embeds is None):
@@ -140,7 +144,7 @@ class Learner:
             if input_ids.ndim != 2:
                 raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
         with torch.set_grad_enabled(grad):
-            _, h = self._forward(input_ids, inputs_embeds)
+            h = self._body(input_ids, inputs_embeds)
         return h[:, -1]
 
     def add_auxiliary_loss(self, loss: torch.Tensor) -> None:
@@ -156,28 +160,44 @@ class Learner:
         self._aux.clear()
 
     # ---------------------------------------------------------------------------- forward
-    def _chunk_scores(self, ids: torch.Tensor):
+    def window_losses(self, ids: torch.Tensor) -> torch.Tensor:
+        """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L], graph-connected when grad is on."""
+        logits = self.model(input_ids=ids).logits[:, :-1].float()  # [B, L-1, V]
+        return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").mean(-1)
+
+    def _chunk_scores(self, ids: torch.Tensor, stats: tuple[str, ...], with_grad: bool):
+        """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B]."""
+        if not with_grad and not stats:
+            return self._body(ids)[:, -1].detach().float().cpu(), None, None
         logits, h = self._forward(ids)
-        logp = logits[:, :-1].float().log_softmax(-1)  # [B, L-1, V]
-        nll = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # [B, L-1]
-        with torch.no_grad():
-            entropy = -(logp.exp() * logp).sum(-1).mean(-1)
-        return h[:, -1].detach().float().cpu(), nll.mean(-1), entropy.cpu()
+        logits = logits[:, :-1].float()  # [B, L-1, V]
+        entropy = None
+        if "entropy" in stats:
+            logp = logits.log_softmax(-1)  # one normalisation serves both statistics
+            loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
+            with torch.no_grad():
+                entropy = -(logp.exp() * logp).sum(-1).mean(-1).cpu()
+        else:
+            loss = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").mean(-1)
+        return h[:, -1].detach().float().cpu(), loss, entropy
 
-    def score(self, ids, with_grad: bool) -> Scores:
-        """Forward a batch ``[N, L]`` in micro-batches: hidden states, per-candidate loss and entropy.
+    def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:
+        """Forward a batch ``[N, L]`` in micro-batches: hidden states and the asked ``stats``.
 
-        With ``with_grad`` the losses keep their graph for :meth:`update` (fused forward).
+        ``stats`` names the per-candidate statistics to compute (``loss``, ``entropy``); with none and
+        no gradient only the transformer body runs. With ``with_grad`` the losses keep their graph for
+        :meth:`update` (fused forward) and are always computed.
         """
         ids = self._as_ids(ids)
         hs, losses, ents = [], [], []
         with torch.set_grad_enabled(with_grad):
             for chunk in ids.split(self.cfg.micro_batch_size):
-                h, loss, ent = self._chunk_scores(chunk)
+                h, loss, ent = self._chunk_scores(chunk, stats, with_grad)
                 hs.append(h)
                 losses.append(loss)
                 ents.append(ent)
-        return Scores(torch.cat(hs), torch.cat(losses), torch.cat(ents), with_grad)
+        cat = lambda parts: None if parts[0] is None else torch.cat(parts)
+        return Scores(torch.cat(hs), cat(losses), cat(ents), with_grad)
 
     @torch.no_grad()
     def log_prob(self, ids) -> float:
@@ -216,8 +236,7 @@ class Learner:
             ids_t = self._as_ids(ids)
             active = torch.nonzero(w > 0).squeeze(-1)
             for chunk in active.split(self.cfg.micro_batch_size):
-                _, loss, _ = self._chunk_scores(ids_t[chunk])
-                part = (w[chunk] * loss).sum()
+                part = (w[chunk] * self.window_losses(ids_t[chunk])).sum()
                 loss_value += float(part.detach())
                 if np.isfinite(loss_value):
                     torch.autograd.backward(part, inputs=params)
