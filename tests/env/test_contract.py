@@ -21,18 +21,21 @@ def unexpected(caught, expected):
     return [str(w.message) for w in caught if not any(e in str(w.message) for e in expected)]
 
 
-@pytest.mark.parametrize("mode", ["mixture", "select"])
-def test_gymnasium_check_env(mode):
-    env = make_tiny(action_mode=mode)
+BUDGETS = [("mixture", None), ("select", None), ("mixture", 3), ("select", 3)]
+
+
+@pytest.mark.parametrize(("mode", "budget"), BUDGETS)
+def test_gymnasium_check_env(mode, budget):
+    env = make_tiny(action_mode=mode, train_batch=budget)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         gym_check_env(env.unwrapped, skip_render_check=False)
     assert unexpected(caught, EXPECTED_GYM) == []
 
 
-@pytest.mark.parametrize("mode", ["mixture", "select"])
-def test_sb3_check_env(mode):
-    env = make_tiny(action_mode=mode)
+@pytest.mark.parametrize(("mode", "budget"), BUDGETS)
+def test_sb3_check_env(mode, budget):
+    env = make_tiny(action_mode=mode, train_batch=budget)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sb3_check_env(env.unwrapped, warn=True)
