@@ -1,15 +1,20 @@
-"""The comparison: every agent x task x seed at an equal budget, reported on the test split.
+"""The comparison: every agent x task x seed at equal compute, reported on the test split.
 
-    python -m benchmarks.compare            # the default comparison (about 15 min on 2 CPU cores)
-    python -m benchmarks.compare --quick    # a smaller one (about 3 min)
-    python -m benchmarks.compare --agents soft_q,random --tasks noisy --seeds 5 --steps 300
+    python -m benchmarks.compare            # the default comparison (under 15 min on 2 CPU cores)
+    python -m benchmarks.compare --quick    # a smaller one (a few minutes)
+    python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
+    python -m benchmarks.compare --all-n --agents soft_q,soft_q_uniform,random   # the paper's all-N mixture
 
-Every run of a task and seed streams the same candidates (the stream depends only on the seed) and
-takes the same number of gradient steps. Finished runs are written atomically to
+**Equal compute.** Every step streams N = 16 candidates and trains exactly B = 4 of them
+(``--train-batch``; the env's ``train_batch``), so every agent trains the same examples with the
+same gradient steps; the report checks it and refuses to compare runs of a task that differ.
+``--all-n`` trains every candidate with non-zero weight instead (the paper's mixture): only agents
+that weight all N then compare. Every run of a task and seed streams the same candidates (the
+stream depends only on the seed). Finished runs are written atomically to
 ``OUT/runs/<task>__<agent>__<seed>.json``; rerunning the same command skips them, so an
 interrupted comparison resumes where it stopped. Outputs: ``results.md`` (printed too),
 ``summary.csv``/``summary.json``, ``aggregate.csv``, ``curves.csv``, ``curves.png``,
-``efficiency.png``, ``soft_q_diagnostics.png`` and per-step JSONL logs in ``logs/``.
+``efficiency.png``, ``needle.png``, ``soft_q_diagnostics.png`` and per-step JSONL logs in ``logs/``.
 """
 
 from __future__ import annotations
@@ -25,15 +30,16 @@ DEFAULT_AGENTS = ("soft_q", "soft_q_uniform", "random", "loss", "uncertainty", "
                   "oracle", "ppo")
 DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
 # The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
-BENCH_ENV = dict(num_candidates=16, context_length=32, n_layer=2, n_head=2, n_embd=64, test_size=128,
-                 heldout_size=256, reward_batch=16, micro_batch_size=16)
+BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2, n_head=2, n_embd=64,
+                 test_size=128, heldout_size=256, reward_batch=16, micro_batch_size=16)
 
 
 def build_specs(args: argparse.Namespace):
     from benchmarks.runs import RunSpec
 
     env = dict(BENCH_ENV, num_candidates=args.num_candidates, context_length=args.context_length,
-               n_layer=args.n_layer, n_embd=args.n_embd, device=args.device)
+               n_layer=args.n_layer, n_embd=args.n_embd, device=args.device,
+               train_batch=None if args.all_n else args.train_batch)
     return [RunSpec(agent, task, seed, args.steps, args.eval_every, env)
             for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
 
@@ -100,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = {(s.task, s.agent, s.seed) for s in specs}
     results = [r for r in report.load_results(out)
                if (r["spec"]["task"], r["spec"]["agent"], r["spec"]["seed"]) in wanted]
-    summary = report.summarise(results)
+    try:
+        summary = report.summarise(results)
+    except report.UnequalComputeError as exc:
+        print(f"No comparison: {exc}. Every agent of a task must train the same examples "
+              "(use the default budget, or with --all-n only agents that weight all N candidates).", file=sys.stderr)
+        return 2
     md = report.markdown(summary, wall_time=time.perf_counter() - t0)
     report.write_tables(out, summary, results, md)
     if not args.no_plots:
@@ -125,9 +136,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--agents", default=",".join(DEFAULT_AGENTS), help="comma-separated agent names")
     p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task names")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
-    p.add_argument("--steps", type=int, default=150, help="gradient steps per run")
-    p.add_argument("--eval-every", type=int, default=15, help="steps between test-split evaluations")
+    p.add_argument("--steps", type=int, default=300, help="gradient steps per run")
+    p.add_argument("--eval-every", type=int, default=20, help="steps between test-split evaluations")
     p.add_argument("--num-candidates", type=int, default=BENCH_ENV["num_candidates"], help="N per step")
+    p.add_argument("--train-batch", type=int, default=BENCH_ENV["train_batch"],
+                   help="B, candidates trained per step (equal compute)")
+    p.add_argument("--all-n", action="store_true",
+                   help="no budget: train every candidate with non-zero weight (the paper's all-N mixture)")
     p.add_argument("--context-length", type=int, default=BENCH_ENV["context_length"], help="tokens per window")
     p.add_argument("--n-layer", type=int, default=BENCH_ENV["n_layer"], help="GPT-2 blocks")
     p.add_argument("--n-embd", type=int, default=BENCH_ENV["n_embd"], help="GPT-2 width d")
@@ -136,13 +151,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster (default: start or join a local one)")
-    p.add_argument("--quick", action="store_true", help="2 tasks x 2 seeds x 60 steps (a few minutes)")
+    p.add_argument("--quick", action="store_true", help="2 tasks x 2 seeds x 100 steps (a few minutes)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = p.parse_args(argv)
     if args.quick:
         if args.tasks == ",".join(DEFAULT_TASKS):
             args.tasks = "noisy,needle"
-        args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 60), min(args.eval_every, 10)
+        args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 100), min(args.eval_every, 10)
         if args.out == "results/compare":
             args.out = "results/compare-quick"
     args.agents = [a for a in args.agents.split(",") if a]
@@ -160,6 +175,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(str(exc))
     if args.steps < 1 or args.seeds < 1 or args.eval_every < 1:
         p.error("--steps, --seeds and --eval-every must be positive")
+    if not args.all_n and not 1 <= args.train_batch <= args.num_candidates:
+        p.error(f"--train-batch must lie in [1, --num-candidates={args.num_candidates}], got {args.train_batch}")
     return args
 
 

@@ -28,45 +28,103 @@ def _by(results, *keys):
     return groups
 
 
+class UnequalComputeError(ValueError):
+    """Runs of one task trained different numbers of examples or took different gradient steps."""
+
+
+def check_equal_compute(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per task, the examples trained and gradient steps every run shares; raises
+    :class:`UnequalComputeError` naming the runs when they differ (no comparison is honest then)."""
+    budget = {}
+    for task, runs in sorted(_by(results, "task").items()):
+        seen = defaultdict(list)
+        for r in runs:
+            seen[(r["examples_trained"], r["gradient_steps"])].append(f"{r['spec']['agent']}/seed {r['spec']['seed']}")
+        if len(seen) > 1:
+            detail = "; ".join(f"{ex} examples in {st} steps: {', '.join(names[:4])}"
+                               + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+                               for (ex, st), names in sorted(seen.items(), key=lambda kv: str(kv[0])))
+            raise UnequalComputeError(f"task {task[0]!r}: runs trained different amounts ({detail}); "
+                                      "refusing to compare them")
+        (examples, steps), = seen
+        budget[task[0]] = {"examples_trained": examples, "gradient_steps": steps,
+                           "train_batch": runs[0].get("train_batch")}
+    return budget
+
+
+def _seed_ratios(runs, baseline, value) -> list[float]:
+    """``value(run, baseline_run)`` for each run whose seed the baseline also ran."""
+    return [value(r, baseline[r["spec"]["seed"]]) for r in runs if r["spec"]["seed"] in baseline]
+
+
+def _efficiency(run: dict[str, Any], base: dict[str, Any]) -> float:
+    """Random's examples trained / the examples ``run`` needs to reach random's final test NLL (nan: never)."""
+    xs = [c["examples_trained"] for c in run["curve"]]
+    need = examples_to_reach(xs, [c["test_nll"] for c in run["curve"]], base["final_test_nll"])
+    return base["examples_trained"] / need if np.isfinite(need) and need > 0 else float("nan")
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    point, lo, hi = iqm_ci(values)
+    return {"iqm": point, "ci_low": lo, "ci_high": hi, "per_seed": [float(v) for v in values]}
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per (task, agent) rows and per-agent aggregates across tasks."""
+    """Per (task, agent) rows, the needle figure, and per-agent aggregates across tasks.
+
+    Raises :class:`UnequalComputeError` when the runs of a task did not train the same amount.
+    """
+    budget = check_equal_compute(results)
     by_task_agent = _by(results, "task", "agent")
-    random_final = {(r["spec"]["task"], r["spec"]["seed"]): r["final_test_nll"]
-                    for r in results if r["spec"]["agent"] == BASELINE}
+    baseline = defaultdict(dict)
+    for r in results:
+        if r["spec"]["agent"] == BASELINE:
+            baseline[r["spec"]["task"]][r["spec"]["seed"]] = r
     task_mean = {key: float(np.mean([r["final_test_nll"] for r in rs])) for key, rs in by_task_agent.items()}
-    rows, improvements = [], defaultdict(list)
+    rows, needle, improvements = [], [], defaultdict(list)
     for (task, agent), runs in sorted(by_task_agent.items()):
+        base = baseline.get(task, {})
+        step_vs_random = _seed_ratios(runs, base, lambda r, b: r["step_time"] / b["step_time"])
+        overhead = [r["step_time"] / r["plain_step_time"] for r in runs]
+        common = {"task": task, "agent": agent, "seeds": len(runs),
+                  "step_time_ms": 1e3 * iqm([r["step_time"] for r in runs]),
+                  "step_time_vs_random": iqm(step_vs_random) if step_vs_random else float("nan"),
+                  "selection_overhead": iqm(overhead),
+                  "setup_time_s": iqm([r["setup_time"] for r in runs]),
+                  "examples_streamed": runs[0]["examples_streamed"],
+                  "examples_trained": budget[task]["examples_trained"],
+                  "gradient_steps": budget[task]["gradient_steps"],
+                  "wall_time_s": float(np.mean([r["wall_time"] for r in runs]))}
+        if all("needle_trained" in r for r in runs):  # D is the needle itself: no test NLL measures it
+            shares = [r["needle_trained"]["all"] for r in runs]
+            late = [r["needle_trained"]["second_half"] for r in runs]
+            needle.append({**common, "needle_trained_iqm": iqm(shares), "needle_trained": _spread(shares),
+                           "needle_trained_second_half_iqm": iqm(late),
+                           "chance": runs[0]["needle_trained"]["chance"]})
+            continue
         finals = [r["final_test_nll"] for r in runs]
         point, lo, hi = iqm_ci(finals)
-        reach, improve = [], []
-        for r in runs:
-            target = random_final.get((task, r["spec"]["seed"]))
-            if target is None:
-                continue
-            xs = [c["examples_streamed"] for c in r["curve"]]
-            reach.append(examples_to_reach(xs, [c["test_nll"] for c in r["curve"]], target))
-            improve.append(target - r["final_test_nll"])
-            improvements[agent].append(target - r["final_test_nll"])
-        budget = runs[0]["examples_streamed"]
-        reached = [x for x in reach if np.isfinite(x)]
+        improve = _seed_ratios(runs, base, lambda r, b: b["final_test_nll"] - r["final_test_nll"])
+        improvements[agent].extend(improve)
+        eff = _seed_ratios(runs, base, _efficiency)
+        adjusted = _seed_ratios(runs, base, lambda r, b: _efficiency(r, b) * r["plain_step_time"] / r["step_time"])
+        reached = [e for e in eff if np.isfinite(e)]
         oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
         rows.append({
-            "task": task, "agent": agent, "seeds": len(runs),
+            **common,
             "final_nll_iqm": point, "final_nll_ci_low": lo, "final_nll_ci_high": hi,
             "perplexity": math.exp(point),
-            "auc_nll_iqm": iqm([normalised_auc([c["examples_streamed"] for c in r["curve"]],
+            "auc_nll_iqm": iqm([normalised_auc([c["examples_trained"] for c in r["curve"]],
                                                [c["test_nll"] for c in r["curve"]]) for r in runs]),
             "improvement_over_random_iqm": iqm(improve) if improve else float("nan"),
-            "examples_to_random_final_iqm": iqm(reached) if reached else float("nan"),
-            "reached_random_final": f"{len(reached)}/{len(reach)}" if reach else "",
-            "efficiency_vs_random": (budget / iqm(reached)) if reached else float("nan"),
+            "improved_seeds": f"{sum(v > 0 for v in improve)}/{len(improve)}" if improve else "",
+            "efficiency_vs_random": _spread(reached)["iqm"] if reached else float("nan"),
+            "efficiency_vs_random_seeds": _spread(eff),
+            "reached_random_final": f"{len(reached)}/{len(eff)}" if eff else "",
+            "compute_adjusted_speedup": iqm([a for a in adjusted if np.isfinite(a)]) if adjusted else float("nan"),
             "gap_closed": gap_closed(task_mean[(task, agent)], rand, oracle)
             if oracle is not None and rand is not None else float("nan"),
-            "examples_streamed": budget,
-            "examples_trained": float(np.mean([r["examples_trained"] for r in runs])),
             "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
-            "gradient_steps": runs[0]["gradient_steps"],
-            "wall_time_s": float(np.mean([r["wall_time"] for r in runs])),
         })
     aggregate = []
     for agent, vals in sorted(improvements.items()):
@@ -74,7 +132,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         gaps = [r["gap_closed"] for r in rows if r["agent"] == agent and np.isfinite(r["gap_closed"])]
         aggregate.append({"agent": agent, "runs": len(vals), "improvement_iqm": point, "improvement_ci_low": lo,
                           "improvement_ci_high": hi, "mean_gap_closed": float(np.mean(gaps)) if gaps else float("nan")})
-    return {"rows": rows, "aggregate": aggregate}
+    return {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget}
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -82,21 +140,40 @@ def _f(x: float, digits: int = 3) -> str:
 
 
 def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
-    """The comparison as markdown tables (per task, then aggregated over tasks)."""
-    lines = ["| task | agent | final test NLL, IQM [95% CI] | ppl | AUC | Δ vs random | examples to random's final "
-             "| gap closed | ex. trained | wall s |", "|" + "---|" * 10]
+    """The comparison as markdown tables (per task, the needle figure, then aggregated over tasks)."""
+    lines = ["Equal compute: " + "; ".join(
+        f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
+        + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
+        for task, b in summary["equal_compute"].items()) + ".", ""]
+    lines += ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
+              "(seeds reaching) | gap closed | step ×random | step ×plain | compute-adj. speed-up | wall s |",
+              "|" + "---|" * 10]
     for r in summary["rows"]:
+        e = r["efficiency_vs_random_seeds"]
         lines.append(
             f"| {r['task']} | {r['agent']} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
-            f"{_f(r['final_nll_ci_high'])}] | {_f(r['perplexity'], 1)} | {_f(r['auc_nll_iqm'])} | "
-            f"{_f(r['improvement_over_random_iqm'])} | {_f(r['examples_to_random_final_iqm'], 0)} "
-            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {r['examples_trained']:.0f} | "
-            f"{r['wall_time_s']:.1f} |")
+            f"{_f(r['final_nll_ci_high'])}] | {_f(r['improvement_over_random_iqm'])} ({r['improved_seeds']}) | "
+            f"{_f(r['efficiency_vs_random'], 2)}× [{_f(e['ci_low'], 2)}, {_f(e['ci_high'], 2)}] "
+            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['step_time_vs_random'], 2)} | "
+            f"{_f(r['selection_overhead'], 2)} | {_f(r['compute_adjusted_speedup'], 2)}× | {r['wall_time_s']:.1f} |")
+    if summary["needle"]:
+        lines += ["", "Needle (D is the needle window itself, so no test NLL measures the task): share of steps "
+                  "the agent trained the needle.", "",
+                  "| agent | needle trained, IQM over seeds | second half of the run | chance (B/N) | step ×random |",
+                  "|---|---|---|---|---|"]
+        for r in summary["needle"]:
+            lines.append(f"| {r['agent']} | {_f(r['needle_trained_iqm'], 2)} | "
+                         f"{_f(r['needle_trained_second_half_iqm'], 2)} | {_f(r['chance'], 2)} | "
+                         f"{_f(r['step_time_vs_random'], 2)} |")
     lines += ["", "Across tasks (improvement = random's final test NLL − agent's, same task and seed; > 0 is better):",
               "", "| agent | runs | improvement, IQM [95% CI] | mean gap closed |", "|---|---|---|---|"]
     for a in summary["aggregate"]:
         lines.append(f"| {a['agent']} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
                      f"{_f(a['improvement_ci_high'])}] | {_f(a['mean_gap_closed'], 2)} |")
+    lines += ["", "speed-up = random's examples trained ÷ the examples the agent needs to reach random's final test "
+              "NLL; step ×plain = the agent's step time ÷ plain training on B random windows with no scoring pass "
+              "(same model, same run); compute-adj. speed-up = speed-up × plain ÷ agent step time (> 1: a win in "
+              "wall-clock against plain random training)."]
     if wall_time is not None:
         lines += ["", f"Wall time of this invocation: {wall_time:.0f} s."]
     return "\n".join(lines) + "\n"
@@ -105,11 +182,14 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
 def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]], md: str) -> None:
     """``results.md``, ``summary.csv``, ``aggregate.csv``, ``summary.json`` and ``curves.csv``."""
     (out / "results.md").write_text(md)
-    for name, rows in (("summary", summary["rows"]), ("aggregate", summary["aggregate"])):
+    for name, rows in (("summary", summary["rows"]), ("needle", summary["needle"]),
+                       ("aggregate", summary["aggregate"])):
+        if not rows:
+            continue
         with open(out / f"{name}.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()} for row in rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     with open(out / "curves.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -121,49 +201,75 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
 
 
 def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> list[pathlib.Path]:
-    """Test-NLL curves with IQM bootstrap bands, improvement bars, soft-Q diagnostics."""
+    """Test-NLL curves against examples trained (IQM bootstrap bands), speed-up bars, the needle
+    figure and the soft-Q diagnostics."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
-    tasks = sorted({r["spec"]["task"] for r in results})
+    needle_tasks = {r["task"] for r in summary["needle"]}
+    tasks = sorted({r["spec"]["task"] for r in results} - needle_tasks)
     agents = sorted({r["spec"]["agent"] for r in results})
-    colors = {a: plt.cm.tab10(i % 10) for i, a in enumerate(agents)}
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for agent in agents:
-            runs = [r for r in results if r["spec"]["task"] == task and r["spec"]["agent"] == agent]
-            if not runs:
-                continue
-            n = min(len(r["curve"]) for r in runs)
-            x = [c["examples_streamed"] for c in runs[0]["curve"][:n]]
-            bands = [iqm_ci([r["curve"][i]["test_nll"] for r in runs], n_resamples=300) for i in range(n)]
-            ax.plot(x, [b[0] for b in bands], label=agent, color=colors[agent], lw=1.4)
-            ax.fill_between(x, [b[1] for b in bands], [b[2] for b in bands], color=colors[agent], alpha=0.15)
-        ax.set(title=task, xlabel="examples streamed", ylabel="test NLL (nats/token)")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    paths.append(out / "curves.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    cmap = plt.cm.tab10 if len(agents) <= 10 else plt.cm.tab20
+    colors = {a: cmap(i % cmap.N) for i, a in enumerate(agents)}
+    if tasks:
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
+        for ax, task in zip(axes[0], tasks, strict=True):
+            for agent in agents:
+                runs = [r for r in results if r["spec"]["task"] == task and r["spec"]["agent"] == agent]
+                if not runs:
+                    continue
+                n = min(len(r["curve"]) for r in runs)
+                x = [c["examples_trained"] for c in runs[0]["curve"][:n]]
+                bands = [iqm_ci([r["curve"][i]["test_nll"] for r in runs], n_resamples=300) for i in range(n)]
+                ax.plot(x, [b[0] for b in bands], label=agent, color=colors[agent], lw=1.4)
+                ax.fill_between(x, [b[1] for b in bands], [b[2] for b in bands], color=colors[agent], alpha=0.15)
+            ax.set(title=task, xlabel="examples trained", ylabel="test NLL (nats/token)")
+            ax.grid(alpha=0.3)
+        axes[0][-1].legend(fontsize=7, loc="upper right")
+        fig.tight_layout()
+        paths.append(out / "curves.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))
-    width = 0.8 / max(1, len(agents))
-    for j, agent in enumerate(agents):
-        vals = [next((r["improvement_over_random_iqm"] for r in summary["rows"]
-                      if r["task"] == t and r["agent"] == agent), np.nan) for t in tasks]
-        ax.bar(np.arange(len(tasks)) + j * width, vals, width, label=agent, color=colors[agent])
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
-    ax.set(ylabel="final test NLL: random − agent", title="Sample efficiency at equal budget (IQM over seeds)")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    paths.append(out / "efficiency.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))
+        width = 0.8 / max(1, len(agents))
+        for j, agent in enumerate(agents):
+            rows = [next((r for r in summary["rows"] if r["task"] == t and r["agent"] == agent), None) for t in tasks]
+            vals = [r["efficiency_vs_random"] if r else np.nan for r in rows]
+            err = [[max(0.0, v - r["efficiency_vs_random_seeds"]["ci_low"]) if r and np.isfinite(v) else 0.0
+                    for v, r in zip(vals, rows, strict=True)],
+                   [max(0.0, r["efficiency_vs_random_seeds"]["ci_high"] - v) if r and np.isfinite(v) else 0.0
+                    for v, r in zip(vals, rows, strict=True)]]
+            ax.bar(np.arange(len(tasks)) + j * width, vals, width, yerr=err, capsize=2, label=agent,
+                   color=colors[agent])
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
+        ax.set(ylabel="speed-up vs random (× fewer examples)",
+               title="Examples to reach random's final test NLL, at equal compute (IQM, 95% CI)")
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        paths.append(out / "efficiency.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
+    if summary["needle"]:
+        rows = summary["needle"]
+        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows)), 3.6))
+        ax.bar(range(len(rows)), [r["needle_trained_iqm"] for r in rows],
+               color=[colors.get(r["agent"], "grey") for r in rows], label="whole run")
+        ax.scatter(range(len(rows)), [r["needle_trained_second_half_iqm"] for r in rows], color="k", zorder=3,
+                   s=14, label="second half")
+        ax.axhline(rows[0]["chance"], color="k", lw=0.8, ls="--", label="chance (B/N)")
+        ax.set_xticks(range(len(rows)), [r["agent"] for r in rows], rotation=30, ha="right")
+        ax.set(ylim=(0, 1.05), ylabel="share of steps the needle was trained", title="Does the agent find the needle?")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(out / "needle.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
 
     soft = [r for r in results if r["spec"]["agent"].startswith("soft_q") and r["diagnostics"]]
     if soft:

@@ -72,11 +72,35 @@ def _top_q_windows(agent: Any, info: dict, tokenizer, k: int = 3) -> list[dict] 
              "text": tokenizer.decode(info["token_ids"][i][:24].tolist())} for i in order]
 
 
+def plain_step_time(env, seed: int, steps: int = 20) -> float:
+    """Seconds per step of plain training on B random windows with no scoring pass (B = the env's
+    ``train_batch``, all N without one): B forward/backward, clip and AdamW step, nothing else.
+
+    Measured at the end of a run, on the run's own model and under the same load, as the reference
+    the selection overhead is reported against. It trains the model further: call it after the
+    last evaluation.
+    """
+    u = env.unwrapped
+    n, b = u.config.num_candidates, u.config.train_batch or u.config.num_candidates
+    rng = np.random.default_rng(seed)
+    pool = u.data.test.ids if len(u.data.test) >= n else u._batch.ids  # any windows do for a timing
+    times = []
+    for _ in range(steps + 2):
+        ids = pool[rng.choice(len(pool), size=b, replace=False)]
+        t0 = time.perf_counter()
+        u.learner.update(np.full(b, 1.0 / b), ids)
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times[2:]))  # the first two warm the allocator
+
+
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[str, Any]:
     """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` and return the result.
 
     The caller writes the result (:func:`save_result`), so remote workers (Ray) need no shared disk
-    for results and a run killed midway leaves no result file.
+    for results and a run killed midway leaves no result file. Timing: ``step_time`` is the mean
+    wall time of an agent step (act + env step + observe) with the test-split evaluations taken out
+    and the first step (agent setup, reset) reported apart as ``setup_time``; ``plain_step_time``
+    is :func:`plain_step_time` on the same model.
     """
     import gymnasium as gym
     import torch
@@ -94,6 +118,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     diagnostics: list[dict[str, float]] = []
     top_q: dict[str, Any] = {}
     mass_sums: dict[str, float] = {}
+    needle_hits: list[float] = []
+    step_times: list[float] = []
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     marks = {max(1, spec.steps // 10): "early", max(1, spec.steps // 2): "middle", spec.steps: "late"}
@@ -103,12 +129,20 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
 
         bar = tqdm(total=spec.steps, desc=spec.run_id, leave=False, unit="step")
     t0 = time.perf_counter()
+    clock = {"last": 0.0}
 
     with open(log_path, "w") as log:
 
         def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
+            step_times.append(time.perf_counter() - clock["last"])
             row = {"step": step, "reward": reward, "examples_streamed": info["examples_streamed"],
-                   "train_loss": info.get("train_loss"), **{k: float(v) for k, v in metrics.items()}}
+                   "examples_trained": info["examples_trained"], "train_loss": info.get("train_loss"),
+                   **{k: float(v) for k, v in metrics.items()}}
+            if "trained" in info:
+                needle = np.flatnonzero(np.asarray(info["source"]) == "needle")
+                if needle.size:
+                    needle_hits.append(float(np.isin(needle, info["trained"]).any()))
+                    row["needle_trained"] = needle_hits[-1]
             if step % spec.eval_every == 0 or step == spec.steps:
                 row["test_nll"] = env.unwrapped.evaluate("test")
                 curve.append({"step": step, "examples_streamed": info["examples_streamed"],
@@ -125,24 +159,36 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
             log.write(json.dumps(row, default=_jsonable) + "\n")
             if bar is not None:
                 bar.update(1)
+            clock["last"] = time.perf_counter()  # evaluation and logging are not part of the step
 
         # the untrained model: reset(seed) is deterministic, and rollout resets with the same seed
         env.reset(seed=spec.seed)
         initial = env.unwrapped.evaluate("test")
+        clock["last"] = time.perf_counter()
         last = rollout(env, agent, spec.steps, spec.seed, on_step=on_step)
     if bar is not None:
         bar.close()
-    n0 = env.unwrapped.config.num_candidates
-    curve.insert(0, {"step": 0, "examples_streamed": n0, "examples_trained": 0, "test_nll": initial})
+    wall_time = time.perf_counter() - t0
+    plain = plain_step_time(env, spec.seed)
+    curve.insert(0, {"step": 0, "examples_streamed": env.unwrapped.config.num_candidates, "examples_trained": 0,
+                     "test_nll": initial})
     steps_done = max(1, int(last.get("step", 0)))
     result = {
         "spec": asdict(spec), "fingerprint": spec.fingerprint(), "curve": curve,
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
         "examples_trained": last.get("examples_trained"), "tokens_trained": last.get("tokens_trained"),
-        "gradient_steps": steps_done, "wall_time": time.perf_counter() - t0,
+        "gradient_steps": steps_done, "train_batch": env.unwrapped.config.train_batch,
+        "wall_time": wall_time, "setup_time": step_times[0] if step_times else float("nan"),
+        "step_time": float(np.mean(step_times[1:])) if len(step_times) > 1 else float("nan"),
+        "plain_step_time": plain,
         "diagnostics": diagnostics, "top_q": top_q,
         "mean_mass": {k: v / steps_done for k, v in mass_sums.items()},
     }
+    if needle_hits:  # the needle task: how often was the needle among the trained windows?
+        cfg = env.unwrapped.config
+        result["needle_trained"] = {"all": float(np.mean(needle_hits)),
+                                    "second_half": float(np.mean(needle_hits[len(needle_hits) // 2:])),
+                                    "chance": (cfg.train_batch or cfg.num_candidates) / cfg.num_candidates}
     env.close()
     return result
 

@@ -40,7 +40,9 @@ def test_csv_figures_agree_with_json(finished):
     for r in summary["rows"]:
         assert float(rows[(r["task"], r["agent"])]["final_nll_iqm"]) == pytest.approx(r["final_nll_iqm"])
         assert r["examples_streamed"] == 8 * 7  # equal budget: reset batch + 6 steps of N=8
+        assert r["examples_trained"] == 4 * 6  # B = 4 of N = 8 per step, the default budget
         assert r["gradient_steps"] == 6
+    assert summary["equal_compute"]["noisy"] == {"examples_trained": 24, "gradient_steps": 6, "train_batch": 4}
 
 
 def test_rerun_skips_finished_runs_and_redoes_missing_ones(finished):

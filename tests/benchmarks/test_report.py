@@ -1,0 +1,86 @@
+"""The report's figures on synthetic runs whose answers are known by hand, and its refusal to compare
+runs that did not train the same amount."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import report
+
+
+def run(agent, seed, nlls, task="noisy", step=0.02, plain=0.01, examples_per_point=40, steps=None, needle=None):
+    """A finished run: ``nlls`` at 0, 40, 80, ... examples trained."""
+    curve = [{"step": i, "examples_streamed": 16 * (i + 1), "examples_trained": examples_per_point * i,
+              "test_nll": v} for i, v in enumerate(nlls)]
+    r = {"spec": {"agent": agent, "task": task, "seed": seed}, "curve": curve, "final_test_nll": nlls[-1],
+         "examples_streamed": curve[-1]["examples_streamed"], "examples_trained": curve[-1]["examples_trained"],
+         "tokens_trained": 32 * curve[-1]["examples_trained"], "gradient_steps": steps or 10 * (len(nlls) - 1),
+         "train_batch": 4, "wall_time": 1.0, "setup_time": 0.1, "step_time": step, "plain_step_time": plain}
+    if needle is not None:
+        r["needle_trained"] = {"all": needle, "second_half": needle, "chance": 0.25}
+    return r
+
+
+def test_speed_up_overheads_and_compute_adjusted_speed_up_by_hand():
+    results = []
+    for seed in range(3):
+        results.append(run("random", seed, [8.0, 7.0, 6.0, 5.0, 4.0]))  # final 4.0 at 160 examples
+        # reaches 4.0 at 80 examples (2x), steps cost 3x plain -> compute-adjusted 2 * 0.01 / 0.03
+        results.append(run("oracle", seed, [8.0, 6.0, 4.0, 3.5, 3.0], step=0.03))
+        results.append(run("loss", seed, [8.0, 7.5, 7.0, 6.5, 6.0]))  # never reaches 4.0
+    summary = report.summarise(results)
+    rows = {r["agent"]: r for r in summary["rows"]}
+    assert rows["random"]["efficiency_vs_random"] == pytest.approx(1.0)
+    assert rows["oracle"]["efficiency_vs_random"] == pytest.approx(2.0)
+    assert rows["oracle"]["efficiency_vs_random_seeds"]["per_seed"] == pytest.approx([2.0, 2.0, 2.0])
+    assert rows["oracle"]["step_time_vs_random"] == pytest.approx(1.5)
+    assert rows["oracle"]["selection_overhead"] == pytest.approx(3.0)
+    assert rows["oracle"]["compute_adjusted_speedup"] == pytest.approx(2.0 / 3.0)
+    assert rows["oracle"]["improvement_over_random_iqm"] == pytest.approx(1.0)
+    assert rows["oracle"]["improved_seeds"] == "3/3"
+    assert np.isnan(rows["loss"]["efficiency_vs_random"]) and rows["loss"]["reached_random_final"] == "0/3"
+    assert rows["loss"]["gap_closed"] == pytest.approx(-2.0)  # (4 - 6) / (4 - 3)
+    assert summary["equal_compute"]["noisy"]["examples_trained"] == 160
+    md = report.markdown(summary)
+    assert "noisy: 160 examples in 40 steps (B = 4 per step)" in md
+    assert "| noisy | oracle | 3.000" in md
+
+
+def test_runs_that_trained_different_amounts_are_refused_with_their_names():
+    results = [run("random", 0, [8.0, 7.0, 6.0]), run("loss", 0, [8.0, 7.5, 7.0], examples_per_point=10)]
+    with pytest.raises(report.UnequalComputeError, match="task 'noisy'.*loss/seed 0.*refusing"):
+        report.summarise(results)
+    # different gradient steps with the same examples are refused too
+    with pytest.raises(report.UnequalComputeError):
+        report.summarise([run("random", 0, [8.0, 7.0, 6.0]), run("oracle", 0, [8.0, 7.0, 6.0], steps=7)])
+    # another task may have its own budget
+    ok = report.summarise([run("random", 0, [8.0, 7.0]), run("random", 0, [8.0, 7.0, 6.0], task="mixed")])
+    assert {t: b["examples_trained"] for t, b in ok["equal_compute"].items()} == {"mixed": 80, "noisy": 40}
+
+
+def test_the_needle_leaves_the_nll_table_for_its_own_figure(tmp_path):
+    results = [run("random", s, [8.0, 7.0], task="needle", needle=0.25) for s in range(3)]
+    results += [run("oracle", s, [8.0, 7.5], task="needle", needle=1.0) for s in range(3)]
+    results += [run("random", s, [8.0, 7.0]) for s in range(3)]
+    summary = report.summarise(results)
+    assert [r["task"] for r in summary["rows"]] == ["noisy"]
+    needle = {r["agent"]: r for r in summary["needle"]}
+    assert needle["oracle"]["needle_trained_iqm"] == 1.0 and needle["random"]["chance"] == 0.25
+    md = report.markdown(summary)
+    assert "| oracle | 1.00 | 1.00 | 0.25 |" in md and "| needle |" not in md
+    report.write_tables(tmp_path, summary, results, md)
+    paths = report.plot(tmp_path, summary, results)
+    assert {p.name for p in paths} >= {"curves.png", "efficiency.png", "needle.png"}
+    assert (tmp_path / "needle.csv").read_text().startswith("task,agent")
+
+
+def test_compare_refuses_the_all_n_table_when_agents_train_different_amounts(tmp_path):
+    args = ["--tasks", "noisy", "--seeds", "1", "--steps", "3", "--eval-every", "3", "--n-layer", "1",
+            "--n-embd", "32", "--num-candidates", "8", "--workers", "1", "--no-plots"]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--all-n", "--agents", "random,loss",
+                           "--out", str(tmp_path), *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "No comparison" in proc.stderr and "refusing" in proc.stderr
+    assert not (tmp_path / "results.md").exists()
