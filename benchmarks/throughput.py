@@ -1,22 +1,35 @@
 """Step-time and memory figures, each a ratio of two things measured interleaved in one run.
 
-    python -m benchmarks.throughput                 # all ratios on the default tiny config
-    python -m benchmarks.throughput --rss-steps 2000  # plus RSS growth over 2,000 steps
+    python -m benchmarks.throughput                      # everything on the default configs
+    python -m benchmarks.throughput --only floor         # the budgeted step against its compute floor
+    python -m benchmarks.throughput --only floor --budget 4 --rounds 10 --block 10
+    python -m benchmarks.throughput --rss-steps 2000     # plus RSS growth over 2,000 steps
 
-Printed:
-- per-phase step time (forward / update / reward) of the default mixture env;
-- fused forward vs the paper's separate no-grad forward + fwd/bwd (goal <= 0.85);
-- soft-Q agent step vs a uniform-mixture step (goal <= 1.05);
-- loss- and uncertainty-based agents vs random (goal <= 1.05);
-- RSS growth over N steps (goal <= 5%).
+Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` only with ``--rss-steps``):
 
-Machines here are shared and noisy: the variants run in alternating blocks and the medians of
-per-step times are compared, so drift hits both sides alike.
+- ``fused``: per-phase step time (forward / update / reward) of the default mixture env, and the
+  fused forward vs the paper's separate no-grad forward + fwd/bwd (goal <= 0.85);
+- ``agents``: soft-Q agent step vs a uniform-mixture step (goal <= 1.05); loss- and
+  uncertainty-based agents vs random (goal <= 1.05);
+- ``floor``: the budgeted env step (``train_batch=B``, ``candidate_stats=()``, uniform weights, the
+  benchmark's model ``benchmarks.compare.BENCH_ENV``) vs its compute floor timed as raw model calls
+  on a copy of the same model and windows of the same data: ``model(ids_N)`` under no_grad (full LM
+  forward, logits included), ``model(ids_B)`` -> per-token cross-entropy -> backward ->
+  ``clip_grad_norm_`` -> AdamW step, then ``model(ids_M)`` under no_grad + cross-entropy (goal <= 1.15);
+  the same step with ``candidate_stats=("loss",)`` and ``("loss", "entropy")`` vs the same floor
+  (the cost of the extras, no goal); and the per-phase medians of all four (``other`` = step time
+  minus the three phases: action, info, wrappers);
+- ``rss``: RSS growth over ``--rss-steps`` steps (goal <= 5%).
+
+Machines here are shared and noisy: the variants run in alternating blocks (``--rounds`` rounds of
+``--block`` steps each, after a few warm-up steps) and the medians of per-step times are compared,
+so drift hits both sides alike. ``--rounds`` x ``--block`` is the number of measured steps per variant.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import statistics
 import sys
@@ -26,8 +39,13 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import curriculum_env  # noqa: F401
+
+SECTIONS = ("fused", "agents", "floor", "rss")
+PHASES = ("forward", "update", "reward")
+FLOOR_GOAL = 1.15
 
 
 def _rss_mib() -> float:
@@ -50,7 +68,7 @@ class Stepper:
             self.agent.setup(self.env, seed)
         self.obs, self.info = self.env.reset(seed=seed)
         self.times: list[float] = []
-        self.phases: dict[str, list[float]] = {"forward": [], "update": [], "reward": []}
+        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
 
     def step(self) -> None:
         t0 = time.perf_counter()
@@ -68,7 +86,68 @@ class Stepper:
             self.obs, self.info = self.env.reset()
 
 
-def interleaved(steppers: dict[str, Stepper], rounds: int, block: int, warmup: int = 5) -> dict[str, float]:
+class FloorStepper:
+    """The compute floor of one budgeted env step, as raw model calls on a *copy* of an env's model.
+
+    One step: ``model(ids_N)`` under no_grad (the full LM forward, logits included), then
+    ``model(ids_B)`` with grad -> per-token cross-entropy mean -> backward -> ``clip_grad_norm_`` ->
+    AdamW step, then the reward forward ``model(ids_M)`` under no_grad + cross-entropy. The model and
+    its AdamW are deep copies / fresh ones (the env's ``lr``, ``weight_decay``, ``grad_clip``), so
+    stepping the floor never touches the env. Windows come from the env's own data (a candidate
+    stream of its task and held-out windows of D), drawn before timing; only model calls are timed.
+    Same interface as :class:`Stepper` (``step``, ``times``, ``phases``).
+    """
+
+    def __init__(self, env: gym.Env, budget: int, seed: int = 0, pool: int = 32):
+        from curriculum_env.data.stream import CandidateStream
+
+        u = env.unwrapped
+        cfg = u.config
+        self.model = copy.deepcopy(u.learner.model).train()
+        self.params = list(self.model.parameters())
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.grad_clip = cfg.grad_clip
+        device = u.learner.device
+        rng = np.random.default_rng(seed)
+        stream = CandidateStream(u.data, cfg.num_candidates, np.random.default_rng(seed))
+        heldout = u.data.heldout.ids
+        m = min(cfg.reward_batch, len(heldout))
+        self.windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for _ in range(pool):
+            ids = stream.next_batch().ids
+            chosen = np.sort(rng.choice(cfg.num_candidates, size=budget, replace=False))
+            held = heldout[np.sort(rng.choice(len(heldout), size=m, replace=False))]
+            self.windows.append(tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
+                                      for a in (ids, ids[chosen], held)))
+        self._k = 0
+        self.times: list[float] = []
+        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
+
+    def _nll(self, ids: torch.Tensor) -> torch.Tensor:
+        logits = self.model(input_ids=ids).logits[:, :-1].float()
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+
+    def step(self) -> None:
+        ids_n, ids_b, ids_m = self.windows[self._k % len(self.windows)]
+        self._k += 1
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            self.model(input_ids=ids_n)
+        t1 = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._nll(ids_b).backward()
+        torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            float(self._nll(ids_m))
+        t3 = time.perf_counter()
+        self.times.append(t3 - t0)
+        for k, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            self.phases[k].append(v)
+
+
+def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5) -> dict[str, float]:
     """Median seconds per step of each stepper, run in alternating blocks."""
     for s in steppers.values():
         for _ in range(warmup):
@@ -83,30 +162,87 @@ def interleaved(steppers: dict[str, Stepper], rounds: int, block: int, warmup: i
     return {name: statistics.median(s.times) for name, s in steppers.items()}
 
 
-def ratio_line(label: str, num: float, den: float, goal: float) -> str:
+def phase_medians(stepper) -> dict[str, float]:
+    """Median seconds of each phase, plus ``other``: the median of step time minus the three phases."""
+    med = {k: statistics.median(v) for k, v in stepper.phases.items()}
+    rest = [t - sum(p) for t, *p in zip(stepper.times, *stepper.phases.values(), strict=True)]
+    med["other"] = statistics.median(rest)
+    return med
+
+
+def ratio_line(label: str, num: float, den: float, goal: float | None = None) -> str:
     r = num / den
-    verdict = "meets" if r <= goal else "misses"
-    return f"{label:<48} {num * 1e3:8.2f} ms / {den * 1e3:8.2f} ms = {r:5.3f}  (goal <= {goal}; {verdict})"
+    tail = "(informative)" if goal is None else f"(goal <= {goal}; {'meets' if r <= goal else 'misses'})"
+    return f"{label:<48} {num * 1e3:8.2f} ms / {den * 1e3:8.2f} ms = {r:5.3f}  {tail}"
+
+
+def bench_env(task: str, num_candidates: int, budget: int, **overrides) -> dict:
+    """Env kwargs of the budgeted step: ``benchmarks.compare.BENCH_ENV`` with ``train_batch=budget``."""
+    from benchmarks.compare import BENCH_ENV
+
+    return {**BENCH_ENV, "task": task, "num_candidates": num_candidates, "train_batch": budget,
+            "candidate_stats": (), **overrides}
+
+
+def measure_floor(env_kwargs: dict, rounds: int, block: int, warmup: int = 5,
+                  out: Callable[[str], None] = print) -> dict[str, float]:
+    """The budgeted step (``env_kwargs``, ``candidate_stats=()`` expected) with stats (), ("loss",) and
+    ("loss", "entropy") against its floor, all four interleaved in one run; prints and returns ms and ratios.
+
+    Keys: ``{variant}_ms`` and ``{variant}_{phase}_ms`` for variants ``budget``, ``budget_loss``,
+    ``budget_loss_entropy``, ``floor`` and phases ``forward``, ``update``, ``reward``, ``other``;
+    ``floor_ratio`` (budget / floor), ``loss_ratio``, ``loss_entropy_ratio``.
+    """
+    budget = env_kwargs["train_batch"]
+    variants = {"budget": (), "budget_loss": ("loss",), "budget_loss_entropy": ("loss", "entropy")}
+    steppers: dict = {name: Stepper({**env_kwargs, "candidate_stats": stats}, None)
+                      for name, stats in variants.items()}
+    steppers["floor"] = FloorStepper(steppers["budget"].env, budget)
+    t = interleaved(steppers, rounds, block, warmup)
+    n = env_kwargs.get("num_candidates")
+    out(f"budgeted step vs compute floor: task {env_kwargs.get('task')}; N={n}, B={budget}, "
+        f"M={env_kwargs.get('reward_batch')}, L={env_kwargs.get('context_length')}, "
+        f"n_layer={env_kwargs.get('n_layer')}, n_embd={env_kwargs.get('n_embd')}; "
+        f"{rounds} rounds x {block} steps per variant")
+    out(ratio_line(f"budget step (stats=()) vs floor, B={budget} of N={n}", t["budget"], t["floor"], FLOOR_GOAL))
+    out(ratio_line("budget step stats=(loss,) vs floor", t["budget_loss"], t["floor"]))
+    out(ratio_line("budget step stats=(loss,entropy) vs floor", t["budget_loss_entropy"], t["floor"]))
+    out("per-phase medians (ms; other = step - phases: action, info, wrappers):")
+    out(f"  {'variant':<24}" + "".join(f"{k:>10}" for k in (*PHASES, "other", "step")))
+    results: dict[str, float] = {}
+    for name, s in steppers.items():
+        med = phase_medians(s)
+        out(f"  {name:<24}" + "".join(f"{med[k] * 1e3:10.2f}" for k in (*PHASES, "other")) + f"{t[name] * 1e3:10.2f}")
+        results[f"{name}_ms"] = t[name] * 1e3
+        results.update({f"{name}_{k}_ms": v * 1e3 for k, v in med.items()})
+    results.update(floor_ratio=t["budget"] / t["floor"], loss_ratio=t["budget_loss"] / t["floor"],
+                   loss_entropy_ratio=t["budget_loss_entropy"] / t["floor"])
+    for s in steppers.values():
+        if isinstance(s, Stepper):
+            s.env.close()
+    return results
 
 
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[str, float]:
     torch.set_num_threads(args.threads)
+    sections = set(args.only)
     base = dict(task=args.task, num_candidates=args.num_candidates)
     results: dict[str, float] = {}
+    out(f"torch threads: {args.threads}; sections: {', '.join(s for s in SECTIONS if s in sections)}")
 
-    fused = Stepper({**base, "fused_forward": True}, None)
-    separate = Stepper({**base, "fused_forward": False}, None)
-    t = interleaved({"fused": fused, "separate": separate}, args.rounds, args.block)
-    out(f"torch threads: {args.threads}; task {args.task}; N={args.num_candidates}; "
-        f"{args.rounds} rounds x {args.block} steps per variant")
-    out("per-phase median step time, fused mixture env:")
-    for k, v in fused.phases.items():
-        out(f"  {k:<8} {statistics.median(v) * 1e3:8.2f} ms")
-    out(ratio_line("fused vs separate forward (mixture step)", t["fused"], t["separate"], 0.85))
-    results.update(fused_ms=t["fused"] * 1e3, separate_ms=t["separate"] * 1e3,
-                   fused_ratio=t["fused"] / t["separate"])
+    if "fused" in sections:
+        fused = Stepper({**base, "fused_forward": True}, None)
+        separate = Stepper({**base, "fused_forward": False}, None)
+        t = interleaved({"fused": fused, "separate": separate}, args.rounds, args.block)
+        out(f"task {args.task}; N={args.num_candidates}; {args.rounds} rounds x {args.block} steps per variant")
+        out("per-phase median step time, fused mixture env:")
+        for k, v in fused.phases.items():
+            out(f"  {k:<8} {statistics.median(v) * 1e3:8.2f} ms")
+        out(ratio_line("fused vs separate forward (mixture step)", t["fused"], t["separate"], 0.85))
+        results.update(fused_ms=t["fused"] * 1e3, separate_ms=t["separate"] * 1e3,
+                       fused_ratio=t["fused"] / t["separate"])
 
-    if not args.skip_agents:
+    if "agents" in sections:
         pairs = {"uniform": None, "soft_q": "soft_q", "random": "random", "loss": "loss", "uncertainty": "uncertainty"}
         steppers = {}
         for name, agent in pairs.items():
@@ -123,7 +259,11 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
                 out(ratio_line(f"{name}-based agent vs random", t[name], t["random"], 1.05))
                 results[f"{name}_ratio"] = t[name] / t["random"]
 
-    if args.rss_steps:
+    if "floor" in sections:
+        env_kwargs = bench_env(args.task, args.num_candidates, args.budget)
+        results.update(measure_floor(env_kwargs, args.rounds, args.block, out=out))
+
+    if "rss" in sections and args.rss_steps:
         s = Stepper(base, None)
         warmup = max(20, args.rss_steps // 10)  # allocator pools fill during the first few hundred steps
         for _ in range(warmup):
@@ -142,16 +282,33 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
     return results
 
 
+def _sections(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = sorted(set(names) - set(SECTIONS))
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {bad or text!r}; choose from {', '.join(SECTIONS)}")
+    return names
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="prose", help="task of the measured env")
-    p.add_argument("--num-candidates", type=int, default=16, help="N candidates per step")
-    p.add_argument("--rounds", type=int, default=8, help="alternating rounds per comparison")
-    p.add_argument("--block", type=int, default=10, help="steps per variant per round")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--only", type=_sections, default=list(SECTIONS), metavar="SECTIONS",
+                   help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (default: all; "
+                        "rss needs --rss-steps)")
+    p.add_argument("--task", default="prose", help="task of the measured envs (default prose)")
+    p.add_argument("--num-candidates", type=int, default=16, help="N candidates per step (default 16)")
+    p.add_argument("--budget", type=int, default=4,
+                   help="B = train_batch of the budgeted step in the floor section (default 4)")
+    p.add_argument("--rounds", type=int, default=8, help="alternating rounds per comparison (default 8)")
+    p.add_argument("--block", type=int, default=10,
+                   help="steps per variant per round (default 10); rounds x block = measured steps per variant")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--rss-steps", type=int, default=0, help="also measure RSS growth over this many steps")
-    p.add_argument("--skip-agents", action="store_true", help="only the env figures")
-    return p.parse_args(argv)
+    p.add_argument("--skip-agents", action="store_true", help="drop the agents section")
+    args = p.parse_args(argv)
+    if args.skip_agents:
+        args.only = [s for s in args.only if s != "agents"]
+    return args
 
 
 if __name__ == "__main__":
