@@ -9,13 +9,21 @@ An agent is any object with these methods (no base class needed)::
     observe(reward, obs, info, terminated, truncated) -> None   # learn from the step just taken
     metrics() -> dict[str, float]  # diagnostics of the last step (flat, prefixed names)
     state_dict() -> dict; load_state_dict(state) -> None
-    env_kwargs: dict               # optional: env config it needs beyond action_mode (e.g. paired_reward)
+    env_kwargs: dict               # optional: env config it needs beyond action_mode (e.g. paired_reward,
+                                   # candidate_stats = exactly the per-candidate statistics it reads)
 
 Agents that drive the env themselves (Stable-Baselines3's ``learn``) implement instead::
 
     drive(env, steps, seed, on_step) -> None   # must call on_step(step, reward, info, metrics) each step
 
 :func:`rollout` runs either kind for a number of steps, so benchmarks and tests share one loop.
+
+**Training budget.** An env made with ``train_batch=B`` trains exactly B of the N candidates each
+step (the B largest action weights, ties at random; see the env's docstring). Agents read B in
+``setup`` with :func:`train_budget` (``None``: no budget, the all-N mixture) and, where it matters,
+shape their action so the env's top-B is the set they mean to train. Agents read ``info["loss"]`` /
+``info["entropy"]`` through :func:`candidate_stat`, which names ``candidate_stats`` when the env was
+made without the statistic.
 """
 
 from __future__ import annotations
@@ -96,6 +104,35 @@ def step_loop(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep |
             break
         if truncated:
             obs, info = env.reset()
+
+
+def train_budget(env: Any) -> int | None:
+    """B, the env's ``train_batch`` (candidates trained per step), or ``None`` without a budget.
+
+    Reads ``env.unwrapped.config.train_batch``; an env (or test stub) without that config has no budget.
+    """
+    config = getattr(getattr(env, "unwrapped", env), "config", None)
+    b = getattr(config, "train_batch", None)
+    return None if b is None else int(b)
+
+
+def candidate_stat(info: dict[str, Any], key: str) -> np.ndarray:
+    """``info[key]`` [N] (``loss`` or ``entropy``), or a KeyError naming the env's ``candidate_stats``."""
+    if key not in info:
+        raise KeyError(f"info has no {key!r}: make the env with candidate_stats including {key!r} "
+                       f"(the agent's env_kwargs ask for it)")
+    return info[key]
+
+
+def gumbel_top_k(log_p: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k distinct indices drawn without replacement with probabilities ``softmax(log_p)`` [N]:
+    the k largest of ``log_p + Gumbel noise`` (Gumbel-top-k; the first index is a draw from it).
+    Entries with ``log_p = -inf`` come last. Returns int64 [k], in the order drawn."""
+    log_p = np.asarray(log_p, dtype=np.float64)
+    if not 1 <= k <= len(log_p):
+        raise ValueError(f"k must lie in [1, {len(log_p)}], got {k!r}")
+    keys = log_p + rng.gumbel(size=len(log_p))  # [N]
+    return np.argsort(-keys, kind="stable")[:k]
 
 
 def source_mass(weights: np.ndarray, sources: np.ndarray) -> dict[str, float]:

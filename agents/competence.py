@@ -14,6 +14,16 @@ as a stream, so the CDF is the empirical CDF of a reservoir sample (Vitter's alg
 ``cdf(x) = #{r in reservoir : r <= x} / |reservoir|``. The reservoir is kept sorted so each lookup is
 a binary search. When no candidate is eligible (early on, c(0) = c0 is tiny) the agent takes the
 easiest candidate, the one with the lowest CDF; otherwise it never puts weight on an ineligible one.
+It reads no per-candidate LM statistic (``env_kwargs``: ``candidate_stats=()``; ``difficulty`` is
+always in ``info``).
+
+**Training budget** (env ``train_batch=B``, mixture mode): B among the eligible. With more than B
+eligible the agent keeps uniform weights on all of them and the env trains B of them chosen
+uniformly at random (its ties); with fewer than B (none included) it trains the B easiest
+candidates -- the eligible ones plus the next-lowest CDFs, deterministically (ties to the lower
+index). Either way it never trains an ineligible window while an eligible one is left out.
+``select`` names one eligible window (the easiest when none is) and the env fills the other B - 1 at
+random.
 """
 
 from __future__ import annotations
@@ -100,10 +110,18 @@ class CompetenceAgent(BaselineAgent):
         c = competence(info["step"], self.steps_to_full, self.config.c0)
         cdf = self.cdf(difficulty)  # [N]
         eligible = cdf <= c
-        if not eligible.any():  # nothing easy enough yet: the easiest candidate
+        filled = 0
+        if self.budget is not None and self.action_mode == "mixture" and eligible.sum() < self.budget:
+            # fewer than B easy enough: the B easiest (the eligible ones have the lowest CDFs)
+            filled = self.budget - int(eligible.sum())
+            eligible = np.zeros_like(eligible)
+            eligible[np.argsort(cdf, kind="stable")[: self.budget]] = True
+        elif not eligible.any():  # nothing easy enough yet: the easiest candidate
             eligible = np.zeros_like(eligible)
             eligible[int(np.argmin(cdf))] = True
         self._metrics.update({"competence/c": c, "competence/eligible_fraction": float(eligible.mean())})
+        if self.budget is not None:
+            self._metrics["competence/filled"] = float(filled)
         return choose_uniform(eligible, self.action_mode, self.rng)
 
     def state_dict(self) -> dict[str, Any]:

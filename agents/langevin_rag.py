@@ -16,6 +16,17 @@ its SGLD energy and makes the retrieved windows the candidates. Per step:
 The harness runs it through :meth:`LangevinRAGAgent.drive`, which wraps the env (unless it is
 already wrapped) and runs the loop; in plain Gymnasium code wrap the env yourself, call
 ``agent.setup(wrapped, seed)`` (it sets ``wrapped.q_fn``) and then ``wrapped.reset``.
+
+The agent reads no per-candidate LM statistic (``env_kwargs``: ``candidate_stats=()``).
+
+**Training budget** (env ``train_batch=B``, read in ``setup`` as ``self.budget``). The env trains the
+B largest of the weights above: uniform 1/R over the R retrieved windows trains B of them chosen
+uniformly at random when R >= B, and all R plus B - R of the N - R fill windows at random when
+R < B; ``q_weighting`` trains the B retrieved windows of highest Q (then fill windows at random if
+R < B); ``train_fill`` makes all N eligible. The TD step still regresses Q(h_a) of the one sampled
+window, which under a budget may be left out of the trained B (R > B, uniform weights): the
+update is off-policy anyway (§3.5). With the env's ``train_weighting="action"`` the weights must
+have at least B positive entries, so R < B without ``train_fill`` is refused by the env.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import OnStep, source_mass, step_loop
+from agents.base import OnStep, source_mass, step_loop, train_budget
 from agents.soft_q import QLearningConfig, polyak, q_network, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
@@ -69,11 +80,18 @@ class LangevinRAGAgent:
     def __init__(self, **kwargs: Any):
         self.config = LangevinRAGAgentConfig(**kwargs)
         self.q: nn.Module | None = None
+        self.budget: int | None = None
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """Env config it needs beyond ``action_mode``: no per-candidate statistic."""
+        return {"candidate_stats": ()}
 
     # ------------------------------------------------------------------------------------ setup
     def setup(self, env: gym.Env, seed: int) -> None:
         """Build Q, target and Adam from ``seed``; hand Q to the env's LangevinRAG wrapper as energy."""
         c = self.config
+        self.budget = train_budget(env)
         d = int(env.observation_space.shape[1])
         rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(rng.integers(2**62)))  # action sampling

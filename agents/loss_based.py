@@ -1,7 +1,12 @@
 """Loss-based curriculum (§4.2): prioritise the candidates with the highest current LM loss.
 
 The loss is ``info["loss"]`` [N], the per-token mean cross-entropy of each candidate from the
-forward that made the observation, so this agent costs no extra forward of the LM.
+forward that made the observation, so this agent costs no extra forward of the LM. It asks the env
+for that statistic alone (``env_kwargs``: ``candidate_stats=("loss",)``).
+
+Under the env's training budget ``train_batch=B`` the hard variant trains the B highest-loss
+candidates (``top_k`` defaults to B in mixture mode) and the soft one B drawn without replacement
+from ``softmax(loss / T)`` (see :mod:`agents._scoring`).
 """
 
 from __future__ import annotations
@@ -11,16 +16,19 @@ from typing import Any
 import numpy as np
 
 from agents._scoring import ScoreAgent
+from agents.base import candidate_stat
 
 
 class LossAgent(ScoreAgent):
-    """Hard: all weight on argmax loss. Soft (``soft=True``): weights ``softmax(loss / temperature)``.
+    """Hard: all weight on argmax loss (under a budget B: uniform on the B highest). Soft (``soft=True``):
+    weights ``softmax(loss / temperature)``.
 
     Keyword arguments are the fields of :class:`~agents._scoring.ScoreConfig` (``action_mode``,
-    ``soft``, ``temperature``).
+    ``soft``, ``temperature``, ``top_k``).
     """
 
     name = "loss"
+    stats = ("loss",)
 
     def score(self, info: dict[str, Any]) -> np.ndarray:
-        return np.asarray(info["loss"], dtype=np.float64)  # [N]
+        return np.asarray(candidate_stat(info, "loss"), dtype=np.float64)  # [N]

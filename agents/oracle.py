@@ -2,6 +2,14 @@
 
 Not a curriculum method -- it reads the source labels the env knows and no learner could -- but it
 bounds how much of the possible gain a learned agent captures on tasks like ``noisy`` or ``needle``.
+It reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``).
+
+**Training budget** (env ``train_batch=B``): target windows first. With at least B of them, the
+equal weights on the targets make the env train B of them chosen uniformly at random (its ties);
+with fewer, the agent trains all of them and fills the remaining places with non-target windows
+drawn uniformly at random from its own generator, so the action always has at least B positive
+weights (which the env's ``train_weighting="action"`` requires). ``select`` names one target window
+and the env fills the other B - 1 at random.
 """
 
 from __future__ import annotations
@@ -16,8 +24,8 @@ from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
 
 class OracleAgent(BaselineAgent):
     """Uniform over candidates whose ``info["source"]`` is in ``env.unwrapped.data.task.target_labels``;
-    uniform over all candidates when the batch holds none. Config: ``action_mode`` (``select``: one
-    target window at random)."""
+    uniform over all candidates when the batch holds none (under a budget B: the targets plus random
+    non-targets up to B). Config: ``action_mode`` (``select``: one target window at random)."""
 
     name = "oracle"
     config_class = ModeConfig
@@ -35,4 +43,9 @@ class OracleAgent(BaselineAgent):
             raise RuntimeError("OracleAgent.setup(env, seed) must run before act()")
         mask = np.isin(np.asarray(info["source"], dtype=object), self.target_labels)  # [N]
         self._metrics["oracle/target_fraction"] = float(mask.mean())
+        if self.budget is not None and self.action_mode == "mixture" and mask.sum() < self.budget:
+            others = np.flatnonzero(~mask)
+            fill = self.rng.choice(others, size=self.budget - int(mask.sum()), replace=False)
+            mask = mask.copy()
+            mask[fill] = True  # all targets + random non-targets: exactly B positive weights
         return choose_uniform(mask if mask.any() else np.ones_like(mask), self.action_mode, self.rng)

@@ -1,4 +1,10 @@
-"""Random curriculum (§4.2): uniform over the candidates, the reference every method is measured against."""
+"""Random curriculum (§4.2): uniform over the candidates, the reference every method is measured against.
+
+It reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``, the cheapest env step).
+Under the env's training budget ``train_batch=B`` its equal weights make the env train a uniformly
+random B-subset (ties are broken by the env's generator); ``select`` names one candidate at random and
+the env fills the other B - 1 at random.
+"""
 
 from __future__ import annotations
 
@@ -17,4 +23,5 @@ class RandomAgent(BaselineAgent):
     config_class = ModeConfig
 
     def choose(self, info: dict[str, Any]) -> tuple[Any, np.ndarray]:
-        return choose_uniform(np.ones(len(info["loss"]), dtype=bool), self.action_mode, self.rng)
+        n = len(info["token_ids"])  # [N, L]: present whatever candidate_stats the env computes
+        return choose_uniform(np.ones(n, dtype=bool), self.action_mode, self.rng)

@@ -14,7 +14,12 @@ rarely a candidate.)
 Cost: scoring a candidate with the IL model is a forward of the *small IL model*, not of the env's
 LM; the env's LM runs no extra forward. IL losses are cached keyed by the window's token bytes, so no
 window is ever scored twice. Initialisation and training happen inside ``torch.random.fork_rng``
-seeded from ``seed``: the global torch RNG is left as it was.
+seeded from ``seed``: the global torch RNG is left as it was. The agent asks the env for the loss
+alone (``env_kwargs``: ``candidate_stats=("loss",)``).
+
+**Training budget.** Under the env's ``train_batch=B`` the hard variant trains the B candidates of
+highest reducible loss (``top_k`` defaults to B in mixture mode) -- the paper's protocol: select the
+top ``n_b`` of a large batch ``n_B`` by reducible loss and train on them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from agents._scoring import ScoreAgent, ScoreConfig
+from agents.base import candidate_stat
 
 
 @dataclass
@@ -73,10 +79,11 @@ def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 
 class RhoLossAgent(ScoreAgent):
-    """Rank candidates by reducible loss ``info["loss"] - IL``; hard top-1 or soft Boltzmann."""
+    """Rank candidates by reducible loss ``info["loss"] - IL``; hard top-k (B under a budget) or soft Boltzmann."""
 
     name = "rho_loss"
     config_class = RhoLossConfig
+    stats = ("loss",)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -148,7 +155,7 @@ class RhoLossAgent(ScoreAgent):
     # ------------------------------------------------------------------------ ranking
     def score(self, info: dict[str, Any]) -> np.ndarray:
         il = self.irreducible_loss(info["token_ids"])  # [N]
-        reducible = np.asarray(info["loss"], dtype=np.float64) - il  # [N]
+        reducible = np.asarray(candidate_stat(info, "loss"), dtype=np.float64) - il  # [N]
         self._metrics.update({"rho/il_mean": float(il.mean()), "rho/reducible_max": float(reducible.max())})
         return reducible
 

@@ -8,6 +8,12 @@ to ``on_step(step, reward, info, metrics)`` and stops learning after exactly ``s
 
 SB3 seeds Python's, numpy's and torch's *global* generators and samples actions from them; ``drive``
 runs inside :func:`isolated_global_rng`, so the caller's global random state is the same afterwards.
+
+Both read only the observation (``env_kwargs``: ``candidate_stats=()``, the cheapest env step) and
+need no change under the env's training budget ``train_batch=B``: PPO's mixture weights are a
+logit-normal sample, all positive, and the env trains the B largest of them (so PPO's policy
+chooses the B through the order of its weights); a ``select`` action (DQN, PPO select) trains the
+chosen candidate plus B - 1 others the env picks at random.
 """
 
 from __future__ import annotations
@@ -132,6 +138,11 @@ class _SB3Agent:
         self.config = self.config_class(**kwargs)
         self.action_mode = self.config.action_mode
         self.model = None
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """Env config it needs beyond ``action_mode``: no per-candidate statistic (the policy reads the observation)."""
+        return {"candidate_stats": ()}
 
     def make_model(self, env: gym.Env, seed: int, steps: int):
         """The SB3 model on ``env`` for a run of ``steps`` env steps."""

@@ -45,6 +45,23 @@ Options (all in :class:`SoftQConfig`): ``no_q_weighting`` (§2.6), ``td_into_the
   learn a value of data that transfers to a fresh model?
 - ``alternate_every=B``: blocks of B steps alternate between a uniform LM update (only Q learns,
   its weights are not used) and the Q-weighted update, starting with a uniform block.
+
+**Training budget** (env ``train_batch=B``, read in :meth:`SoftQAgent.setup`). The env trains
+exactly the B candidates with the largest weights, so sending pi would train its top B
+deterministically. In ``mixture`` mode the agent instead draws B distinct candidates from pi without
+replacement (Gumbel-top-B with its own ``torch.Generator``; the first one is a plain draw from pi
+and is reported as ``policy/action``) and sends ``pi * mask`` renormalised: exactly B positive
+weights, so the env trains those B under either ``train_weighting`` (``uniform``: 1/B each;
+``action``: pi renormalised over them). Uniform steps (``no_q_weighting``, warm-up, alternating
+blocks) draw the B uniformly at random and weight them 1/B. The pending transition keeps all B
+hidden states (and token ids, for ``td_into_theta``); the TD step regresses Q(h_b) on the same
+target y for every b (mean over B of ``1/2 (Q(h_b) - y)^2``), and replay stores all B pairs.
+``policy/trained_mass`` is pi's mass on the B. In ``select`` mode the agent still samples one
+a_k and learns from it alone; the env trains it plus B - 1 candidates it picks at random.
+``probe_weight`` has no meaning under a budget (the B trained share the weight) and is refused.
+
+The agent reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``, the cheapest
+env step; plus ``paired_reward=True`` for ``reward_signal="gain"``).
 """
 
 from __future__ import annotations
@@ -60,7 +77,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from agents.base import source_mass
+from agents.base import source_mass, train_budget
 from agents.replay import PairReplay
 from agents.temperature import TEMPERATURES, make_temperature
 
@@ -184,6 +201,16 @@ def td_target(reward: float, v_next: torch.Tensor, gamma: float) -> torch.Tensor
     return ((1.0 - gamma) * reward + gamma * v_next).detach()
 
 
+def gumbel_top_k(logits: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k distinct indices [k] drawn without replacement from ``softmax(logits)`` [N], in draw order:
+    the k largest of ``logits + Gumbel noise`` (Gumbel-top-k; the first is a plain draw)."""
+    if not 1 <= k <= logits.shape[-1]:
+        raise ValueError(f"k must lie in [1, {logits.shape[-1]}], got {k!r}")
+    u = torch.rand(logits.shape, generator=generator, dtype=torch.float64)
+    gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))  # [N]
+    return torch.topk(logits.double() + gumbel, k).indices
+
+
 @torch.no_grad()
 def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
     """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""
@@ -204,13 +231,22 @@ class SoftQAgent:
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """Env config this agent needs beyond ``action_mode`` (the harness passes it to ``gym.make``)."""
-        return {"paired_reward": True} if self.config.reward_signal == "gain" else {}
+        """Env config this agent needs beyond ``action_mode`` (the harness passes it to ``gym.make``):
+        no per-candidate statistic, and the paired reward for the ``gain`` signal."""
+        kwargs: dict[str, Any] = {"candidate_stats": ()}
+        if self.config.reward_signal == "gain":
+            kwargs["paired_reward"] = True
+        return kwargs
 
     # ------------------------------------------------------------------------------------ setup
     def setup(self, env: gym.Env, seed: int) -> None:
         """Build Q, target and Adam from ``seed`` (no global RNG touched); clear the pending transition."""
         c = self.config
+        self.budget = train_budget(env)
+        if self.budget is not None and c.probe_weight:
+            raise ValueError(f"probe_weight={c.probe_weight} has no meaning under the env's training budget "
+                             f"train_batch={self.budget} (the B trained candidates share the weight): "
+                             f"set probe_weight=0 or make the env with train_batch=None")
         self.env = env
         d = int(env.observation_space.shape[1])
         self.rng = np.random.default_rng(seed)  # LM reset seeds
@@ -226,7 +262,7 @@ class SoftQAgent:
         self.temp = make_temperature(c.temperature, c.beta, c.beta_min, c.beta_k, c.temperature_window,
                                      c.planned_steps, c.phase_betas, c.phase_bounds)
         self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
-        self.pending: dict[str, Any] | None = None  # {h [d], ids [L], reward}
+        self.pending: dict[str, Any] | None = None  # {h [k, d], ids [k, L], reward}; k = B under a budget, else 1
         self.step = 0
         self.bias_set = c.q_init != "reward"
         self.sq_mean = 0.0  # running mean of signal^2 (reward_norm)
@@ -250,26 +286,30 @@ class SoftQAgent:
         return float(loss.detach())
 
     def _td_update(self, qbar: torch.Tensor, beta: float) -> None:
-        """TD update of phi for the pending transition, bootstrapped from this step's target Q."""
+        """TD update of phi for the pending transition, bootstrapped from this step's target Q.
+
+        The k pending hidden states (k = B under a budget, else 1) all regress on the same target y.
+        """
         c, p = self.config, self.pending
         v_next = soft_value(qbar, beta)  # eq. 4, from the target network
         y = td_target(p["reward"], v_next, c.gamma)  # eq. 3
-        h = p["h"][None]  # [1, d]
+        h = p["h"]  # [k, d]
         if c.td_into_theta:
             learner = self.env.unwrapped.learner
-            h_theta = learner.hidden(input_ids=p["ids"][None], grad=True).float().cpu()  # [1, d], graph to theta
+            h_theta = learner.hidden(input_ids=p["ids"], grad=True).float().cpu()  # [k, d], graph to theta
             h = h_theta.detach()
             if c.td_lambda > 0:
                 # The theta-side loss reads a frozen copy of phi, so updating phi in place below cannot
                 # break its graph; its gradient enters the LM's next optimizer step (§2.7).
                 frozen = {k: v.detach().clone() for k, v in self.q.named_parameters()}
-                q_theta = functional_call(self.q, frozen, (h_theta,)).squeeze()
-                learner.add_auxiliary_loss(c.td_lambda * 0.5 * (q_theta - y).pow(2))
+                q_theta = functional_call(self.q, frozen, (h_theta,)).squeeze(-1)  # [k]
+                learner.add_auxiliary_loss(c.td_lambda * 0.5 * (q_theta - y).pow(2).mean())
         with torch.no_grad():
-            q_hat = float(self.q(h).squeeze())
-        self._q_step(h, y.reshape(1))
+            q_hat = float(self.q(h).mean())
+        self._q_step(h, y.expand(len(h)))
         if self.replay is not None:
-            self.replay.add(h[0], float(y))
+            for row in h:
+                self.replay.add(row, float(y))
             for _ in range(c.replay_updates):
                 self._q_step(*self.replay.sample(c.replay_batch, self.gen))
         polyak(self.q_target, self.q, c.tau)  # eq. 5
@@ -294,10 +334,11 @@ class SoftQAgent:
             self.pending = None
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
         uniform = self._uniform_step()
+        if self.budget is not None and c.action_mode == "mixture":
+            return self._act_budget(H, q, pi, beta, uniform, info)
         behaviour = torch.full((n,), 1.0 / n) if uniform and c.action_mode == "select" else pi
         a = int(torch.multinomial(behaviour, 1, generator=self.gen))
-        self.pending = {"h": H[a].clone(), "ids": torch.as_tensor(np.asarray(info["token_ids"][a])).clone(),
-                        "reward": None}
+        self._set_pending(H, info, torch.tensor([a]))
         self.step += 1
         self._record(q, pi, beta, a, uniform, info)
         if c.action_mode == "select":
@@ -307,6 +348,33 @@ class SoftQAgent:
             weights = (1.0 - c.probe_weight) * weights
             weights[a] += c.probe_weight
         return weights.numpy().astype(np.float32)
+
+    def _act_budget(self, H: torch.Tensor, q: torch.Tensor, pi: torch.Tensor, beta: float, uniform: bool,
+                    info: dict[str, Any]) -> np.ndarray:
+        """Mixture mode under the env's budget B: B distinct candidates, from pi by Gumbel-top-B (uniform
+        steps: uniformly at random); weights ``pi * mask`` (uniform steps: 1/B) renormalised."""
+        n, b = H.shape[0], self.budget
+        if uniform:
+            chosen = torch.randperm(n, generator=self.gen)[:b]  # [B], a uniform B-subset
+        else:
+            chosen = gumbel_top_k(q / beta, b, self.gen)  # [B], without replacement from pi
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[chosen] = True
+        if uniform:
+            weights = mask.double() / b
+        else:  # pi on the B alone (floored so an underflowed pi still leaves B positive weights)
+            weights = torch.where(mask, pi.double().clamp_min(1e-30), torch.zeros((), dtype=torch.float64))
+            weights = weights / weights.sum()
+        a = int(chosen[0])
+        self._set_pending(H, info, chosen)
+        self.step += 1
+        self._record(q, pi, beta, a, uniform, info, chosen=chosen)
+        return weights.numpy().astype(np.float32)
+
+    def _set_pending(self, H: torch.Tensor, info: dict[str, Any], chosen: torch.Tensor) -> None:
+        """Keep the hidden states [k, d] and token ids [k, L] of the ``chosen`` candidates for the TD step."""
+        ids = np.asarray(info["token_ids"])[chosen.numpy()]  # [k, L]
+        self.pending = {"h": H[chosen].clone(), "ids": torch.as_tensor(ids).clone(), "reward": None}
 
     def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
                 truncated: bool) -> None:
@@ -337,8 +405,9 @@ class SoftQAgent:
         return dict(self._metrics)
 
     def _record(self, q: torch.Tensor, pi: torch.Tensor, beta: float, a: int, uniform: bool,
-                info: dict[str, Any]) -> None:
-        """Diagnostics of this step's policy (flat, prefixed names)."""
+                info: dict[str, Any], chosen: torch.Tensor | None = None) -> None:
+        """Diagnostics of this step's policy (flat, prefixed names); ``chosen`` [B]: the candidates
+        sent for training under a budget (``None``: a alone is the sampled action)."""
         m = self._metrics
         m.update({
             "policy/entropy": float(-(pi * pi.clamp_min(1e-30).log()).sum()),
@@ -350,13 +419,15 @@ class SoftQAgent:
             "q/spread": float(q.max() - q.min()),
             "temperature/beta": beta, "temperature/failure_rate": self.temp.failure_rate,
         })
+        if chosen is not None:
+            m["policy/trained_mass"] = float(pi[chosen].sum())
         if "source" in info:
             sources = np.asarray(info["source"])
             m.update(source_mass(pi.numpy(), sources))
             hits = np.flatnonzero(sources == "needle")
             if hits.size:
                 i = int(hits[0])
-                m["needle/chosen"] = float(a == i)
+                m["needle/chosen"] = float(a == i if chosen is None else bool((chosen == i).any()))
                 m["needle/rank"] = float(1 + int((q > q[i]).sum()))
                 m["needle/prob"] = float(pi[i])
 

@@ -1,7 +1,12 @@
 """Uncertainty-based curriculum (§4.2): prioritise the candidates the LM is least sure about.
 
 Uncertainty is ``info["entropy"]`` [N], the mean predictive entropy (nats) over each candidate's
-positions, from the forward that made the observation: no extra forward of the LM.
+positions, from the forward that made the observation: no extra forward of the LM. It asks the env
+for that statistic alone (``env_kwargs``: ``candidate_stats=("entropy",)``).
+
+Under the env's training budget ``train_batch=B`` the hard variant trains the B most uncertain
+candidates (``top_k`` defaults to B in mixture mode) and the soft one B drawn without replacement
+from ``softmax(entropy / T)`` (see :mod:`agents._scoring`).
 """
 
 from __future__ import annotations
@@ -11,16 +16,19 @@ from typing import Any
 import numpy as np
 
 from agents._scoring import ScoreAgent
+from agents.base import candidate_stat
 
 
 class UncertaintyAgent(ScoreAgent):
-    """Hard: all weight on argmax entropy. Soft (``soft=True``): ``softmax(entropy / temperature)``.
+    """Hard: all weight on argmax entropy (under a budget B: uniform on the B highest). Soft
+    (``soft=True``): ``softmax(entropy / temperature)``.
 
     Keyword arguments are the fields of :class:`~agents._scoring.ScoreConfig` (``action_mode``,
-    ``soft``, ``temperature``).
+    ``soft``, ``temperature``, ``top_k``).
     """
 
     name = "uncertainty"
+    stats = ("entropy",)
 
     def score(self, info: dict[str, Any]) -> np.ndarray:
-        return np.asarray(info["entropy"], dtype=np.float64)  # [N]
+        return np.asarray(candidate_stat(info, "entropy"), dtype=np.float64)  # [N]

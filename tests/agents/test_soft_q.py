@@ -283,7 +283,8 @@ def test_gain_signal_reads_the_paired_reward_and_names_the_missing_flag():
         agent.observe(-3.0, obs, info, False, False)
     agent.observe(-3.0, obs, {**info, "reward_gain": 0.25}, False, False)
     assert agent.pending["reward"] == 0.25
-    assert agent.env_kwargs == {"paired_reward": True} and SoftQAgent().env_kwargs == {}
+    assert agent.env_kwargs == {"candidate_stats": (), "paired_reward": True}
+    assert SoftQAgent().env_kwargs == {"candidate_stats": ()}
 
 
 def test_reward_norm_divides_by_the_running_rms():
