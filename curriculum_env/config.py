@@ -131,6 +131,9 @@ class EnvConfig:
             raise ValueError(f"train_weighting must be one of {TRAIN_WEIGHTINGS}, got {self.train_weighting!r}")
         if self.train_weighting == "action" and self.train_batch is None:
             raise ValueError("train_weighting='action' only applies with a training budget: set train_batch too")
+        if self.train_weighting == "action" and self.action_mode == "select" and self.train_batch > 1:
+            raise ValueError("train_weighting='action' with action_mode='select' would train the chosen candidate "
+                             "alone (the B-1 filled ones have weight 0): use train_weighting='uniform' or mixture mode")
         stats = (self.candidate_stats,) if isinstance(self.candidate_stats, str) else self.candidate_stats
         try:
             unknown = sorted(set(stats) - set(CANDIDATE_STATS))

@@ -123,6 +123,9 @@ def test_contradicting_or_unknown_budget_options_name_the_fields():
         make_tiny(train_weighting="action")
     with pytest.raises(ValueError, match="train_weighting must be one of"):
         make_tiny(train_batch=2, train_weighting="softmax")
+    with pytest.raises(ValueError, match="train_weighting='action' with action_mode='select'"):
+        make_tiny(train_batch=2, train_weighting="action", action_mode="select")
+    make_tiny(train_batch=1, train_weighting="action", action_mode="select")  # B = 1 trains the chosen one
     with pytest.raises(ValueError, match="unknown statistic"):
         make_tiny(candidate_stats=("loss", "gradient"))
 
