@@ -31,10 +31,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from agents._scoring import ScoreAgent, ScoreConfig
 from agents.base import candidate_stat
+from curriculum_env.learner import token_nll
 
 
 @dataclass
@@ -73,9 +73,7 @@ class RhoLossConfig(ScoreConfig):
 
 def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L] (the env's ``loss`` definition)."""
-    logits = model(input_ids=ids).logits[:, :-1].float()  # [B, L-1, V]
-    nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")  # [B, L-1]
-    return nll.mean(-1)
+    return token_nll(model(input_ids=ids).logits, ids).mean(-1)
 
 
 class RhoLossAgent(ScoreAgent):
