@@ -108,8 +108,10 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     import curriculum_env  # noqa: F401
     from agents import make_agent
     from agents.base import rollout
+    from benchmarks.allocator import keep_freed_memory
 
     torch.set_num_threads(1)
+    keep_freed_memory()
     agent = make_agent(spec.agent)
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
                    max_episode_steps=spec.steps + 1, **{**getattr(agent, "env_kwargs", {}), **spec.env})

@@ -31,18 +31,19 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def token_nll(logits: torch.Tensor, ids: torch.Tensor, shifted: bool = False) -> torch.Tensor:
-    """Next-token negative log-likelihood [B, L-1] from logits [B, L, V] and ids [B, L] (``shifted``:
-    logits [B, L-1, V] already aligned with targets ids [B, L-1]).
+def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Next-token negative log-likelihood [B, L-1] from logits [B, L, V] and ids [B, L].
 
-    Cross-entropy runs on a contiguous [B*(L-1), V] view: on the transposed [B, V, L-1] layout it is
-    several times slower on CPU.
+    Cross-entropy runs on the contiguous [B*L, V] view with the last position's target ignored: the
+    shifted slice ``logits[:, :-1]`` would need a copy of the whole logits tensor, and the
+    transposed [B, V, L-1] layout is several times slower on CPU.
     """
-    if not shifted:
-        logits, ids = logits[:, :-1], ids[:, 1:]
     b, t, v = logits.shape
-    flat = logits.float().reshape(b * t, v)
-    return F.cross_entropy(flat, ids.reshape(b * t), reduction="none").view(b, t)
+    targets = torch.full_like(ids, -100)
+    targets[:, :-1] = ids[:, 1:]
+    nll = F.cross_entropy(logits.float().reshape(b * t, v), targets.reshape(b * t), ignore_index=-100,
+                          reduction="none")
+    return nll.view(b, t)[:, :-1]
 
 
 @dataclass
@@ -182,16 +183,15 @@ class Learner:
         """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B]."""
         if not with_grad and not stats:
             return self._body(ids)[:, -1].detach().float().cpu(), None, None
-        logits, h = self._forward(ids)
-        logits = logits[:, :-1].float()  # [B, L-1, V]
+        logits, h = self._forward(ids)  # [B, L, V]
         entropy = None
         if "entropy" in stats:
-            logp = logits.log_softmax(-1)  # one normalisation serves both statistics
+            logp = logits.float().log_softmax(-1)[:, :-1]  # [B, L-1, V]; one normalisation serves both
             loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
             with torch.no_grad():
                 entropy = -(logp.exp() * logp).sum(-1).mean(-1).cpu()
         else:
-            loss = token_nll(logits, ids[:, 1:], shifted=True).mean(-1)
+            loss = token_nll(logits, ids).mean(-1)
         return h[:, -1].detach().float().cpu(), loss, entropy
 
     def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:

@@ -10,7 +10,7 @@ from benchmarks.throughput import FloorStepper, Stepper, measure_floor, parse_ar
 from tests.conftest import TINY
 
 TINY_BUDGET = {**TINY, "train_batch": 2, "candidate_stats": ()}
-VARIANTS = ("budget", "budget_loss", "budget_loss_entropy", "floor")
+VARIANTS = ("budget", "budget_loss", "budget_loss_entropy", "floor", "floor_body")
 
 
 def test_measure_floor_reports_every_variant_and_phase():
@@ -18,7 +18,7 @@ def test_measure_floor_reports_every_variant_and_phase():
     res = measure_floor(TINY_BUDGET, rounds=1, block=2, warmup=1, out=lines.append)
     expected = {f"{v}_ms" for v in VARIANTS}
     expected |= {f"{v}_{p}_ms" for v in VARIANTS for p in ("forward", "update", "reward", "other")}
-    expected |= {"floor_ratio", "loss_ratio", "loss_entropy_ratio"}
+    expected |= {"floor_ratio", "body_floor_ratio", "loss_ratio", "loss_entropy_ratio"}
     assert set(res) == expected
     for key in expected - {f"{v}_other_ms" for v in VARIANTS}:  # `other` is a difference and may be ~0
         assert math.isfinite(res[key]) and res[key] > 0, key
