@@ -116,6 +116,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
                    max_episode_steps=spec.steps + 1, **{**getattr(agent, "env_kwargs", {}), **spec.env})
     tokenizer = env.unwrapped.data.tokenizer
+    needle_task = env.unwrapped.data.task.needle
     curve: list[dict[str, float]] = []
     diagnostics: list[dict[str, float]] = []
     top_q: dict[str, Any] = {}
@@ -140,11 +141,9 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
             row = {"step": step, "reward": reward, "examples_streamed": info["examples_streamed"],
                    "examples_trained": info["examples_trained"], "train_loss": info.get("train_loss"),
                    **{k: float(v) for k, v in metrics.items()}}
-            if "trained" in info:
-                needle = np.flatnonzero(np.asarray(info["source"]) == "needle")
-                if needle.size:
-                    needle_hits.append(float(np.isin(needle, info["trained"]).any()))
-                    row["needle_trained"] = needle_hits[-1]
+            if needle_task:  # the trained windows' labels (info["source"] already describes the next batch)
+                needle_hits.append(float("needle" in set(info["trained_source"])))
+                row["needle_trained"] = needle_hits[-1]
             if step % spec.eval_every == 0 or step == spec.steps:
                 row["test_nll"] = env.unwrapped.evaluate("test")
                 curve.append({"step": step, "examples_streamed": info["examples_streamed"],

@@ -86,8 +86,10 @@ class CurriculumSelectEnv(gym.Env):
     head), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
     current candidates; ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
     ``time/forward``, ``time/update``, ``time/reward``; after a step also ``weights`` (the action,
-    normalised), ``train_weights`` and ``trained`` (the weights the LM trained with and the indices
-    of the candidates trained), ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch``
+    normalised), ``train_weights``, ``trained`` and ``trained_source`` (the weights the LM trained
+    with, the indices of the candidates trained and their source labels -- indices into the
+    candidates the action weighted, i.e. the *previous* observation, while the per-candidate fields
+    above already describe the next candidates), ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch``
     (1/||train_weights||^2).
 
     ## Episode End
@@ -280,6 +282,7 @@ class CurriculumSelectEnv(gym.Env):
             "weights": weights.astype(np.float32),
             "train_weights": train_weights.astype(np.float32),
             "trained": np.flatnonzero(train_weights),
+            "trained_source": self._batch.source[train_weights > 0].copy(),
             "train_loss": stats.loss,
             "aux_loss": stats.aux_loss,
             "grad_norm": stats.grad_norm,
@@ -428,6 +431,8 @@ def _plain(config: EnvConfig) -> dict:
 
 
 def _to_torch(obj):
+    if isinstance(obj, np.ndarray) and obj.dtype == object:  # labels: a list of str round-trips safely
+        return [str(x) for x in obj]
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, dict):
@@ -440,6 +445,8 @@ def _to_torch(obj):
 def _to_numpy(obj):
     if isinstance(obj, torch.Tensor):
         return obj.numpy()
+    if isinstance(obj, list):
+        return np.asarray(obj, dtype=object)
     if isinstance(obj, dict):
         return {k: _to_numpy(v) for k, v in obj.items()}
     return obj

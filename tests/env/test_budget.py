@@ -16,8 +16,10 @@ def test_trains_exactly_the_b_largest_weights_with_weight_one_over_b():
     env.reset(seed=0)
     w = np.array([0.1, 0.9, 0.0, 0.5, 0.2, 0.8, 0.3, 0.05], dtype=np.float32)
     for step in range(1, 4):
+        sources = env.unwrapped._batch.source.copy()  # the candidates this action weights
         _, _, _, _, info = env.step(w)
         np.testing.assert_array_equal(info["trained"], [1, 3, 5])
+        np.testing.assert_array_equal(info["trained_source"], sources[[1, 3, 5]])
         np.testing.assert_allclose(info["train_weights"][[1, 3, 5]], 1 / 3)
         assert np.count_nonzero(info["train_weights"]) == 3
         assert info["examples_trained"] == 3 * step
@@ -186,6 +188,16 @@ def test_save_and_load_resume_a_budgeted_episode_exactly(tmp_path):
     other.reset(seed=9)
     other.unwrapped.load_state(tmp_path / "s.pt")
     again = [other.step(np.ones(8, dtype=np.float32)) for _ in range(3)]
+    assert other.unwrapped._last["trained_source"].dtype == object  # restored as it was saved
     for x, y in zip(ahead, again, strict=True):
         assert x[1] == y[1]
         np.testing.assert_array_equal(x[4]["trained"], y[4]["trained"])
+
+
+def test_trained_source_names_the_windows_trained_not_the_next_batch():
+    env = make_tiny(task="needle", train_batch=2)
+    _, info = env.reset(seed=0)
+    for _ in range(6):
+        w = (np.asarray(info["source"]) == "needle").astype(np.float32)  # weight on this batch's needle
+        _, _, _, _, info = env.step(w)
+        assert "needle" in set(info["trained_source"]) and len(info["trained_source"]) == 2
