@@ -243,12 +243,16 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
                     for v, r in zip(vals, rows, strict=True)],
                    [max(0.0, r["efficiency_vs_random_seeds"]["ci_high"] - v) if r and np.isfinite(v) else 0.0
                     for v, r in zip(vals, rows, strict=True)]]
-            ax.bar(np.arange(len(tasks)) + j * width, vals, width, yerr=err, capsize=2, label=agent,
-                   color=colors[agent])
+            bars = ax.bar(np.arange(len(tasks)) + j * width, vals, width, yerr=err, capsize=2, label=agent,
+                          color=colors[agent])
+            for bar, r in zip(bars, rows, strict=True):
+                if r and not all(np.isfinite(r["efficiency_vs_random_seeds"]["per_seed"])):
+                    bar.set(alpha=0.35, hatch="//")  # the IQM is over the seeds that got there only
         ax.axhline(1, color="k", lw=0.8)
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
         ax.set(ylabel="speed-up vs random (× fewer examples)",
-               title="Examples to reach random's final test NLL, at equal compute (IQM, 95% CI)")
+               title="Examples to reach random's final test NLL, at equal compute (IQM, 95% CI; "
+                     "hatched: not reached in every seed)")
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         paths.append(out / "efficiency.png")
