@@ -63,6 +63,15 @@ class EnvConfig:
     """Per-candidate statistics the observation forward computes for ``info``: ``loss``, ``entropy``. Each
     works on the full-vocabulary logits; ``()`` runs the transformer body alone, the cheapest step."""
 
+    # --- signals for agents (opt-in, each with its cost in info) ---------------------------------
+    influence_every: int = 0
+    """Every K steps (0: never) ``info["influence"]`` [N] holds each candidate's first-order influence on a
+    sample of D, <grad l_Dsample, grad l_x> at theta_k (GREATS/MATES-style probe): one forward/backward per
+    candidate plus one for the sample; its wall time is ``info["time/influence"]``."""
+    influence_heldout: int = 16
+    """Windows of D in each influence probe's sample (drawn from a generator of its own: the reward's
+    D-hat sequence is the same with or without probes)."""
+
     # --- model ----------------------------------------------------------------------------------
     model: str | None = None
     """``None`` for a random-init GPT-2 built from the fields below, else an HF causal-LM name or path."""
@@ -106,12 +115,15 @@ class EnvConfig:
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {self.render_mode!r}")
-        positive = ("num_candidates", "heldout_size", "reward_batch", "test_size", "vocab_size",
+        positive = ("num_candidates", "heldout_size", "reward_batch", "test_size", "vocab_size", "influence_heldout",
                     "micro_batch_size", "n_layer", "n_head", "n_embd", "code_chars")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.influence_every, int) or isinstance(self.influence_every, bool) \
+                or self.influence_every < 0:
+            raise ValueError(f"influence_every must be a non-negative integer, got {self.influence_every!r}")
         if not isinstance(self.context_length, int) or self.context_length < 2:
             raise ValueError(f"context_length must be an integer >= 2, got {self.context_length!r}")
         for name in ("lr", "grad_clip"):

@@ -18,7 +18,7 @@ from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.learner import Learner, Scores
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the influence probe's generator and last probe
 
 
 class WallTime(float):
@@ -90,7 +90,9 @@ class CurriculumSelectEnv(gym.Env):
     with, the indices of the candidates trained and their source labels -- indices into the
     candidates the action weighted, i.e. the *previous* observation, while the per-candidate fields
     above already describe the next candidates), ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch``
-    (1/||train_weights||^2).
+    (1/||train_weights||^2). With ``influence_every=K``, every K-th observation also carries
+    ``influence`` [N], each candidate's first-order influence on a sample of D (``time/influence``
+    is its cost; an opt-in signal for any agent).
 
     ## Episode End
 
@@ -174,6 +176,21 @@ class CurriculumSelectEnv(gym.Env):
         self._batch = self.stream.next_batch()
         self._scores = self._score(self._batch.ids)
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
+        self._probe()
+
+    def _probe(self) -> None:
+        """Every ``influence_every`` steps: the current candidates' first-order influence on a sample of D."""
+        self._influence = None
+        self._timing["time/influence"] = WallTime(0.0)
+        k = self.config.influence_every
+        if not k or self._step % k:
+            return
+        t0 = time.perf_counter()
+        size = min(self.config.influence_heldout, len(self.data.heldout))
+        sample = self.data.heldout.ids[np.sort(self._probe_rng.choice(len(self.data.heldout), size=size,
+                                                                      replace=False))]
+        self._influence = self.learner.influence(self._batch.ids, sample)
+        self._timing["time/influence"] = WallTime(time.perf_counter() - t0)
 
     def _obs(self) -> np.ndarray:
         return self._scores.hidden.numpy().astype(np.float32, copy=True)
@@ -188,6 +205,7 @@ class CurriculumSelectEnv(gym.Env):
             stats["entropy"] = s.entropy.numpy().copy()
         return {
             **stats,
+            **({} if self._influence is None else {"influence": self._influence.copy()}),
             "difficulty": difficulty.copy(),
             "rarity": b.rarity.copy(),
             "length": b.length.copy(),
@@ -253,6 +271,7 @@ class CurriculumSelectEnv(gym.Env):
         model_seed, stream_seed = (int(x) for x in self.np_random.integers(0, 2**63 - 1, size=2))
         self.learner.reinitialise(model_seed)
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
+        self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
         self._step = 0
         self._examples_trained = 0
         self._timing = {f"time/{k}": WallTime(0.0) for k in ("forward", "update", "reward")}
@@ -328,6 +347,7 @@ class CurriculumSelectEnv(gym.Env):
         self._scores = self._score(batch.ids)
         self._batch = batch
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
+        self._probe()
         return self._obs(), self._info()
 
     def refresh(self):
@@ -372,6 +392,8 @@ class CurriculumSelectEnv(gym.Env):
             "learner": self.learner.state_dict(),
             "stream": _to_torch(self.stream.state_dict()),
             "np_random": self.np_random.bit_generator.state,
+            "probe_rng": self._probe_rng.bit_generator.state,
+            "influence": None if self._influence is None else torch.from_numpy(self._influence),
             "step": self._step,
             "examples_trained": self._examples_trained,
             "batch": {"ids": torch.from_numpy(self._batch.ids), "source": [str(s) for s in self._batch.source],
@@ -404,7 +426,8 @@ class CurriculumSelectEnv(gym.Env):
             self.reset()
         backup = (copy.deepcopy(self.learner.state_dict()), self.stream.state_dict(),
                   self.np_random.bit_generator.state, self._step, self._examples_trained,
-                  self._batch, self._scores, dict(self._last))
+                  self._batch, self._scores, dict(self._last), self._probe_rng.bit_generator.state,
+                  self._influence)
         try:
             self.learner.load_state_dict(state["learner"])
             self.stream.load_state_dict(_to_numpy(state["stream"]))
@@ -414,10 +437,13 @@ class CurriculumSelectEnv(gym.Env):
             self._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
                                 b["rarity"].numpy(), b["length"].numpy())
             self._last = _to_numpy(state["last"])
+            self._probe_rng.bit_generator.state = state["probe_rng"]
+            self._influence = None if state["influence"] is None else state["influence"].numpy()
             self._scores = self._score(self._batch.ids)
         except Exception as exc:
             (learner, stream, rng, self._step, self._examples_trained, self._batch, self._scores,
-             self._last) = backup
+             self._last, probe_rng, self._influence) = backup
+            self._probe_rng.bit_generator.state = probe_rng
             self.learner.load_state_dict(learner)
             self.stream.load_state_dict(stream)
             self.np_random.bit_generator.state = rng

@@ -212,6 +212,31 @@ class Learner:
         cat = lambda parts: None if parts[0] is None else torch.cat(parts)
         return Scores(torch.cat(hs), cat(losses), cat(ents), with_grad)
 
+    def influence(self, ids, reference) -> np.ndarray:
+        """First-order influence [N] of training on each window of ``ids`` [N, L] on the loss of
+        ``reference`` [M, L]: ``<grad l_ref(theta), grad l_x(theta)>`` over all parameters (a small SGD
+        step on x lowers the reference loss by about lr times this). One forward/backward per window
+        plus one for the reference, in eval mode; theta, the optimizer and queued auxiliary losses are
+        untouched."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        was_training = self.model.training
+        self.model.eval()
+
+        def flat_grad(x: torch.Tensor) -> torch.Tensor:
+            total = [torch.zeros_like(p) for p in params]
+            for chunk in x.split(self.cfg.micro_batch_size):
+                loss = token_nll(self.model(input_ids=chunk).logits, chunk).mean() * (len(chunk) / len(x))
+                for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
+                    t += g
+            return torch.cat([t.reshape(-1).float() for t in total])
+
+        try:
+            ref = flat_grad(self._as_ids(reference))
+            ids = self._as_ids(ids)
+            return np.array([float(ref @ flat_grad(ids[i : i + 1])) for i in range(len(ids))])
+        finally:
+            self.model.train(was_training)
+
     @torch.no_grad()
     def log_prob(self, ids) -> float:
         """Mean per-token log-probability of windows ``[M, L]`` (eq. 1; minus the LM loss)."""
