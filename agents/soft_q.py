@@ -119,6 +119,13 @@ class SoftQConfig(QLearningConfig):
     q_init: str = "reward"
     """``reward``: Q's output layer starts at weights 0, bias = the first reward (Q = r_0 everywhere, pi uniform);
     ``default``: PyTorch's initialisation of every layer (see the module doc)."""
+    credit: str = "reward"
+    """How candidates get credit. ``reward``: the TD update of the sampled action(s) on the step's reward
+    (Algorithm 1). ``influence``: on every probed step each of the N candidates gets its own reward r_i =
+    its first-order influence on D (env ``influence_every=probe_every``), z-scored over the candidates, and
+    Q(h_i) regresses on y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES)."""
+    probe_every: int = 5
+    """With ``credit="influence"``: the env probes the candidates' influence every this many steps."""
     reward_signal: str = "absolute"
     """What Q learns from: ``absolute`` r_k (eq. 1, the paper) or ``gain`` r_k - (log-prob of the same
     D-hat before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
@@ -169,6 +176,15 @@ class SoftQConfig(QLearningConfig):
             raise ValueError(f"SoftQConfig.temperature must be one of {TEMPERATURES}, got {self.temperature!r}")
         if self.q_init not in ("reward", "default"):
             raise ValueError(f"SoftQConfig.q_init must be 'reward' or 'default', got {self.q_init!r}")
+        if self.credit not in ("reward", "influence"):
+            raise ValueError(f"SoftQConfig.credit must be 'reward' or 'influence', got {self.credit!r}")
+        if not (isinstance(self.probe_every, int) and self.probe_every >= 1):
+            raise ValueError(f"SoftQConfig.probe_every must be a positive integer, got {self.probe_every!r}")
+        if self.credit == "influence" and (self.reward_signal != "absolute" or self.reward_norm):
+            raise ValueError("SoftQConfig.credit='influence' learns from the env's influence probes: "
+                             "reward_signal and reward_norm apply to credit='reward' only")
+        if self.credit == "influence" and (self.td_into_theta or self.action_mode != "mixture"):
+            raise ValueError("SoftQConfig.credit='influence' needs action_mode='mixture' and td_into_theta=False")
         if self.reward_signal not in ("absolute", "gain"):
             raise ValueError(f"SoftQConfig.reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
         if not 0 <= self.reward_norm <= 1:
@@ -236,6 +252,8 @@ class SoftQAgent:
         kwargs: dict[str, Any] = {"candidate_stats": ()}
         if self.config.reward_signal == "gain":
             kwargs["paired_reward"] = True
+        if self.config.credit == "influence":
+            kwargs["influence_every"] = self.config.probe_every
         return kwargs
 
     # ------------------------------------------------------------------------------------ setup
@@ -264,7 +282,14 @@ class SoftQAgent:
         self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
         self.pending: dict[str, Any] | None = None  # {h [k, d], ids [k, L], reward}; k = B under a budget, else 1
         self.step = 0
-        self.bias_set = c.q_init != "reward"
+        # influence credit: z-scored rewards, whose constant-reward fixed point is Q = 0 (bias 0 from the start)
+        self.bias_set = c.q_init != "reward" or c.credit == "influence"
+        if c.credit == "influence" and c.q_init == "reward":
+            with torch.no_grad():
+                for net in (self.q, self.q_target):
+                    net[-1].bias.zero_()
+        self.probe: dict[str, torch.Tensor] | None = None  # {h [N, d], r [N]} of the last probed step
+        self.last_q: np.ndarray | None = None  # Q [N] of the candidates last acted on (interpretability)
         self.sq_mean = 0.0  # running mean of signal^2 (reward_norm)
         self._metrics: dict[str, float] = {}
 
@@ -315,6 +340,25 @@ class SoftQAgent:
         polyak(self.q_target, self.q, c.tau)  # eq. 5
         self._metrics.update({"td/error": q_hat - float(y), "td/target": float(y), "v_bar": float(v_next)})
 
+    def _probe_update(self, qbar: torch.Tensor, beta: float) -> None:
+        """Influence credit: every candidate of the probed step regresses on its own target
+        y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-4, V-bar from this step's target Q), then replay and
+        Polyak (eq. 5)."""
+        c, p = self.config, self.probe
+        v_next = soft_value(qbar, beta)  # eq. 4
+        y = td_target(p["r"], v_next, c.gamma)  # [N], eq. 3
+        with torch.no_grad():
+            err = float((self.q(p["h"]).squeeze(-1) - y).abs().mean())
+        self._q_step(p["h"], y)
+        if self.replay is not None:
+            for h, target in zip(p["h"], y, strict=True):
+                self.replay.add(h, float(target))
+            for _ in range(c.replay_updates):
+                self._q_step(*self.replay.sample(c.replay_batch, self.gen))
+        polyak(self.q_target, self.q, c.tau)  # eq. 5
+        self._metrics.update({"td/error": err, "v_bar": float(v_next)})
+        self.probe = None
+
     # ------------------------------------------------------------------------------------ protocol
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> Any:
         if self.q is None:
@@ -330,8 +374,18 @@ class SoftQAgent:
             q = self.q(H).squeeze(-1)  # [N], online: action selection (one-step stale, §2.5)
             qbar = self.q_target(H).squeeze(-1)  # [N], target: bootstrap of the previous step
         if self.pending is not None:
-            self._td_update(qbar, beta)
+            if c.credit == "reward":
+                self._td_update(qbar, beta)
             self.pending = None
+        if self.probe is not None:
+            self._probe_update(qbar, beta)
+        if c.credit == "influence" and "influence" in info:
+            r = torch.as_tensor(np.asarray(info["influence"], dtype=np.float64))
+            r = ((r - r.mean()) / (r.std() + 1e-12)).float()  # [N], z-scored over the candidates
+            self.probe = {"h": H.clone(), "r": r}
+            if n > 2:
+                self._metrics["probe/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
+        self.last_q = q.numpy().copy()
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
         uniform = self._uniform_step()
         if self.budget is not None and c.action_mode == "mixture":
@@ -443,7 +497,7 @@ class SoftQAgent:
         return copy.deepcopy({
             "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
             "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
-            "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean,
+            "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean, "probe": self.probe,
             "temperature": self.temp.state_dict(), "step": self.step,
             "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
         })
@@ -462,6 +516,7 @@ class SoftQAgent:
         self.rng.bit_generator.state = state["rng"]
         self.pending = state["pending"]
         self.bias_set = bool(state["bias_set"])
+        self.probe = state.get("probe")
         self.sq_mean = float(state["sq_mean"])
         self.temp.load_state_dict(state["temperature"])
         self.step = int(state["step"])

@@ -26,8 +26,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-DEFAULT_AGENTS = ("soft_q", "soft_q_uniform", "random", "loss", "uncertainty", "competence", "rho_loss",
-                  "oracle", "ppo")
+DEFAULT_AGENTS = ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "soft_q_paper", "random", "loss",
+                  "uncertainty", "competence", "rho_loss", "oracle", "ppo")
 DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
 # The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
 BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2, n_head=2, n_embd=64,

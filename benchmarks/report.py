@@ -132,7 +132,11 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         gaps = [r["gap_closed"] for r in rows if r["agent"] == agent and np.isfinite(r["gap_closed"])]
         aggregate.append({"agent": agent, "runs": len(vals), "improvement_iqm": point, "improvement_ci_low": lo,
                           "improvement_ci_high": hi, "mean_gap_closed": float(np.mean(gaps)) if gaps else float("nan")})
-    return {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget}
+    top_q = {}  # task/agent -> the Q-ranked windows of its lowest seed (early, middle, late)
+    for r in sorted(results, key=lambda r: -r["spec"]["seed"]):
+        if r.get("top_q"):
+            top_q[f"{r['spec']['task']}/{r['spec']['agent']}"] = r["top_q"]
+    return {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget, "top_q": top_q}
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -170,6 +174,14 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
     for a in summary["aggregate"]:
         lines.append(f"| {a['agent']} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
                      f"{_f(a['improvement_ci_high'])}] | {_f(a['mean_gap_closed'], 2)} |")
+    if summary.get("top_q"):
+        lines += ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
+                  "paper §4.3):", "", "| task/agent | when | Q | source | text |", "|---|---|---|---|---|"]
+        for key, marks in sorted(summary["top_q"].items()):
+            for when in ("early", "middle", "late"):
+                for w in marks.get(when, []):
+                    text = " ".join(w["text"].split())[:60].replace("|", "\\|")
+                    lines.append(f"| {key} | {when} | {w['q']:.3f} | {w['source']} | {text} |")
     lines += ["", "speed-up = random's examples trained ÷ the examples the agent needs to reach random's final test "
               "NLL; step ×plain = the agent's step time ÷ plain training on B random windows with no scoring pass "
               "(same model, same run); compute-adj. speed-up = speed-up × plain ÷ agent step time (> 1: a win in "
@@ -293,7 +305,33 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
         paths.append(out / "soft_q_diagnostics.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
+    mass = [r for r in results if r["spec"]["agent"] == "soft_q" and r["spec"]["task"] in tasks and r["diagnostics"]]
+    if mass:
+        paths.append(plot_policy_mass(out / "soft_q_mass.png", mass))
     return paths
+
+
+def plot_policy_mass(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.Path:
+    """Policy mass per source against steps (mean over seeds), one panel per task."""
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["spec"]["task"] for r in runs})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        group = [r["diagnostics"] for r in runs if r["spec"]["task"] == task]
+        n = min(len(d) for d in group)
+        labels = sorted({k for d in group for row in d for k in row if k.startswith("mass/")})
+        steps = [row["step"] for row in group[0][:n]]
+        for key in labels:
+            ax.plot(steps, np.nanmean([[row.get(key, np.nan) for row in d[:n]] for d in group], axis=0),
+                    label=key.removeprefix("mass/"), lw=1.4)
+        ax.set(title=f"{task}: soft_q policy mass per source", xlabel="step", ylabel="mass of pi", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _diagnostic_keys(row: dict[str, float]) -> list[str]:

@@ -63,8 +63,10 @@ def is_done(out: pathlib.Path, spec: RunSpec) -> bool:
 
 
 def _top_q_windows(agent: Any, info: dict, tokenizer, k: int = 3) -> list[dict] | None:
+    """The ``k`` candidates with the highest ``agent.last_q`` (Q of the batch it last acted on, whose
+    ``info`` the caller passes), with source and the start of their text."""
     q = getattr(agent, "last_q", None)
-    if q is None:
+    if q is None or len(q) != len(info["source"]):
         return None
     q = np.asarray(q, dtype=float)
     order = np.argsort(-q)[:k]
@@ -133,6 +135,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
         bar = tqdm(total=spec.steps, desc=spec.run_id, leave=False, unit="step")
     t0 = time.perf_counter()
     clock = {"last": 0.0}
+    acted: dict[str, dict] = {}
 
     with open(log_path, "w") as log:
 
@@ -154,16 +157,17 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
                 if k.startswith("mass/"):
                     mass_sums[k] = mass_sums.get(k, 0.0) + float(v)
             if step in marks:
-                top = _top_q_windows(agent, info, tokenizer)
+                top = _top_q_windows(agent, acted["info"], tokenizer)
                 if top is not None:
                     top_q[marks[step]] = top
+            acted["info"] = info  # the candidates the next step acts on
             log.write(json.dumps(row, default=_jsonable) + "\n")
             if bar is not None:
                 bar.update(1)
             clock["last"] = time.perf_counter()  # evaluation and logging are not part of the step
 
         # the untrained model: reset(seed) is deterministic, and rollout resets with the same seed
-        env.reset(seed=spec.seed)
+        _, acted["info"] = env.reset(seed=spec.seed)  # the first batch the agent acts on
         initial = env.unwrapped.evaluate("test")
         clock["last"] = time.perf_counter()
         last = rollout(env, agent, spec.steps, spec.seed, on_step=on_step)

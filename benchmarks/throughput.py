@@ -250,7 +250,8 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
                        fused_ratio=t["fused"] / t["separate"])
 
     if "agents" in sections:
-        pairs = {"uniform": None, "soft_q": "soft_q", "random": "random", "loss": "loss", "uncertainty": "uncertainty"}
+        pairs = {"uniform": None, "soft_q": "soft_q_paper", "random": "random", "loss": "loss",
+                 "uncertainty": "uncertainty"}
         steppers = {}
         for name, agent in pairs.items():
             try:

@@ -105,7 +105,7 @@ def test_td_target_carries_no_gradient():
 
 def test_no_q_weighting_sends_exactly_uniform_weights_while_q_learns():
     env = make_tiny()
-    agent = make_agent("soft_q_uniform")
+    agent = SoftQAgent(no_q_weighting=True)  # the paper's §2.6 ablation
     agent.setup(env, 0)
     obs, info = env.reset(seed=0)
     q0 = [p.clone() for p in agent.q.parameters()]
