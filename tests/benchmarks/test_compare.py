@@ -27,7 +27,7 @@ def test_harness_writes_table_csv_json_and_plots(finished):
     out, proc = finished
     assert "| noisy | soft_q |" in proc.stdout and "Across tasks" in proc.stdout
     for name in ("results.md", "summary.csv", "summary.json", "aggregate.csv", "curves.csv", "curves.png",
-                 "efficiency.png", "soft_q_diagnostics.png"):
+                 "efficiency.png", "soft_q_diagnostics.png", "soft_q_mass.png"):
         assert (out / name).stat().st_size > 0, name
     assert len(list((out / "logs").glob("*.jsonl"))) == 6
 
@@ -80,3 +80,26 @@ def test_ray_backend_gives_the_process_pool_results(finished, tmp_path):
         pool, ray_run = (json.loads((d / "runs" / name).read_text()) for d in (out, tmp_path))
         assert ray_run["final_test_nll"] == pool["final_test_nll"]
         assert ray_run["curve"] == pool["curve"]
+
+
+def test_top_q_holds_the_q_ranked_windows_of_the_batch_acted_on(finished):
+    out, proc = finished
+    run = json.loads((out / "runs" / "noisy__soft_q__0.json").read_text())
+    assert set(run["top_q"]) == {"early", "middle", "late"}
+    labels = {"prose", "random", "shuffled", "repeat"}
+    for windows in run["top_q"].values():
+        assert len(windows) == 3 and all(w["source"] in labels and w["text"] for w in windows)
+        qs = [w["q"] for w in windows]
+        assert qs == sorted(qs, reverse=True)
+    # the early mark is step 1: its windows are the reset batch the agent acted on, whose text is known
+    import gymnasium as gym
+
+    import curriculum_env  # noqa: F401
+
+    env = gym.make("CurriculumSelect-v0", task="noisy", n_layer=1, n_embd=32, num_candidates=8, context_length=32,
+                   test_size=128, heldout_size=256, reward_batch=16, micro_batch_size=16, train_batch=4)
+    _, info = env.reset(seed=0)
+    tok = env.unwrapped.data.tokenizer
+    first = {tok.decode(ids[:24].tolist()) for ids in info["token_ids"]}
+    assert {w["text"] for w in run["top_q"]["early"]} <= first
+    assert "What Q ranks first" in proc.stdout
