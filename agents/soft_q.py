@@ -62,6 +62,22 @@ a_k and learns from it alone; the env trains it plus B - 1 candidates it picks a
 
 The agent reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``, the cheapest
 env step; plus ``paired_reward=True`` for ``reward_signal="gain"``).
+
+**Influence credit** (``credit="influence"``, the registered default ``soft_q``). Under a budget the
+step's reward is shared by the B windows trained together, and the paper's TD update cannot tell
+them apart. With this credit the env probes, every ``probe_every`` steps, each of the N candidates'
+first-order influence on a sample of D (env ``influence_every``: <grad l_D, grad l_x> at theta_k,
+one forward/backward per candidate; see :meth:`curriculum_env.learner.Learner.influence`). Each
+candidate gets its own reward r_i = its influence z-scored over the N, and Q(h_i) regresses on
+y_i = (1 - gamma) r_i + gamma V-bar(s') -- eqs. 3-5 with the normalised log-mean-exp value of the
+next candidates from the Polyak target -- with (h, y) replay. Q amortises the probes (MATES) and
+selects every step: B windows by Gumbel-top-B from softmax(Q / beta). On the benchmark (3 seeds,
+300 steps, B = 4 of 16), share of the random -> oracle gap in final test NLL: beta 0.1, gamma 0:
+25% on noisy, 128% on mixed; beta 0.05, gamma 0.5: 25%, 131% (the default); beta 1: 10%, 57%;
+gamma 0.9 at beta 0.1: 14%, 74%. On ``mixed`` Q learns what the oracle knows (prose over code) and
+more; on ``noisy`` the probe itself is the limit: even ranking every step by exact first-order
+influence closes only ~45% there, because shuffled and repeated prose help the held-out loss about
+as much as prose does in the first step after training on them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     python -m benchmarks.compare            # the default comparison (under 15 min on 2 CPU cores)
     python -m benchmarks.compare --quick    # a smaller one (a few minutes)
     python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
-    python -m benchmarks.compare --all-n --agents soft_q,soft_q_uniform,random   # the paper's all-N mixture
+    python -m benchmarks.compare --all-n --agents soft_q_paper,random   # the paper's all-N mixture
+    python -m benchmarks.compare --agents random,my_pkg.my_module:MyAgent   # an agent outside the registry
 
 **Equal compute.** Every step streams N = 16 candidates and trains exactly B = 4 of them
 (``--train-batch``; the env's ``train_batch``), so every agent trains the same examples with the
@@ -130,6 +131,19 @@ def _prebuild(specs) -> None:
         build_task_data(EnvConfig(task=task, **specs[0].env))
 
 
+def _importable(path: str) -> bool:
+    """Whether ``path`` names a class as ``module.path:Class`` (an agent outside the registry)."""
+    import importlib
+
+    module, _, cls = path.partition(":")
+    if not module or not cls:
+        return False
+    try:
+        return isinstance(getattr(importlib.import_module(module), cls, None), type)
+    except ImportError:
+        return False
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,8 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from curriculum_env.data.tasks import resolve_task
 
     for a in args.agents:
-        if a not in AGENTS:
-            p.error(f"unknown agent {a!r}; known: {', '.join(sorted(AGENTS))}")
+        if a not in AGENTS and not _importable(a):
+            p.error(f"unknown agent {a!r}; known: {', '.join(sorted(AGENTS))} (or module.path:Class)")
     for t in args.tasks:
         try:
             resolve_task(t)

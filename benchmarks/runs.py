@@ -26,7 +26,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return f"{self.task}__{self.agent}__{self.seed}"
+        return f"{self.task}__{self.agent.replace(':', '-')}__{self.seed}"  # module:Class agents too
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
