@@ -315,12 +315,14 @@ def plot_policy_mass(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.
     """Policy mass per source against steps (mean over seeds), one panel per task."""
     import matplotlib.pyplot as plt
 
-    tasks = sorted({r["spec"]["task"] for r in runs})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
+    labels_of = {r["spec"]["task"]: {k for row in r["diagnostics"] for k in row if k.startswith("mass/")}
+                 for r in runs}
+    tasks = sorted(t for t, labels in labels_of.items() if len(labels) > 1)  # one source: its mass is 1
+    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.5 * max(1, len(tasks)), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=False):
         group = [r["diagnostics"] for r in runs if r["spec"]["task"] == task]
         n = min(len(d) for d in group)
-        labels = sorted({k for d in group for row in d for k in row if k.startswith("mass/")})
+        labels = sorted(labels_of[task])
         steps = [row["step"] for row in group[0][:n]]
         for key in labels:
             ax.plot(steps, np.nanmean([[row.get(key, np.nan) for row in d[:n]] for d in group], axis=0),
