@@ -8,7 +8,9 @@ step, bounds what that credit can give. Each ranker is an agent of the harness (
 - ``InfluenceRanker`` / ``AdamInfluenceRanker`` / ``CosineInfluenceRanker``: exact first-order influence
   on 16 held-out windows, <g_D, g_x> (raw, Adam-preconditioned <g_D, g_x / sqrt(v)>, or cosine of the
   preconditioned gradients), one backward per candidate -- the env's ``influence`` probe every step;
-- ``LossLevelRanker``: -|loss(x) - loss(D-hat)|, the held-out loss level read from the last reward.
+- ``LossLevelRanker``: -|loss(x) - loss(D-hat)|, the held-out loss level read from the last reward;
+- ``MeasuredGainRanker``: the measured drop of 16 held-out windows' loss after one real update on the
+  candidate alone (restored after each probe).
 
     python -m benchmarks.compare --tasks noisy,mixed --seeds 3 --agents random,oracle,\\
         benchmarks.selection_signals:SimilarityRanker,benchmarks.selection_signals:InfluenceRanker
@@ -18,6 +20,7 @@ The held-out windows come from the env's D (the reward set), drawn with the rank
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -151,3 +154,26 @@ class LossLevelRanker(_Ranker):
 
     def observe(self, reward, obs, info, terminated, truncated):
         self.level = -float(reward)
+
+
+class MeasuredGainRanker(_Ranker):
+    """Measured one-step gain: for each candidate, one real env update (AdamW from the live optimizer
+    state, clipping) on it alone, then the drop of the loss of 16 held-out windows; theta and the optimizer
+    are restored after each probe (MATES's probe, not a first-order estimate)."""
+
+    name = "measured_gain"
+
+    def signal(self, obs, info):
+        learner = self.env.learner
+        ref = self.heldout(16)
+        saved = copy.deepcopy(learner.state_dict())
+        before = learner.log_prob(ref)
+        gains = []
+        try:
+            for ids in info["token_ids"]:
+                learner.update(np.ones(1), ids[None])
+                gains.append(learner.log_prob(ref) - before)
+                learner.load_state_dict(copy.deepcopy(saved))
+        finally:
+            learner.load_state_dict(saved)
+        return np.array(gains)

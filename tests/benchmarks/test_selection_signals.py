@@ -13,7 +13,7 @@ from benchmarks import selection_signals as sig
 from tests.conftest import make_tiny
 
 RANKERS = [sig.SimilarityRanker, sig.PooledSimilarityRanker, sig.InfluenceRanker, sig.AdamInfluenceRanker,
-           sig.CosineInfluenceRanker, sig.LossLevelRanker]
+           sig.CosineInfluenceRanker, sig.LossLevelRanker, sig.MeasuredGainRanker]
 
 
 def test_influence_ranker_agrees_with_the_envs_probe():
@@ -54,3 +54,27 @@ def test_compare_runs_an_agent_given_by_module_path(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", "benchmarks.nope:Agent", *args],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown agent 'benchmarks.nope:Agent'" in bad.stderr
+
+
+def test_measured_gain_probes_leave_theta_and_the_optimizer_as_they_were():
+    import torch
+
+    env = make_tiny(train_batch=2)
+    ranker = sig.MeasuredGainRanker()
+    ranker.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    obs, _, _, _, info = env.step(np.ones(8, dtype=np.float32))  # a non-trivial optimizer state
+    learner = env.unwrapped.learner
+    before = copy.deepcopy(learner.state_dict())
+    sample = copy.deepcopy(ranker).heldout(16)
+    gains = ranker.signal(obs, info)
+    after = learner.state_dict()
+    for k, v in before["model"].items():
+        torch.testing.assert_close(after["model"][k], v, rtol=0, atol=0)
+    for k, v in before["optimizer"]["state"].items():
+        for name, t in v.items():
+            torch.testing.assert_close(after["optimizer"]["state"][k][name], t, rtol=0, atol=0)
+    # the first probe by hand: one update on candidate 0 alone, then the held-out log-prob change
+    ref = learner.log_prob(sample)
+    learner.update(np.ones(1), info["token_ids"][:1])
+    assert gains[0] == pytest.approx(learner.log_prob(sample) - ref, rel=1e-6, abs=1e-9)
