@@ -142,6 +142,8 @@ class SoftQConfig(QLearningConfig):
     Q(h_i) regresses on y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES)."""
     probe_every: int = 5
     """With ``credit="influence"``: the env probes the candidates' influence every this many steps."""
+    probe_kind: str = "first_order"
+    """With ``credit="influence"``: the env's ``influence_kind`` (``first_order`` or ``measured``)."""
     reward_signal: str = "absolute"
     """What Q learns from: ``absolute`` r_k (eq. 1, the paper) or ``gain`` r_k - (log-prob of the same
     D-hat before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
@@ -194,6 +196,8 @@ class SoftQConfig(QLearningConfig):
             raise ValueError(f"SoftQConfig.q_init must be 'reward' or 'default', got {self.q_init!r}")
         if self.credit not in ("reward", "influence"):
             raise ValueError(f"SoftQConfig.credit must be 'reward' or 'influence', got {self.credit!r}")
+        if self.probe_kind not in ("first_order", "measured"):
+            raise ValueError(f"SoftQConfig.probe_kind must be 'first_order' or 'measured', got {self.probe_kind!r}")
         if not (isinstance(self.probe_every, int) and self.probe_every >= 1):
             raise ValueError(f"SoftQConfig.probe_every must be a positive integer, got {self.probe_every!r}")
         if self.credit == "influence" and (self.reward_signal != "absolute" or self.reward_norm):
@@ -269,7 +273,7 @@ class SoftQAgent:
         if self.config.reward_signal == "gain":
             kwargs["paired_reward"] = True
         if self.config.credit == "influence":
-            kwargs["influence_every"] = self.config.probe_every
+            kwargs.update(influence_every=self.config.probe_every, influence_kind=self.config.probe_kind)
         return kwargs
 
     # ------------------------------------------------------------------------------------ setup

@@ -20,7 +20,6 @@ The held-out windows come from the env's D (the reward set), drawn with the rank
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import gymnasium as gym
@@ -164,16 +163,4 @@ class MeasuredGainRanker(_Ranker):
     name = "measured_gain"
 
     def signal(self, obs, info):
-        learner = self.env.learner
-        ref = self.heldout(16)
-        saved = copy.deepcopy(learner.state_dict())
-        before = learner.log_prob(ref)
-        gains = []
-        try:
-            for ids in info["token_ids"]:
-                learner.update(np.ones(1), ids[None])
-                gains.append(learner.log_prob(ref) - before)
-                learner.load_state_dict(copy.deepcopy(saved))
-        finally:
-            learner.load_state_dict(saved)
-        return np.array(gains)
+        return self.env.learner.measured_gain(info["token_ids"], self.heldout(16))

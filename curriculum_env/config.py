@@ -13,6 +13,7 @@ from typing import Any
 ACTION_MODES = ("mixture", "select")
 TRAIN_WEIGHTINGS = ("uniform", "action")
 CANDIDATE_STATS = ("loss", "entropy")
+INFLUENCE_KINDS = ("first_order", "measured")
 DIFFICULTY_METRICS = ("rarity", "length")
 
 
@@ -68,6 +69,11 @@ class EnvConfig:
     """Every K steps (0: never) ``info["influence"]`` [N] holds each candidate's first-order influence on a
     sample of D, <grad l_Dsample, grad l_x> at theta_k (GREATS/MATES-style probe): one forward/backward per
     candidate plus one for the sample; its wall time is ``info["time/influence"]``."""
+    influence_kind: str = "first_order"
+    """``first_order``: <grad l_Dsample, grad l_x> (one forward/backward per candidate). ``measured``: the drop
+    of the sample's loss after one real update on the candidate alone from the live optimizer state (MATES's
+    probe: a forward/backward, an optimizer step and a forward of the sample per candidate; theta and the
+    optimizer are restored)."""
     influence_heldout: int = 16
     """Windows of D in each influence probe's sample (drawn from a generator of its own: the reward's
     D-hat sequence is the same with or without probes)."""
@@ -124,6 +130,8 @@ class EnvConfig:
         if not isinstance(self.influence_every, int) or isinstance(self.influence_every, bool) \
                 or self.influence_every < 0:
             raise ValueError(f"influence_every must be a non-negative integer, got {self.influence_every!r}")
+        if self.influence_kind not in INFLUENCE_KINDS:
+            raise ValueError(f"influence_kind must be one of {INFLUENCE_KINDS}, got {self.influence_kind!r}")
         if not isinstance(self.context_length, int) or self.context_length < 2:
             raise ValueError(f"context_length must be an integer >= 2, got {self.context_length!r}")
         for name in ("lr", "grad_clip"):

@@ -172,14 +172,16 @@ class CurriculumSelectEnv(gym.Env):
         return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
 
     def _observe(self) -> None:
+        batch = self.stream.next_batch()
+        self._probe(batch.ids)  # before the scoring forward: a measured probe steps theta in place
         t0 = time.perf_counter()
-        self._batch = self.stream.next_batch()
+        self._batch = batch
         self._scores = self._score(self._batch.ids)
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
-        self._probe()
 
-    def _probe(self) -> None:
-        """Every ``influence_every`` steps: the current candidates' first-order influence on a sample of D."""
+    def _probe(self, ids: np.ndarray) -> None:
+        """Every ``influence_every`` steps: the influence of candidates ``ids`` on a sample of D. Runs before
+        the observation forward, whose graph (fused mode) would not survive a measured probe's update."""
         self._influence = None
         self._timing["time/influence"] = WallTime(0.0)
         k = self.config.influence_every
@@ -189,7 +191,8 @@ class CurriculumSelectEnv(gym.Env):
         size = min(self.config.influence_heldout, len(self.data.heldout))
         sample = self.data.heldout.ids[np.sort(self._probe_rng.choice(len(self.data.heldout), size=size,
                                                                       replace=False))]
-        self._influence = self.learner.influence(self._batch.ids, sample)
+        probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
+        self._influence = probe(ids, sample)
         self._timing["time/influence"] = WallTime(time.perf_counter() - t0)
 
     def _obs(self) -> np.ndarray:
@@ -342,12 +345,12 @@ class CurriculumSelectEnv(gym.Env):
         rarity, length = np.asarray(rarity, dtype=np.float32), np.asarray(length, dtype=np.float32)
         if source.shape != (n,) or rarity.shape != (n,) or length.shape != (n,):
             raise ValueError(f"source, rarity and length must each have shape ({n},)")
-        t0 = time.perf_counter()
         batch = Batch(ids.astype(np.int64, copy=True), source.copy(), rarity.copy(), length.copy())
+        self._probe(batch.ids)
+        t0 = time.perf_counter()
         self._scores = self._score(batch.ids)
         self._batch = batch
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
-        self._probe()
         return self._obs(), self._info()
 
     def refresh(self):

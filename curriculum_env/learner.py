@@ -14,6 +14,7 @@ Nothing here touches global random state: the default model is initialised insid
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,6 +237,25 @@ class Learner:
             return np.array([float(ref @ flat_grad(ids[i : i + 1])) for i in range(len(ids))])
         finally:
             self.model.train(was_training)
+
+    def measured_gain(self, ids, reference) -> np.ndarray:
+        """Measured one-step gain [N]: for each window of ``ids`` [N, L], the rise of the mean
+        log-probability of ``reference`` [M, L] after one real :meth:`update` on that window alone (AdamW
+        from the live optimizer state, clipping). theta, the optimizer and queued auxiliary losses are
+        restored after every probe."""
+        saved, aux = copy.deepcopy(self.state_dict()), list(self._aux)
+        self._aux.clear()
+        before = self.log_prob(reference)
+        gains = []
+        try:
+            for window in np.asarray(ids):
+                self.update(np.ones(1), window[None])
+                gains.append(self.log_prob(reference) - before)
+                self.load_state_dict(copy.deepcopy(saved))
+        finally:
+            self.load_state_dict(saved)
+            self._aux[:] = aux
+        return np.array(gains)
 
     @torch.no_grad()
     def log_prob(self, ids) -> float:

@@ -40,16 +40,17 @@ def test_influence_predicts_the_reference_loss_change_of_a_small_sgd_step():
     assert np.ptp(influence) > 0  # candidates differ
 
 
-def test_probes_come_every_k_steps_and_leave_the_reward_sample_alone():
+@pytest.mark.parametrize("kind", ["first_order", "measured"])
+def test_probes_come_every_k_steps_and_leave_the_reward_sample_alone(kind):
     actions = [np.random.default_rng(i).random(8).astype(np.float32) for i in range(5)]
-    plain, probed = make_tiny(train_batch=2), make_tiny(train_batch=2, influence_every=2)
+    plain, probed = make_tiny(train_batch=2), make_tiny(train_batch=2, influence_every=2, influence_kind=kind)
     _, info_p = plain.reset(seed=3)
     _, info_q = probed.reset(seed=3)
     assert "influence" in info_q and "influence" not in info_p and info_q["time/influence"] > 0
     for k, a in enumerate(actions, start=1):
         _, r_p, _, _, info_p = plain.step(a)
         _, r_q, _, _, info_q = probed.step(a)
-        assert r_p == r_q  # same D-hat, same update: the probe touches neither theta nor np_random
+        assert r_p == r_q  # same D-hat, same update: the probe leaves theta, the optimizer and np_random as they were
         assert ("influence" in info_q) == (k % 2 == 0)
         np.testing.assert_array_equal(info_p["trained"], info_q["trained"])
 
@@ -74,3 +75,32 @@ def test_save_and_load_resume_probes_exactly(tmp_path):
 def test_a_bad_probe_interval_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="influence_every"):
         make_tiny(influence_every=bad)
+    with pytest.raises(ValueError, match="influence_kind must be one of"):
+        make_tiny(influence_every=2, influence_kind="second_order")
+
+
+def test_measured_probe_is_the_loss_drop_of_one_real_update_by_hand():
+    env = make_tiny(influence_every=1, influence_kind="measured", influence_heldout=6)
+    env.reset(seed=2)
+    _, _, _, _, info = env.step(np.ones(8, dtype=np.float32))
+    u = env.unwrapped
+    replay = copy.deepcopy(u._probe_rng)
+    env.step(np.ones(8, dtype=np.float32))  # the next probe draws its sample from `replay`'s state
+    # recompute the probe of that step by hand, on copies: one AdamW step on candidate 5 alone
+    env2 = make_tiny(influence_every=1, influence_kind="measured", influence_heldout=6)
+    env2.reset(seed=2)
+    env2.step(np.ones(8, dtype=np.float32))
+    _, _, _, _, info2 = env2.step(np.ones(8, dtype=np.float32))
+    learner = env2.unwrapped.learner
+    sample = u.data.heldout.ids[np.sort(replay.choice(len(u.data.heldout), 6, replace=False))]
+    model = copy.deepcopy(learner.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=u.config.lr, weight_decay=0.0)
+    opt.load_state_dict(copy.deepcopy(learner.optimizer.state_dict()))
+    x = torch.as_tensor(info2["token_ids"][5:6])
+    before = -ref_loss(model.eval(), torch.as_tensor(sample))
+    model.train()
+    token_nll(model(input_ids=x).logits, x).mean().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), u.config.grad_clip)
+    opt.step()
+    after = -ref_loss(model.eval(), torch.as_tensor(sample))
+    assert info2["influence"][5] == pytest.approx(after - before, rel=1e-4, abs=1e-7)
