@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
-import pytest
-import torch
+import os
+import shutil
+import tempfile
 
-import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
+# The suite never touches the user's cache (~/.cache/curriculum_env or their $CURRICULUM_ENV_CACHE): it
+# builds its tokenizer, task data and embeddings in a temporary directory that subprocesses inherit too.
+_CACHE = tempfile.mkdtemp(prefix="curriculum-env-tests-")
+os.environ["CURRICULUM_ENV_CACHE"] = _CACHE
+
+import gymnasium as gym  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import curriculum_env  # noqa: E402, F401  (registers CurriculumSelect-v0)
 
 torch.set_num_threads(1)
 
@@ -24,3 +33,7 @@ def tiny_env():
     env = make_tiny()
     yield env
     env.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)

@@ -111,3 +111,17 @@ def test_offline_default_builds_and_steps_without_network(tmp_path, monkeypatch)
     _, reward, *_ = env.step(env.action_space.sample())
     assert np.isfinite(reward)
     assert any(p.name.startswith("task-") for p in (tmp_path / "fresh-cache").iterdir())
+
+
+def test_the_suite_builds_its_data_in_a_temporary_cache_not_the_users():
+    import os
+    import pathlib
+
+    from curriculum_env.data.tokenizer import cache_root
+    from tests.conftest import make_tiny
+
+    root = pathlib.Path(cache_root(None)).expanduser().resolve()
+    assert root != (pathlib.Path.home() / ".cache" / "curriculum_env").resolve()
+    assert str(root).startswith(str(pathlib.Path(os.environ["CURRICULUM_ENV_CACHE"]).resolve()))
+    make_tiny().reset(seed=0)
+    assert any(root.iterdir())  # the tokenizer and task data were written there
