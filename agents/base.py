@@ -124,15 +124,24 @@ def candidate_stat(info: dict[str, Any], key: str) -> np.ndarray:
     return info[key]
 
 
-def gumbel_top_k(log_p: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def gumbel_top_k(log_p: np.ndarray, k: int, rng: Any) -> np.ndarray:
     """k distinct indices drawn without replacement with probabilities ``softmax(log_p)`` [N]:
     the k largest of ``log_p + Gumbel noise`` (Gumbel-top-k; the first index is a draw from it).
-    Entries with ``log_p = -inf`` come last. Returns int64 [k], in the order drawn."""
+    Entries with ``log_p = -inf`` come last. Returns int64 [k], in the order drawn.
+
+    ``rng``: a numpy Generator, or a ``torch.Generator`` for agents whose random stream is torch's
+    (the noise is then -log(-log(u)) of float64 uniforms drawn from it)."""
     log_p = np.asarray(log_p, dtype=np.float64)
     if not 1 <= k <= len(log_p):
         raise ValueError(f"k must lie in [1, {len(log_p)}], got {k!r}")
-    keys = log_p + rng.gumbel(size=len(log_p))  # [N]
-    return np.argsort(-keys, kind="stable")[:k]
+    if isinstance(rng, np.random.Generator):
+        noise = rng.gumbel(size=len(log_p))
+    else:
+        import torch
+
+        u = torch.rand(len(log_p), generator=rng, dtype=torch.float64).clamp_min(1e-300)
+        noise = (-torch.log(-torch.log(u))).numpy()
+    return np.argsort(-(log_p + noise), kind="stable")[:k]  # [k]
 
 
 def source_mass(weights: np.ndarray, sources: np.ndarray) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Langevin-RAG agent (paper §3, Algorithm 2): a soft-Q network whose energy landscape picks the data.
 
 The agent owns Q_phi (d -> 32 -> 1, eq. 2), its Polyak target and the normalised soft TD update of
-Algorithm 1 (eqs. 3-5; the pieces are imported from :mod:`agents.soft_q`). The search itself is the
+Algorithm 1 (eqs. 3-5; the pieces are shared in :mod:`agents.q_learning`). The search itself is the
 env wrapper :class:`~curriculum_env.wrappers.langevin_rag.LangevinRAG`, which uses ``Q_phi`` as
 its SGLD energy and makes the retrieved windows the candidates. Per step:
 
@@ -41,13 +41,13 @@ import torch
 from torch import nn
 
 from agents.base import OnStep, source_mass, step_loop, train_budget
-from agents.soft_q import QLearningConfig, polyak, q_network, soft_value, td_target
+from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
 
 @dataclass
 class LangevinRAGAgentConfig(QLearningConfig):
-    """Hyperparameters of the Langevin-RAG agent (Q-learning fields in :class:`agents.soft_q.QLearningConfig`)."""
+    """Hyperparameters of the Langevin-RAG agent (Q-learning fields in :class:`agents.q_learning.QLearningConfig`)."""
 
     q_weighting: bool = False
     """LM loss weights softmax(Q/beta) over the retrieved windows (True) or uniform 1/R (False, §3.5)."""

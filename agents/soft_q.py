@@ -93,39 +93,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from agents.base import source_mass, train_budget
+from agents.base import gumbel_top_k, source_mass, train_budget
+from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
 from agents.replay import PairReplay
 from agents.temperature import TEMPERATURES, make_temperature
-
-
-@dataclass
-class QLearningConfig:
-    """The Q-network and its normalised soft TD update (eqs. 2-6), shared by the soft-Q agents."""
-
-    beta: float = 1.0
-    """beta, Boltzmann temperature of the policy softmax(Q/beta) (fixed temperature; eq. 6)."""
-    gamma: float = 0.9
-    """gamma, discount of the normalised soft Bellman target (eq. 3)."""
-    tau: float = 0.01
-    """tau, Polyak rate of the target network (eq. 5)."""
-    lr: float = 1e-3
-    """eta, Adam learning rate of the Q-network."""
-    grad_clip: float = 1.0
-    """G, max global gradient norm of each Q-network step."""
-    hidden: int = 32
-    """Width of the Q-network's hidden layer (d -> hidden -> 1, eq. 2)."""
-
-    def __post_init__(self) -> None:
-        name = type(self).__name__
-        for field_ in ("beta", "tau", "lr", "grad_clip"):
-            if not getattr(self, field_) > 0:
-                raise ValueError(f"{name}.{field_} must be > 0, got {getattr(self, field_)!r}")
-        if not 0 <= self.gamma < 1:
-            raise ValueError(f"{name}.gamma must lie in [0, 1), got {self.gamma!r}")
-        if self.tau > 1:
-            raise ValueError(f"{name}.tau must lie in (0, 1], got {self.tau!r}")
-        if self.hidden < 1:
-            raise ValueError(f"{name}.hidden must be >= 1, got {self.hidden!r}")
 
 
 @dataclass
@@ -220,38 +191,6 @@ class SoftQConfig(QLearningConfig):
                 raise ValueError(f"SoftQConfig.{name} must be >= 0, got {getattr(self, name)!r}")
         if self.replay_updates and not self.replay_size:
             raise ValueError("SoftQConfig.replay_updates > 0 needs replay_size > 0")
-
-
-def q_network(d: int, hidden: int) -> nn.Module:
-    """Q_phi(h) = W2 relu(W1 h + b1) + b2 (eq. 2): [B, d] -> [B, 1]."""
-    return nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-
-
-def soft_value(q: torch.Tensor, beta: float) -> torch.Tensor:
-    """Normalised soft value V = beta [logsumexp(q / beta) - log N] (eq. 4); q [N] -> scalar."""
-    return beta * (torch.logsumexp(q / beta, dim=-1) - math.log(q.shape[-1]))
-
-
-def td_target(reward: float, v_next: torch.Tensor, gamma: float) -> torch.Tensor:
-    """y = (1 - gamma) r + gamma V(s') (eq. 3), stop-gradient."""
-    return ((1.0 - gamma) * reward + gamma * v_next).detach()
-
-
-def gumbel_top_k(logits: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k distinct indices [k] drawn without replacement from ``softmax(logits)`` [N], in draw order:
-    the k largest of ``logits + Gumbel noise`` (Gumbel-top-k; the first is a plain draw)."""
-    if not 1 <= k <= logits.shape[-1]:
-        raise ValueError(f"k must lie in [1, {logits.shape[-1]}], got {k!r}")
-    u = torch.rand(logits.shape, generator=generator, dtype=torch.float64)
-    gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))  # [N]
-    return torch.topk(logits.double() + gumbel, k).indices
-
-
-@torch.no_grad()
-def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""
-    for pt, p in zip(target.parameters(), online.parameters(), strict=True):
-        pt.mul_(1.0 - tau).add_(p, alpha=tau)
 
 
 class SoftQAgent:
@@ -351,31 +290,30 @@ class SoftQAgent:
                 learner.add_auxiliary_loss(c.td_lambda * 0.5 * (q_theta - y).pow(2).mean())
         with torch.no_grad():
             q_hat = float(self.q(h).mean())
-        self._q_step(h, y.expand(len(h)))
+        self._fit(h, y.expand(len(h)))
+        self._metrics.update({"td/error": q_hat - float(y), "td/target": float(y), "v_bar": float(v_next)})
+
+    def _fit(self, h: torch.Tensor, y: torch.Tensor) -> None:
+        """Regress Q(h) [k] on targets y [k]: one step on these pairs, store them in the replay and take
+        its extra steps, then Polyak (eq. 5)."""
+        c = self.config
+        self._q_step(h, y)
         if self.replay is not None:
-            for row in h:
-                self.replay.add(row, float(y))
+            for row, target in zip(h, y, strict=True):
+                self.replay.add(row, float(target))
             for _ in range(c.replay_updates):
                 self._q_step(*self.replay.sample(c.replay_batch, self.gen))
         polyak(self.q_target, self.q, c.tau)  # eq. 5
-        self._metrics.update({"td/error": q_hat - float(y), "td/target": float(y), "v_bar": float(v_next)})
 
     def _probe_update(self, qbar: torch.Tensor, beta: float) -> None:
         """Influence credit: every candidate of the probed step regresses on its own target
-        y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-4, V-bar from this step's target Q), then replay and
-        Polyak (eq. 5)."""
+        y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-4, V-bar from this step's target Q)."""
         c, p = self.config, self.probe
         v_next = soft_value(qbar, beta)  # eq. 4
         y = td_target(p["r"], v_next, c.gamma)  # [N], eq. 3
         with torch.no_grad():
             err = float((self.q(p["h"]).squeeze(-1) - y).abs().mean())
-        self._q_step(p["h"], y)
-        if self.replay is not None:
-            for h, target in zip(p["h"], y, strict=True):
-                self.replay.add(h, float(target))
-            for _ in range(c.replay_updates):
-                self._q_step(*self.replay.sample(c.replay_batch, self.gen))
-        polyak(self.q_target, self.q, c.tau)  # eq. 5
+        self._fit(p["h"], y)
         self._metrics.update({"td/error": err, "v_bar": float(v_next)})
         self.probe = None
 
@@ -431,7 +369,7 @@ class SoftQAgent:
         if uniform:
             chosen = torch.randperm(n, generator=self.gen)[:b]  # [B], a uniform B-subset
         else:
-            chosen = gumbel_top_k(q / beta, b, self.gen)  # [B], without replacement from pi
+            chosen = torch.from_numpy(gumbel_top_k((q / beta).numpy(), b, self.gen))  # [B], from pi w/o repl.
         mask = torch.zeros(n, dtype=torch.bool)
         mask[chosen] = True
         if uniform:

@@ -106,8 +106,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         point, lo, hi = iqm_ci(finals)
         improve = _seed_ratios(runs, base, lambda r, b: b["final_test_nll"] - r["final_test_nll"])
         improvements[agent].extend(improve)
-        eff = _seed_ratios(runs, base, _efficiency)
-        adjusted = _seed_ratios(runs, base, lambda r, b: _efficiency(r, b) * r["plain_step_time"] / r["step_time"])
+        paired = [r for r in runs if r["spec"]["seed"] in base]
+        eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
+        adjusted = [e * r["plain_step_time"] / r["step_time"] for e, r in zip(eff, paired, strict=True)]
         reached = [e for e in eff if np.isfinite(e)]
         oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
         rows.append({

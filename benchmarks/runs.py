@@ -74,21 +74,21 @@ def _top_q_windows(agent: Any, info: dict, tokenizer, k: int = 3) -> list[dict] 
              "text": tokenizer.decode(info["token_ids"][i][:24].tolist())} for i in order]
 
 
-def plain_step_time(env, seed: int, steps: int = 20) -> float:
+def plain_step_time(env, windows: np.ndarray, seed: int, steps: int = 20) -> float:
     """Seconds per step of plain training on B random windows with no scoring pass (B = the env's
-    ``train_batch``, all N without one): B forward/backward, clip and AdamW step, nothing else.
+    ``train_batch``, all N without one) drawn from ``windows`` [N, L] (streamed candidates, never the
+    test split): B forward/backward, clip and AdamW step, nothing else.
 
     Measured at the end of a run, on the run's own model and under the same load, as the reference
     the selection overhead is reported against. It trains the model further: call it after the
     last evaluation.
     """
     u = env.unwrapped
-    n, b = u.config.num_candidates, u.config.train_batch or u.config.num_candidates
+    b = u.config.train_batch or u.config.num_candidates
     rng = np.random.default_rng(seed)
-    pool = u.data.test.ids if len(u.data.test) >= n else u._batch.ids  # any windows do for a timing
     times = []
     for _ in range(steps + 2):
-        ids = pool[rng.choice(len(pool), size=b, replace=False)]
+        ids = windows[rng.choice(len(windows), size=b, replace=False)]
         t0 = time.perf_counter()
         u.learner.update(np.full(b, 1.0 / b), ids)
         times.append(time.perf_counter() - t0)
@@ -174,7 +174,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     if bar is not None:
         bar.close()
     wall_time = time.perf_counter() - t0
-    plain = plain_step_time(env, spec.seed)
+    plain = plain_step_time(env, acted["info"]["token_ids"], spec.seed)
     curve.insert(0, {"step": 0, "examples_streamed": env.unwrapped.config.num_candidates, "examples_trained": 0,
                      "test_nll": initial})
     steps_done = max(1, int(last.get("step", 0)))

@@ -28,7 +28,6 @@ import torch
 
 from agents._scoring import BaselineAgent, ModeConfig
 from agents.base import train_budget
-from curriculum_env.learner import token_nll
 
 
 class _Ranker(BaselineAgent):
@@ -92,10 +91,7 @@ class InfluenceRanker(_Ranker):
     name = "influence"
 
     def grad(self, ids: np.ndarray) -> torch.Tensor:
-        model = self.env.learner.model
-        x = torch.as_tensor(ids)
-        loss = token_nll(model(input_ids=x).logits, x).mean()
-        return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(model.parameters()))])
+        return self.env.learner.gradient(ids)
 
     def precondition(self) -> torch.Tensor | None:
         return None

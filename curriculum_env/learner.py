@@ -213,28 +213,29 @@ class Learner:
         cat = lambda parts: None if parts[0] is None else torch.cat(parts)
         return Scores(torch.cat(hs), cat(losses), cat(ents), with_grad)
 
+    def gradient(self, ids) -> torch.Tensor:
+        """Flat gradient float32 [P] of the mean per-token NLL of windows ``ids`` [B, L] w.r.t. theta,
+        accumulated over micro-batches; theta and its ``.grad`` are untouched (in the model's current mode)."""
+        ids = self._as_ids(ids)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        total = [torch.zeros_like(p) for p in params]
+        for chunk in ids.split(self.cfg.micro_batch_size):
+            loss = token_nll(self.model(input_ids=chunk).logits, chunk).mean() * (len(chunk) / len(ids))
+            for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
+                t += g
+        return torch.cat([t.reshape(-1).float() for t in total])
+
     def influence(self, ids, reference) -> np.ndarray:
         """First-order influence [N] of training on each window of ``ids`` [N, L] on the loss of
         ``reference`` [M, L]: ``<grad l_ref(theta), grad l_x(theta)>`` over all parameters (a small SGD
         step on x lowers the reference loss by about lr times this). One forward/backward per window
         plus one for the reference, in eval mode; theta, the optimizer and queued auxiliary losses are
         untouched."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
         was_training = self.model.training
         self.model.eval()
-
-        def flat_grad(x: torch.Tensor) -> torch.Tensor:
-            total = [torch.zeros_like(p) for p in params]
-            for chunk in x.split(self.cfg.micro_batch_size):
-                loss = token_nll(self.model(input_ids=chunk).logits, chunk).mean() * (len(chunk) / len(x))
-                for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
-                    t += g
-            return torch.cat([t.reshape(-1).float() for t in total])
-
         try:
-            ref = flat_grad(self._as_ids(reference))
-            ids = self._as_ids(ids)
-            return np.array([float(ref @ flat_grad(ids[i : i + 1])) for i in range(len(ids))])
+            ref = self.gradient(reference)
+            return np.array([float(ref @ self.gradient(window[None])) for window in self._as_ids(ids)])
         finally:
             self.model.train(was_training)
 

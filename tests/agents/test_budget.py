@@ -17,7 +17,6 @@ from agents.competence import CompetenceAgent
 from agents.oracle import OracleAgent
 from agents.rho_loss import window_losses
 from agents.soft_q import SoftQAgent
-from agents.soft_q import gumbel_top_k as torch_gumbel_top_k
 from curriculum_env.wrappers.sgld import SGLDConfig
 from tests.conftest import make_tiny
 
@@ -218,8 +217,7 @@ def inclusion_probabilities(p: np.ndarray, k: int) -> np.ndarray:
 def gumbel_draws(impl: str, logits: np.ndarray, k: int, draws: int) -> np.ndarray:
     if impl == "torch":
         gen = torch.Generator().manual_seed(0)
-        t = torch.as_tensor(logits)
-        return np.stack([torch_gumbel_top_k(t, k, gen).numpy() for _ in range(draws)])
+        return np.stack([gumbel_top_k(logits, k, gen) for _ in range(draws)])  # a torch.Generator's noise
     rng = np.random.default_rng(0)
     return np.stack([gumbel_top_k(logits, k, rng) for _ in range(draws)])
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.soft_q import SoftQAgent, SoftQConfig, polyak, q_network, soft_value, td_target
+from agents.q_learning import polyak, q_network, soft_value, td_target
+from agents.soft_q import SoftQAgent, SoftQConfig
 from tests.conftest import make_tiny
 
 N, D = 8, 16
