@@ -1,17 +1,17 @@
-"""Figures of the soft-Q agent (issue 3): needle ranking, target-domain mass on ``noisy``, step overhead.
+"""Does the learned Q rank the data that helps? Needle ranking, target-domain mass on ``noisy``, step overhead.
 
 Usage::
 
-    python -m benchmarks.soft_q_figures needle   --out results/soft_q [--steps 300] [--agent beta=0.01 ...]
-    python -m benchmarks.soft_q_figures noisy    --out results/soft_q [--steps 300]
-    python -m benchmarks.soft_q_figures overhead --out results/soft_q [--steps 60]
-    python -m benchmarks.soft_q_figures signal   --out results/soft_q [--steps 300]
-    python -m benchmarks.soft_q_figures all      --out results/soft_q
+    python -m benchmarks.q_ranking needle   --out results/soft_q [--steps 300] [--agent beta=0.01 ...]
+    python -m benchmarks.q_ranking noisy    --out results/soft_q [--steps 300]
+    python -m benchmarks.q_ranking overhead --out results/soft_q [--steps 60]
+    python -m benchmarks.q_ranking signal   --out results/soft_q [--steps 300]
+    python -m benchmarks.q_ranking all      --out results/soft_q
 
 ``--agent k=v`` overrides any :class:`agents.soft_q.SoftQConfig` field; ``--env k=v`` any env field.
 The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
 
-    python -m benchmarks.soft_q_figures needle --seed 0 --tag _gain \
+    python -m benchmarks.q_ranking needle --seed 0 --tag _gain \
         --agent action_mode=select reward_signal=gain gamma=0.0 replay_size=2000 replay_updates=4 \
         --env action_mode=select paired_reward=True
 

@@ -1,11 +1,11 @@
-"""Figures of Langevin-RAG (issue 6): ring refresh cost, per-phase step time, target share on ``noisy``.
+"""Langevin-RAG search costs and effect: ring refresh cost, per-phase step time, target share on ``noisy``.
 
 Usage::
 
-    python -m benchmarks.langevin_figures ring   --out results/langevin [--rows 50000 --refresh 100]
-    python -m benchmarks.langevin_figures phases --out results/langevin [--steps 10]
-    python -m benchmarks.langevin_figures noisy  --out results/langevin [--steps 40]
-    python -m benchmarks.langevin_figures all    --out results/langevin
+    python -m benchmarks.langevin_search ring   --out results/langevin [--rows 50000 --refresh 100]
+    python -m benchmarks.langevin_search phases --out results/langevin [--steps 10]
+    python -m benchmarks.langevin_search noisy  --out results/langevin [--steps 40]
+    python -m benchmarks.langevin_search all    --out results/langevin
 
 ``ring``: time to write ``--refresh`` rows into an ``--rows x 384`` ring buffer in place, against a
 full ``faiss.IndexFlatIP`` rebuild and the K-query search, all measured in the same run.

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from benchmarks import soft_q_figures
+from benchmarks import q_ranking
 from tests.conftest import TINY
 
 ENV = [f"{k}={v}" for k, v in TINY.items()]
@@ -15,7 +15,7 @@ ENV = [f"{k}={v}" for k, v in TINY.items()]
 def test_figure_writes_one_row_per_step_and_prints_its_summary(figure, tmp_path, capsys):
     select = ["action_mode=select", "paired_reward=True"] if figure == "needle" else []
     agent = ["action_mode=select", "reward_signal=gain", "gamma=0.0"] if figure == "needle" else []
-    soft_q_figures.main([figure, "--steps", "6", "--out", str(tmp_path), "--env", *ENV, *select,
+    q_ranking.main([figure, "--steps", "6", "--out", str(tmp_path), "--env", *ENV, *select,
                          "--agent", *agent])
     rows = list(csv.DictReader(open(tmp_path / f"{figure}.csv")))
     assert [int(r["step"]) for r in rows] == list(range(1, 7))
