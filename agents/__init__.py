@@ -1,7 +1,10 @@
 """Curriculum agents: one file per agent, all following :mod:`agents.base`'s protocol.
 
-``make_agent(name, **kwargs)`` builds any registered agent by name; entries are import strings so
-importing :mod:`agents` stays cheap. Register your own with ``AGENTS["mine"] = "pkg.mod:Class"``.
+``make_agent(spec, **kwargs)`` builds an agent from a spec (:mod:`agents.specs`): a registered name
+(``AGENTS``; entries are import strings so importing :mod:`agents` stays cheap) or any importable
+``module.path:Class``, optionally with constructor options: ``"soft_q@beta=0.3,gamma=0"``,
+``"my_pkg.my_mod:MyAgent@lr=1e-3"``. No registration is needed for your own agent; the spec string is
+all a worker process needs.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import importlib
 from typing import Any
 
 from agents.base import Agent, rollout, source_mass
+from agents.specs import missing_methods, parse_spec
 
 # name -> "module:Class" or ("module:Class", default kwargs)
 # The default soft-Q (agents/soft_q.py, "Influence credit"): Q(h) amortises the env's influence probes
@@ -23,7 +27,8 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     # ablations: uniform LM weights (Q still learns), the closed-loop temperature of the note with its
     # constants scaled to the z-scored Q (beta = 0.025 + 0.05 * failure rate, around the fixed 0.05)
     "soft_q_uniform": ("agents.soft_q:SoftQAgent", {**SOFT_Q, "no_q_weighting": True}),
-    "soft_q_closed_loop": ("agents.soft_q:SoftQAgent", {**SOFT_Q, "temperature": "closed_loop", "beta_min": 0.025,
+    "soft_q_closed_loop": ("agents.soft_q:SoftQAgent", {**{k: v for k, v in SOFT_Q.items() if k != "beta"},
+                                                        "temperature": "closed_loop", "beta_min": 0.025,
                                                         "beta_k": 0.05}),
     # the paper exactly: mixture, TD on the absolute reward, beta = 1, gamma = 0.9
     "soft_q_paper": "agents.soft_q:SoftQAgent",
@@ -45,16 +50,37 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
 }
 
 
-def make_agent(name: str, **kwargs: Any) -> Any:
-    """An agent instance by registered name (``AGENTS``) or ``"module:Class"`` path."""
+def make_agent(spec: str, **kwargs: Any) -> Any:
+    """An agent from ``spec`` (``name[@key=value,...]``, the name registered in ``AGENTS`` or a
+    ``module.path:Class``); ``kwargs`` override the spec's options, which override the registry's.
+
+    Raises ValueError for an unknown agent or a bad option, TypeError for an object that lacks part of
+    the agent protocol (naming the missing methods). The agent's ``name`` is ``spec`` when it has
+    options or is a registered name, so table rows of two option sets differ.
+    """
+    name, options = parse_spec(spec)
     entry = AGENTS.get(name, name)
     target, defaults = (entry, {}) if isinstance(entry, str) else entry
-    if ":" not in target:
-        raise ValueError(f"unknown agent {name!r}; known agents: {sorted(AGENTS)}")
-    module, cls = target.split(":", 1)
-    agent = getattr(importlib.import_module(module), cls)(**{**defaults, **kwargs})
-    if name in AGENTS:
-        agent.name = name
+    module, _, cls_name = target.partition(":")
+    if not module or not cls_name:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))} "
+                         "(or module.path:Class for your own)")
+    try:
+        cls = getattr(importlib.import_module(module), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"agent {name!r}: cannot import {cls_name!r} from {module!r} ({exc})") from exc
+    try:
+        agent = cls(**{**defaults, **options, **kwargs})
+    except TypeError as exc:  # an option the constructor does not take
+        raise ValueError(f"agent {spec!r}: {exc}") from exc
+    missing = missing_methods(agent)
+    if missing:
+        raise TypeError(f"agent {spec!r} ({target}) does not follow the agent protocol: missing "
+                        f"{', '.join(missing)} (see agents/base.py)")
+    if name in AGENTS or options:
+        agent.name = spec.strip()
+    elif not isinstance(getattr(agent, "name", None), str):
+        agent.name = cls_name
     return agent
 
 

@@ -7,8 +7,8 @@ An agent is any object with these methods (no base class needed)::
     setup(env, seed) -> None       # once per episode, before env.reset; may keep env.unwrapped.learner
     act(obs, info) -> action       # obs [N, d] float32; info from the env (loss, entropy, source, ...)
     observe(reward, obs, info, terminated, truncated) -> None   # learn from the step just taken
-    metrics() -> dict[str, float]  # diagnostics of the last step (flat, prefixed names)
-    state_dict() -> dict; load_state_dict(state) -> None
+    metrics() -> dict[str, float]  # optional: diagnostics of the last step (flat, prefixed names)
+    state_dict() -> dict; load_state_dict(state) -> None   # optional: checkpointing
     env_kwargs: dict               # optional: env config it needs beyond action_mode (e.g. paired_reward,
                                    # candidate_stats = exactly the per-candidate statistics it reads)
 
@@ -93,13 +93,14 @@ def step_loop(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep |
     (training diverged) and resets after a truncating one. No checks: :func:`rollout` makes them.
     """
     agent.setup(env, seed)
+    metrics = getattr(agent, "metrics", dict)  # optional: an agent without it reports nothing
     obs, info = env.reset(seed=seed)
     for step in range(1, steps + 1):
         action = agent.act(obs, info)
         obs, reward, terminated, truncated, info = env.step(action)
         agent.observe(reward, obs, info, terminated, truncated)
         if on_step is not None:
-            on_step(step, reward, info, agent.metrics())
+            on_step(step, reward, info, metrics())
         if terminated:
             break
         if truncated:

@@ -4,7 +4,15 @@
     python -m benchmarks.compare --quick    # a smaller one (a few minutes)
     python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
     python -m benchmarks.compare --all-n --agents soft_q_paper,random   # the paper's all-N mixture
+    python -m benchmarks.compare --agents random,soft_q@beta=0.3,gamma=0   # an agent with options
     python -m benchmarks.compare --agents random,my_pkg.my_module:MyAgent   # an agent outside the registry
+    python -m benchmarks.compare --tasks noisy,my_task.toml,my_pkg.tasks:make_task   # your own data
+
+**Agents** are specs (:mod:`agents.specs`): a registered name or ``module.path:Class``, with
+constructor options after ``@``. **Tasks** are built-in names, task files (``.toml``/``.json``, see
+:func:`curriculum_env.data.tasks.task_from_file`) or ``module.path:function`` returning a ``Task``.
+Both are checked before any run starts; worker processes (and Ray workers) rebuild them from the
+string, so nothing needs registering.
 
 **Equal compute.** Every step streams N = 16 candidates and trains exactly B = 4 of them
 (``--train-batch``; the env's ``train_batch``), so every agent trains the same examples with the
@@ -45,22 +53,32 @@ def build_specs(args: argparse.Namespace):
             for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
 
 
-def _run_pool(todo, out, workers, on_done):
+def _run_pool(todo, out, workers, on_done, tensorboard=False):
     from benchmarks.runs import execute
 
     if workers <= 1:
         for spec in todo:
-            on_done(execute(spec, out, show_steps=True))
+            on_done(execute(spec, out, True, tensorboard))
         return
     import multiprocessing as mp
 
+    failed = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(execute, spec, out): spec for spec in todo}
+        futures = {pool.submit(execute, spec, out, False, tensorboard): spec for spec in todo}
         for fut in as_completed(futures):
-            on_done(fut.result())
+            try:
+                result = fut.result()
+            except Exception as exc:  # one failing run must not lose the others
+                failed.append(futures[fut].run_id)
+                print(f"run {futures[fut].run_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            on_done(result)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed ({', '.join(failed)}); the finished runs are saved "
+                         f"in {out}/runs/ and a rerun of the same command resumes")
 
 
-def _run_ray(todo, out, address, on_done):
+def _run_ray(todo, out, address, on_done, tensorboard=False):
     try:
         import ray
     except ImportError as exc:
@@ -69,7 +87,7 @@ def _run_ray(todo, out, address, on_done):
 
     ray.init(address=address or None, ignore_reinit_error=True)
     remote = ray.remote(num_cpus=1)(execute)
-    pending = [remote.remote(spec, out) for spec in todo]
+    pending = [remote.remote(spec, out, False, tensorboard) for spec in todo]
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         on_done(ray.get(done[0]))
@@ -100,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             bar.update(1)
 
         if args.ray is not None:
-            _run_ray(todo, out, args.ray, on_done)
+            _run_ray(todo, out, args.ray, on_done, args.tensorboard)
         else:
-            _run_pool(todo, out, args.workers, on_done)
+            _run_pool(todo, out, args.workers, on_done, args.tensorboard)
         bar.close()
     wanted = {(s.task, s.agent, s.seed) for s in specs}
     results = [r for r in report.load_results(out)
@@ -118,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plots:
         report.plot(out, summary, results)
     print(md)
-    print(f"Written to {out}/ (results.md, summary.csv, summary.json, curves.csv, *.png, logs/)")
+    print(f"Written to {out}/ (results.md, summary.csv, summary.json, curves.csv, *.png, logs/"
+          f"{', tensorboard/' if args.tensorboard else ''})")
+    if args.tensorboard:
+        print(f"    tensorboard --logdir {out / 'tensorboard'}")
     return 0
 
 
@@ -131,24 +152,13 @@ def _prebuild(specs) -> None:
         build_task_data(EnvConfig(task=task, **specs[0].env))
 
 
-def _importable(path: str) -> bool:
-    """Whether ``path`` names a class as ``module.path:Class`` (an agent outside the registry)."""
-    import importlib
-
-    module, _, cls = path.partition(":")
-    if not module or not cls:
-        return False
-    try:
-        return isinstance(getattr(importlib.import_module(module), cls, None), type)
-    except ImportError:
-        return False
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--agents", default=",".join(DEFAULT_AGENTS), help="comma-separated agent names")
-    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated task names")
+    p.add_argument("--agents", default=",".join(DEFAULT_AGENTS),
+                   help="comma-separated agent specs: name, module.path:Class, either with @key=value,... options")
+    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
+                   help="comma-separated tasks: built-in names, .toml/.json task files or module.path:function")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
     p.add_argument("--steps", type=int, default=300, help="gradient steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between test-split evaluations")
@@ -167,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run on a Ray cluster (default: start or join a local one)")
     p.add_argument("--quick", action="store_true", help="2 tasks x 2 seeds x 100 steps (a few minutes)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write every run's per-step metrics as TensorBoard events in OUT/tensorboard/")
     args = p.parse_args(argv)
     if args.quick:
         if args.tasks == ",".join(DEFAULT_TASKS):
@@ -174,14 +186,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 100), min(args.eval_every, 10)
         if args.out == "results/compare":
             args.out = "results/compare-quick"
-    args.agents = [a for a in args.agents.split(",") if a]
-    args.tasks = [t for t in args.tasks.split(",") if t]
-    from agents import AGENTS
+    from agents import make_agent
+    from agents.specs import split_specs
     from curriculum_env.data.tasks import resolve_task
 
-    for a in args.agents:
-        if a not in AGENTS and not _importable(a):
-            p.error(f"unknown agent {a!r}; known: {', '.join(sorted(AGENTS))} (or module.path:Class)")
+    try:
+        args.agents = split_specs(args.agents)
+    except ValueError as exc:
+        p.error(f"--agents: {exc}")
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if len(set(args.agents)) != len(args.agents) or len(set(args.tasks)) != len(args.tasks):
+        p.error("--agents and --tasks must not repeat an entry")
+    for a in args.agents:  # build each once here: unknown agents and bad options fail before any run
+        try:
+            make_agent(a)
+        except (ValueError, TypeError) as exc:
+            p.error(str(exc))
+    if args.tensorboard:
+        from benchmarks.event_log import require_tensorboard
+
+        require_tensorboard()
     for t in args.tasks:
         try:
             resolve_task(t)

@@ -6,11 +6,14 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.=@,+-]")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return f"{self.task}__{self.agent.replace(':', '-')}__{self.seed}"  # module:Class agents too
+        """``<task>__<agent>__<seed>`` as a file name (a task file's path or an agent's ``module:Class``
+        and options have their other characters replaced by ``-``)."""
+        return "__".join(_SAFE.sub("-", part) for part in (self.task, self.agent, str(self.seed)))
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -95,8 +100,9 @@ def plain_step_time(env, windows: np.ndarray, seed: int, steps: int = 20) -> flo
     return float(np.mean(times[2:]))  # the first two warm the allocator
 
 
-def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[str, Any]:
-    """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` and return the result.
+def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:
+    """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` (and, with ``tensorboard``, as
+    TensorBoard events in ``out/tensorboard/<run>/``, :mod:`benchmarks.event_log`) and return the result.
 
     The caller writes the result (:func:`save_result`), so remote workers (Ray) need no shared disk
     for results and a run killed midway leaves no result file. Timing: ``step_time`` is the mean
@@ -136,6 +142,11 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
     t0 = time.perf_counter()
     clock = {"last": 0.0}
     acted: dict[str, dict] = {}
+    events = None
+    if tensorboard:
+        from benchmarks.event_log import EventLog
+
+        events = EventLog(out / "tensorboard" / spec.run_id)
 
     with open(log_path, "w") as log:
 
@@ -162,6 +173,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
                     top_q[marks[step]] = top
             acted["info"] = info  # the candidates the next step acts on
             log.write(json.dumps(row, default=_jsonable) + "\n")
+            if events is not None:
+                events.step(step, info, metrics, step_times[-1], row.get("test_nll"))
             if bar is not None:
                 bar.update(1)
             clock["last"] = time.perf_counter()  # evaluation and logging are not part of the step
@@ -173,6 +186,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False) -> dict[
         last = rollout(env, agent, spec.steps, spec.seed, on_step=on_step)
     if bar is not None:
         bar.close()
+    if events is not None:
+        events.close()
     wall_time = time.perf_counter() - t0
     plain = plain_step_time(env, acted["info"]["token_ids"], spec.seed)
     curve.insert(0, {"step": 0, "examples_streamed": env.unwrapped.config.num_candidates, "examples_trained": 0,

@@ -7,7 +7,7 @@ The config imports nothing heavy, so ``import curriculum_env`` stays cheap.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 ACTION_MODES = ("mixture", "select")
@@ -108,9 +108,6 @@ class EnvConfig:
     # --- episode --------------------------------------------------------------------------------
     render_mode: str | None = None
     """``ansi`` returns a one-line summary of the step from ``render()``."""
-
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form metadata carried through unchanged (not used by the env)."""
 
     def __post_init__(self) -> None:
         if self.action_mode not in ACTION_MODES:

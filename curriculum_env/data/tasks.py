@@ -19,11 +19,12 @@ stream. Any stream window whose tokens equal a D or test window is dropped, so t
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import os
 import pathlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -131,13 +132,123 @@ def builtin_tasks() -> dict[str, Task]:
 
 
 def resolve_task(task: str | Task) -> Task:
-    """A :class:`Task` from a name or a task; unknown names raise ``ValueError`` listing the known ones."""
+    """A :class:`Task` from a task, a built-in name, a task file (``.toml``/``.json``, see
+    :func:`task_from_file`) or ``module.path:function`` (a function of no arguments returning a Task).
+
+    The string is all a worker process needs to rebuild the task, so tasks given this way run in
+    ``benchmarks.compare`` like the built-in ones. Anything else raises ``ValueError`` saying why.
+    """
     if isinstance(task, Task):
         return task
+    if not isinstance(task, str):
+        raise ValueError(f"task must be a name, a task file, module:function or a Task, got {task!r}")
     tasks = builtin_tasks()
-    if task not in tasks:
-        raise ValueError(f"unknown task {task!r}; known tasks: {sorted(tasks)} (or pass a Task)")
-    return tasks[task]
+    if task in tasks:
+        return tasks[task]
+    if task.endswith((".toml", ".json")):
+        return task_from_file(task)
+    if ":" in task:
+        return _task_from_function(task)
+    raise ValueError(f"unknown task {task!r}; known tasks: {sorted(tasks)} (or a .toml/.json task file, "
+                     "module.path:function returning a Task, or a Task)")
+
+
+def _task_from_function(path: str) -> Task:
+    import importlib
+
+    module, _, func = path.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"task {path!r}: cannot import {func!r} from {module!r} ({exc})") from exc
+    if not callable(fn):
+        raise ValueError(f"task {path!r}: {func!r} is not a function")
+    try:
+        task = fn()
+    except TypeError as exc:
+        raise ValueError(f"task {path!r}: {func}() must take no arguments ({exc})") from exc
+    if not isinstance(task, Task):
+        raise ValueError(f"task {path!r}: {func}() returned {type(task).__name__}, not a curriculum_env Task")
+    return task
+
+
+SOURCE_FIELDS = {f.name for f in dataclasses.fields(Source)} - {"label"}
+TASK_FILE_FIELDS = {"name", "target", "sources", "needle", "heldout_fraction", "test_fraction"}
+
+
+def task_from_file(path: str | os.PathLike) -> Task:
+    """A task described by a TOML or JSON file::
+
+        name = "docs_vs_code"        # optional; default: the file's stem
+        target = "docs"              # the source D and the test split measure
+        [sources.docs]               # one table per stream source: its weight and exactly one of
+        files = ["docs/*.txt"]       # files (globs, relative to this file), texts, dataset,
+        weight = 0.25                # builtin ("prose", "code") or junk ("random", "shuffled", ...)
+        [sources.code]
+        builtin = "code"
+        weight = 0.75
+
+    Optional top-level keys: ``needle``, ``heldout_fraction``, ``test_fraction``; any other source key
+    is a :class:`Source` field (``text_field``, ``dataset_split``, ...). Unknown keys, a target that is
+    not a source, or a glob that matches no file raise ``ValueError`` naming the file.
+    """
+    p = pathlib.Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"task file {str(p)!r} does not exist")
+    try:
+        if p.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            spec = tomllib.loads(p.read_text())
+        else:
+            import json
+
+            spec = json.loads(p.read_text())
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"task file {str(p)!r} is not valid {p.suffix[1:].upper()}: {exc}") from exc
+    where = f"task file {str(p)!r}"
+    unknown = set(spec) - TASK_FILE_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(TASK_FILE_FIELDS)}")
+    sources = spec.get("sources")
+    if not isinstance(sources, dict) or not sources:
+        raise ValueError(f"{where}: needs a [sources.<label>] table per stream source")
+    stream = [(_file_source(label, dict(fields), p.parent, where), fields.get("weight", 1.0))
+              for label, fields in sources.items()]
+    by_label = {src.label: src for src, _ in stream}
+    target = spec.get("target")
+    if target not in by_label:
+        raise ValueError(f"{where}: target = {target!r} is not one of its sources {sorted(by_label)}")
+    kwargs = {k: spec[k] for k in ("needle", "heldout_fraction", "test_fraction") if k in spec}
+    return Task(str(spec.get("name", p.stem)), by_label[target], tuple(stream), **kwargs)
+
+
+def _file_source(label: str, fields: dict[str, Any], root: pathlib.Path, where: str) -> Source:
+    """One ``[sources.<label>]`` table of a task file as a :class:`Source` (globs resolved from ``root``)."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"{where}: sources.{label} must be a table of fields")
+    fields.pop("weight", None)
+    unknown = set(fields) - SOURCE_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: sources.{label} has unknown keys {sorted(unknown)}; "
+                         f"allowed: weight, {', '.join(sorted(SOURCE_FIELDS))}")
+    if "files" in fields:
+        patterns = [fields["files"]] if isinstance(fields["files"], str) else fields["files"]
+        files = []
+        for pattern in patterns:
+            full = pattern if os.path.isabs(pattern) else str(root / pattern)
+            matched = sorted(glob.glob(os.path.expanduser(full)))
+            if not matched:
+                raise ValueError(f"{where}: sources.{label}: no file matches {pattern!r}")
+            files += matched
+        fields["files"] = tuple(files)
+    for key in ("dataset",):  # a local dataset path is relative to the task file too
+        value = fields.get(key)
+        if isinstance(value, str) and (root / value).exists():
+            fields[key] = str(root / value)
+    return Source(label, **fields)
 
 
 def task_from_texts(name: str, target: list[str], others: dict[str, list[str]] | None = None,
@@ -200,13 +311,7 @@ class TaskData:
     weights: dict[str, float]
     heldout: Any
     test: Any
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
-
-
-def replace_task(task: Task, **changes: Any) -> Task:
-    """A copy of ``task`` with ``changes``."""
-    return dataclasses.replace(task, **changes)

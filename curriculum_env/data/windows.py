@@ -25,20 +25,6 @@ class WindowPool:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, index: np.ndarray) -> WindowPool:
-        """The windows at ``index`` (a new pool, arrays copied)."""
-        return WindowPool(self.ids[index], self.source[index], self.rarity[index], self.length[index])
-
-    @staticmethod
-    def concat(pools: Sequence[WindowPool]) -> WindowPool:
-        """All windows of ``pools`` in order."""
-        return WindowPool(
-            np.concatenate([p.ids for p in pools]),
-            np.concatenate([p.source for p in pools]),
-            np.concatenate([p.rarity for p in pools]),
-            np.concatenate([p.length for p in pools]),
-        )
-
 
 def tokenize_documents(docs: Sequence[Document], tokenizer, context_length: int) -> np.ndarray:
     """Cut each document (its tokens followed by EOS) into non-overlapping windows of

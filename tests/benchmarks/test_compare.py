@@ -103,3 +103,128 @@ def test_top_q_holds_the_q_ranked_windows_of_the_batch_acted_on(finished):
     first = {tok.decode(ids[:24].tolist()) for ids in info["token_ids"]}
     assert {w["text"] for w in run["top_q"]["early"]} <= first
     assert "What Q ranks first" in proc.stdout
+
+
+CUSTOM_AGENT = '''
+import numpy as np
+
+from agents.base import train_budget
+
+
+class Surprise:
+    action_mode = "mixture"
+    env_kwargs = {"candidate_stats": ("loss", "entropy")}
+
+    def __init__(self, entropy_weight=1.0):
+        self.entropy_weight = entropy_weight
+
+    def setup(self, env, seed):
+        self.b = train_budget(env)
+
+    def act(self, obs, info):
+        score = info["loss"] - self.entropy_weight * info["entropy"]
+        weights = np.zeros(len(score), dtype=np.float32)
+        weights[np.argsort(-score)[: self.b]] = 1.0
+        return weights
+
+    def observe(self, reward, obs, info, terminated, truncated):
+        pass
+
+
+class NoObserve:
+    action_mode = "mixture"
+
+    def setup(self, env, seed):
+        pass
+
+    def act(self, obs, info):
+        return np.ones(len(obs), dtype=np.float32)
+'''
+
+TASK_FILE = '''
+name = "docs"
+target = "docs"
+heldout_fraction = 0.2
+test_fraction = 0.2
+[sources.docs]
+files = ["docs/*.txt"]
+weight = 0.5
+[sources.noise]
+junk = "shuffled"
+weight = 0.5
+'''
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory):
+    """A user's folder: their own agent module and a task file over their own text files."""
+    d = tmp_path_factory.mktemp("user")
+    (d / "my_agent.py").write_text(CUSTOM_AGENT)
+    (d / "docs").mkdir()
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda".split()
+    for i in range(60):  # documents hash into stream / held-out / test splits by name
+        text = " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(400))
+        (d / "docs" / f"doc{i}.txt").write_text(f"Document {i}. {text}.")
+    (d / "my_task.toml").write_text(TASK_FILE)
+    return d
+
+
+def run_in(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "benchmarks.compare", *args], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+USER_ARGS = ["--seeds", "1", "--steps", "4", "--eval-every", "2", "--n-layer", "1", "--n-embd", "32",
+             "--num-candidates", "8", "--no-plots"]
+
+
+def test_own_agent_with_options_and_task_file_through_the_pool_with_tensorboard(user_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    proc = run_in(user_dir, "--agents", "random,my_agent:Surprise@entropy_weight=0.5,soft_q@beta=0.3,gamma=0",
+                  "--tasks", "my_task.toml,noisy", "--workers", "2", "--tensorboard", "--out", "out", *USER_ARGS)
+    assert proc.returncode == 0, proc.stderr
+    for row in ("| my_task.toml | my_agent:Surprise@entropy_weight=0.5 |", "| noisy | soft_q@beta=0.3,gamma=0 |"):
+        assert row in proc.stdout
+    run = json.loads((user_dir / "out" / "runs" / "my_task.toml__soft_q@beta=0.3,gamma=0__0.json").read_text())
+    assert run["examples_trained"] == 16 and run["spec"]["agent"] == "soft_q@beta=0.3,gamma=0"
+    beta = [d["temperature/beta"] for d in run["diagnostics"]]
+    assert beta and all(b == pytest.approx(0.3) for b in beta)  # the option reached the worker's agent
+    events = EventAccumulator(str(user_dir / "out" / "tensorboard" / "my_task.toml__random__0"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/reward", "train/loss", "eval/test_nll", "time/step", "time/update"} <= tags
+    assert [e.step for e in events.Scalars("eval/test_nll")] == [2, 4]
+    assert [e.step for e in events.Scalars("train/reward")] == [1, 2, 3, 4]
+    logged = [json.loads(line)["reward"] for line in open(user_dir / "out" / "logs" / "my_task.toml__random__0.jsonl")]
+    assert [e.value for e in events.Scalars("train/reward")] == pytest.approx(logged)
+
+
+def test_own_agent_runs_on_ray_like_in_the_pool(user_dir):
+    pytest.importorskip("ray", reason="the --ray backend needs the [ray] extra")
+    args = ["--agents", "random,my_agent:Surprise@entropy_weight=0.5", "--tasks", "my_task.toml", *USER_ARGS]
+    pool = run_in(user_dir, *args, "--workers", "1", "--out", "pool")
+    ray_run = run_in(user_dir, *args, "--ray", "--out", "ray")
+    assert pool.returncode == 0 and ray_run.returncode == 0, pool.stderr + ray_run.stderr
+    name = "my_task.toml__my_agent-Surprise@entropy_weight=0.5__0.json"
+    a, b = (json.loads((user_dir / d / "runs" / name).read_text()) for d in ("pool", "ray"))
+    assert a["curve"] == b["curve"]
+
+
+@pytest.mark.parametrize("agents, message", [
+    ("random,my_agent:Surprise@entropy_wieght=2", "unexpected keyword argument 'entropy_wieght'"),
+    ("my_agent:NoObserve", "missing observe"),
+    ("my_agent:Nothing", "cannot import 'Nothing' from 'my_agent'"),
+    ("gamma=0,random", "comes before any agent name"),
+    ("soft_q@beta", "not key=value"),
+])
+def test_bad_agent_specs_fail_before_any_run(user_dir, agents, message):
+    proc = run_in(user_dir, "--agents", agents, "--tasks", "noisy", "--out", "never", *USER_ARGS)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not (user_dir / "never").exists()
+
+
+def test_bad_task_file_fails_before_any_run(user_dir):
+    (user_dir / "typo.toml").write_text(TASK_FILE.replace("files =", "filez ="))
+    proc = run_in(user_dir, "--agents", "random", "--tasks", "typo.toml", "--out", "never", *USER_ARGS)
+    assert proc.returncode == 2 and "sources.docs has unknown keys ['filez']" in proc.stderr

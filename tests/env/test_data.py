@@ -125,3 +125,36 @@ def test_the_suite_builds_its_data_in_a_temporary_cache_not_the_users():
     assert str(root).startswith(str(pathlib.Path(os.environ["CURRICULUM_ENV_CACHE"]).resolve()))
     make_tiny().reset(seed=0)
     assert any(root.iterdir())  # the tokenizer and task data were written there
+
+
+def make_task():
+    """A module:function task for the test below."""
+    return task_from_texts("from_function", ["alpha beta"] * 5, {"other": ["gamma"] * 5})
+
+
+def test_task_files_and_functions_resolve_to_tasks(tmp_path):
+    from curriculum_env.data.tasks import resolve_task
+
+    (tmp_path / "a.txt").write_text("some text")
+    (tmp_path / "b.txt").write_text("more text")
+    spec = {"target": "mine", "test_fraction": 0.2,
+            "sources": {"mine": {"files": ["*.txt"], "weight": 0.25}, "junk": {"junk": "shuffled", "weight": 0.75},
+                        "lib": {"builtin": "code", "max_documents": 10}}}
+    (tmp_path / "t.json").write_text(json.dumps(spec))
+    task = resolve_task(str(tmp_path / "t.json"))
+    assert task.name == "t" and task.target.label == "mine" and task.test_fraction == 0.2
+    assert task.target.files == (str(tmp_path / "a.txt"), str(tmp_path / "b.txt"))  # glob from the file's folder
+    assert [(s.label, w) for s, w in task.stream] == [("mine", 0.25), ("junk", 0.75), ("lib", 1.0)]
+    assert task.stream[2][0].max_documents == 10
+    assert resolve_task(f"{__name__}:make_task").name == "from_function"
+    bad = {"is not one of its sources": {**spec, "target": "nope"},
+           "no file matches": {**spec, "sources": {"mine": {"files": ["*.md"]}}},
+           "unknown keys": {**spec, "weights": 1}}
+    for message, content in bad.items():
+        (tmp_path / "bad.json").write_text(json.dumps(content))
+        with pytest.raises(ValueError, match=message):
+            resolve_task(str(tmp_path / "bad.json"))
+    with pytest.raises(ValueError, match="returned str"):
+        resolve_task("os:getcwd")
+    with pytest.raises(ValueError, match="unknown task 'nosuch'"):
+        resolve_task("nosuch")
