@@ -105,31 +105,17 @@ def test_top_q_holds_the_q_ranked_windows_of_the_batch_acted_on(finished):
     assert "What Q ranks first" in proc.stdout
 
 
-CUSTOM_AGENT = '''
-import numpy as np
+def readme_block(after: str, lang: str) -> str:
+    """The first ``lang`` code block of the README after the text ``after``."""
+    import pathlib
+    import re
 
-from agents.base import train_budget
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    return re.search(rf"```{lang}\n(.*?)```", readme[readme.index(after):], re.S).group(1)
 
 
-class Surprise:
-    action_mode = "mixture"
-    env_kwargs = {"candidate_stats": ("loss", "entropy")}
-
-    def __init__(self, entropy_weight=1.0):
-        self.entropy_weight = entropy_weight
-
-    def setup(self, env, seed):
-        self.b = train_budget(env)
-
-    def act(self, obs, info):
-        score = info["loss"] - self.entropy_weight * info["entropy"]
-        weights = np.zeros(len(score), dtype=np.float32)
-        weights[np.argsort(-score)[: self.b]] = 1.0
-        return weights
-
-    def observe(self, reward, obs, info, terminated, truncated):
-        pass
-
+# the README's custom agent, used as written, and one that lacks part of the protocol
+CUSTOM_AGENT = readme_block("Save this as `my_agent.py`", "python") + '''
 
 class NoObserve:
     action_mode = "mixture"
@@ -140,19 +126,7 @@ class NoObserve:
     def act(self, obs, info):
         return np.ones(len(obs), dtype=np.float32)
 '''
-
-TASK_FILE = '''
-name = "docs"
-target = "docs"
-heldout_fraction = 0.2
-test_fraction = 0.2
-[sources.docs]
-files = ["docs/*.txt"]
-weight = 0.5
-[sources.noise]
-junk = "shuffled"
-weight = 0.5
-'''
+TASK_FILE = readme_block("a task as `my_task.toml`", "toml")
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +136,7 @@ def user_dir(tmp_path_factory):
     (d / "my_agent.py").write_text(CUSTOM_AGENT)
     (d / "docs").mkdir()
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda".split()
-    for i in range(60):  # documents hash into stream / held-out / test splits by name
+    for i in range(120):  # documents hash into stream / held-out / test splits by name
         text = " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(400))
         (d / "docs" / f"doc{i}.txt").write_text(f"Document {i}. {text}.")
     (d / "my_task.toml").write_text(TASK_FILE)
