@@ -73,6 +73,12 @@ def make_agent(spec: str, **kwargs: Any) -> Any:
         agent = cls(**{**defaults, **options, **kwargs})
     except TypeError as exc:  # an option the constructor does not take
         raise ValueError(f"agent {spec!r}: {exc}") from exc
+    except ValueError as exc:
+        if not (defaults and options):
+            raise
+        raise ValueError(f"agent {spec!r}: {exc} -- the preset {name!r} also sets "
+                         f"{', '.join(f'{k}={v!r}' for k, v in defaults.items() if k not in options)}; "
+                         f"to choose every option yourself start from {target}@...") from exc
     missing = missing_methods(agent)
     if missing:
         raise TypeError(f"agent {spec!r} ({target}) does not follow the agent protocol: missing "

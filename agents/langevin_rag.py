@@ -45,10 +45,12 @@ from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
 
-@dataclass
+@dataclass(frozen=True)
 class LangevinRAGAgentConfig(QLearningConfig):
     """Hyperparameters of the Langevin-RAG agent (Q-learning fields in :class:`agents.q_learning.QLearningConfig`)."""
 
+    beta: float = 1.0
+    """beta, fixed Boltzmann temperature of softmax(Q/beta) over the retrieved windows (eq. 6) and of V (eq. 4)."""
     q_weighting: bool = False
     """LM loss weights softmax(Q/beta) over the retrieved windows (True) or uniform 1/R (False, §3.5)."""
     train_fill: bool = False
@@ -58,8 +60,10 @@ class LangevinRAGAgentConfig(QLearningConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not self.beta > 0:
+            raise ValueError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
         if isinstance(self.wrapper, dict):
-            self.wrapper = LangevinRAGConfig(**self.wrapper)
+            object.__setattr__(self, "wrapper", LangevinRAGConfig(**self.wrapper))  # frozen: set once here
 
 
 def find_wrapper(env: gym.Env) -> LangevinRAG | None:

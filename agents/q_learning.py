@@ -10,12 +10,14 @@ import torch
 from torch import nn
 
 
-@dataclass
+@dataclass(frozen=True)
 class QLearningConfig:
-    """The Q-network and its normalised soft TD update (eqs. 2-6), shared by the soft-Q agents."""
+    """The Q-network and its normalised soft TD update (eqs. 2-5), shared by the soft-Q agents.
 
-    beta: float = 1.0
-    """beta, Boltzmann temperature of the policy softmax(Q/beta) (fixed temperature; eq. 6)."""
+    The temperature beta is not here: the soft-Q agent sets it with a controller
+    (:class:`agents.temperature.TemperatureConfig`), the Langevin-RAG agent holds a fixed one.
+    """
+
     gamma: float = 0.9
     """gamma, discount of the normalised soft Bellman target (eq. 3)."""
     tau: float = 0.01
@@ -29,7 +31,7 @@ class QLearningConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field_ in ("beta", "tau", "lr", "grad_clip"):
+        for field_ in ("tau", "lr", "grad_clip"):
             if not getattr(self, field_) > 0:
                 raise ValueError(f"{name}.{field_} must be > 0, got {getattr(self, field_)!r}")
         if not 0 <= self.gamma < 1:
@@ -38,7 +40,6 @@ class QLearningConfig:
             raise ValueError(f"{name}.tau must lie in (0, 1], got {self.tau!r}")
         if self.hidden < 1:
             raise ValueError(f"{name}.hidden must be >= 1, got {self.hidden!r}")
-
 
 
 def q_network(d: int, hidden: int) -> nn.Module:

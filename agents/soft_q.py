@@ -35,9 +35,10 @@ ranks the needle first; ``reward_norm`` (divide by a running RMS) is what makes 
 when the gains are ~1e-3 (noisy task). gamma = 0 makes Q a per-candidate bandit estimate of the
 one-step gain; with gamma = 0.9 the bootstrap V-bar adds noise larger than the gain differences.
 
-Options (all in :class:`SoftQConfig`): ``no_q_weighting`` (§2.6), ``td_into_theta`` / ``td_lambda``
-(§2.7), experience replay of (h, y) pairs, Q warm-up, temperature control
-(:mod:`agents.temperature`), and two ablations:
+Options (:class:`SoftQConfig`, six groups: ``q``, ``temperature`` (:mod:`agents.temperature`),
+``action``, ``credit``, ``replay``, ``ablation``; the constructor takes them flat, and refuses an
+option that the others make meaningless): ``no_q_weighting`` (§2.6), ``td_into_theta`` /
+``td_lambda`` (§2.7), experience replay of (h, y) pairs, Q warm-up, and two ablations:
 
 - ``reset_lm_every=K``: every K steps the agent re-initialises the LM
   (``env.unwrapped.learner.reinitialise(seed)``, fresh weights and AdamW) and re-forwards the
@@ -83,8 +84,9 @@ as much as prose does in the first step after training on them.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import gymnasium as gym
@@ -96,101 +98,212 @@ from torch.func import functional_call
 from agents.base import gumbel_top_k, source_mass, train_budget
 from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
 from agents.replay import PairReplay
-from agents.temperature import TEMPERATURES, make_temperature
+from agents.temperature import TemperatureConfig
+
+# ---------------------------------------------------------------------------------------------- config
+# Six groups, each one concern. The agent's constructor stays flat (``SoftQAgent(beta=0.3, gamma=0)``,
+# the registry and ``soft_q@beta=0.3``): every flat option is one group field, named by the field or by
+# its ``metadata["flat"]``. A parameter that only one mode reads defaults to ``None`` and is resolved
+# to its default when the mode reads it; giving it to a mode that does not read it is refused, as is
+# switching on an option (``probe_weight > 0``, ``warmup_steps > 0``, ...) that the rest ignores.
 
 
-@dataclass
-class SoftQConfig(QLearningConfig):
-    """Hyperparameters of the soft-Q agent (paper defaults; Q-learning fields in :class:`QLearningConfig`)."""
+@dataclass(frozen=True)
+class QConfig(QLearningConfig):
+    """The Q-network and its TD update (eqs. 2-5: gamma, tau, lr, grad_clip, hidden) and its initialisation."""
 
     q_init: str = "reward"
     """``reward``: Q's output layer starts at weights 0, bias = the first reward (Q = r_0 everywhere, pi uniform);
     ``default``: PyTorch's initialisation of every layer (see the module doc)."""
-    credit: str = "reward"
-    """How candidates get credit. ``reward``: the TD update of the sampled action(s) on the step's reward
-    (Algorithm 1). ``influence``: on every probed step each of the N candidates gets its own reward r_i =
-    its first-order influence on D (env ``influence_every=probe_every``), z-scored over the candidates, and
-    Q(h_i) regresses on y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES)."""
-    probe_every: int = 5
-    """With ``credit="influence"``: the env probes the candidates' influence every this many steps."""
-    probe_kind: str = "first_order"
-    """With ``credit="influence"``: the env's ``influence_kind`` (``first_order`` or ``measured``)."""
-    reward_signal: str = "absolute"
-    """What Q learns from: ``absolute`` r_k (eq. 1, the paper) or ``gain`` r_k - (log-prob of the same
-    D-hat before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
-    reward_norm: float = 0.0
-    """If > 0: divide the signal by its running RMS, an exponential average with this rate (0: off, the paper)."""
-    probe_weight: float = 0.0
-    """epsilon: mixture mode trains on (1 - epsilon) pi + epsilon one_hot(a_k), so r_k depends on a_k (0: the paper)."""
-    action_mode: str = "mixture"
-    """``mixture``: send pi as weights (the paper). ``select``: train the LM on the sampled a_k alone."""
-    no_q_weighting: bool = False
-    """Send uniform 1/N weights to the env; Q still learns from sampled actions (§2.6)."""
-    td_into_theta: bool = False
-    """Re-forward the previous action's tokens with gradients; the TD loss also trains theta (§2.7)."""
-    td_lambda: float = 1.0
-    """lambda_TD, scale of the TD loss's gradient into theta (only with td_into_theta)."""
-    replay_size: int = 0
-    """Capacity of the (h, y) replay buffer (0: no replay)."""
-    replay_updates: int = 0
-    """Extra Q steps per env step on minibatches drawn from the replay buffer."""
-    replay_batch: int = 32
-    """Minibatch size of each replay update."""
-    warmup_steps: int = 0
-    """First steps send the uniform mixture while Q learns."""
-    reset_lm_every: int = 0
-    """Ablation: re-initialise the LM every K steps so only Q keeps learning (0: off)."""
-    alternate_every: int = 0
-    """Ablation: alternate B-step blocks of uniform LM updates (Q learns only) and Q-weighted ones (0: off)."""
-    temperature: str = "fixed"
-    """Temperature control: ``fixed`` | ``phased`` | ``closed_loop`` (see agents.temperature)."""
-    beta_min: float = 0.5
-    """Closed loop: beta = beta_min + beta_k * failure_rate."""
-    beta_k: float = 0.7
-    """Closed loop: gain k on the failure rate."""
-    temperature_window: int = 20
-    """Closed loop: steps in the failure-rate window (and the running mean that defines failure)."""
-    planned_steps: int = 1000
-    """Phased: the planned run length the phase fractions refer to."""
-    phase_betas: tuple[float, ...] = (1.2, 0.9, 0.7)
-    """Phased: beta of the explore, focus and refine phases."""
-    phase_bounds: tuple[float, ...] = (0.1, 0.5, 0.9)
-    """Phased: step fractions where those phases end (then the closed loop)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.action_mode not in ("mixture", "select"):
-            raise ValueError(f"SoftQConfig.action_mode must be 'mixture' or 'select', got {self.action_mode!r}")
-        if self.temperature not in TEMPERATURES:
-            raise ValueError(f"SoftQConfig.temperature must be one of {TEMPERATURES}, got {self.temperature!r}")
         if self.q_init not in ("reward", "default"):
-            raise ValueError(f"SoftQConfig.q_init must be 'reward' or 'default', got {self.q_init!r}")
-        if self.credit not in ("reward", "influence"):
-            raise ValueError(f"SoftQConfig.credit must be 'reward' or 'influence', got {self.credit!r}")
-        if self.probe_kind not in ("first_order", "measured"):
-            raise ValueError(f"SoftQConfig.probe_kind must be 'first_order' or 'measured', got {self.probe_kind!r}")
-        if not (isinstance(self.probe_every, int) and self.probe_every >= 1):
-            raise ValueError(f"SoftQConfig.probe_every must be a positive integer, got {self.probe_every!r}")
-        if self.credit == "influence" and (self.reward_signal != "absolute" or self.reward_norm):
-            raise ValueError("SoftQConfig.credit='influence' learns from the env's influence probes: "
-                             "reward_signal and reward_norm apply to credit='reward' only")
-        if self.credit == "influence" and (self.td_into_theta or self.action_mode != "mixture"):
-            raise ValueError("SoftQConfig.credit='influence' needs action_mode='mixture' and td_into_theta=False")
-        if self.reward_signal not in ("absolute", "gain"):
-            raise ValueError(f"SoftQConfig.reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
-        if not 0 <= self.reward_norm <= 1:
-            raise ValueError(f"SoftQConfig.reward_norm must lie in [0, 1], got {self.reward_norm!r}")
+            raise ValueError(f"q_init must be 'reward' or 'default', got {self.q_init!r}")
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """What the agent sends to the env each step."""
+
+    mode: str = field(default="mixture", metadata={"flat": "action_mode"})
+    """``mixture``: send pi as weights (the paper). ``select``: train the LM on the sampled a_k alone."""
+    probe_weight: float = 0.0
+    """Mixture only: epsilon, train on (1 - epsilon) pi + epsilon one_hot(a_k), so r_k depends on a_k (0: the paper)."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("mixture", "select"):
+            raise ValueError(f"action_mode must be 'mixture' or 'select', got {self.mode!r}")
         if not 0 <= self.probe_weight <= 1:
-            raise ValueError(f"SoftQConfig.probe_weight must lie in [0, 1], got {self.probe_weight!r}")
-        if self.td_lambda < 0:
-            raise ValueError(f"SoftQConfig.td_lambda must be >= 0, got {self.td_lambda!r}")
-        if self.replay_batch < 1:
-            raise ValueError(f"SoftQConfig.replay_batch must be >= 1, got {self.replay_batch!r}")
-        for name in ("replay_size", "replay_updates", "warmup_steps", "reset_lm_every", "alternate_every"):
+            raise ValueError(f"probe_weight must lie in [0, 1], got {self.probe_weight!r}")
+        if self.probe_weight and self.mode == "select":
+            raise ValueError(f"probe_weight={self.probe_weight!r} contradicts action_mode='select': the env trains "
+                             "on a_k alone, there is no mixture to mix it into; drop one")
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    """How a step's outcome becomes the regression target of which candidates."""
+
+    kind: str = field(default="reward", metadata={"flat": "credit"})
+    """``reward``: the TD update of the sampled action(s) on the step's reward (Algorithm 1). ``influence``: on
+    every probed step each of the N candidates gets its own reward r_i = its first-order influence on D (env
+    ``influence_every=probe_every``), z-scored over the candidates, and Q(h_i) regresses on
+    y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES)."""
+    reward_signal: str | None = None
+    """Reward credit: ``absolute`` r_k (eq. 1, the paper; default) or ``gain`` r_k - (log-prob of the same D-hat
+    before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
+    reward_norm: float = 0.0
+    """Reward credit: if > 0, divide the signal by its running RMS, an exponential average with this rate (0: off)."""
+    probe_every: int | None = None
+    """Influence credit: the env probes the candidates' influence every this many steps (default 5)."""
+    probe_kind: str | None = None
+    """Influence credit: the env's ``influence_kind``, ``first_order`` (default) or ``measured``."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("reward", "influence"):
+            raise ValueError(f"credit must be 'reward' or 'influence', got {self.kind!r}")
+        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind")}
+        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order"}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if name in reads[self.kind]:
+                object.__setattr__(self, name, default if value is None else value)
+            elif value is not None:
+                raise ValueError(f"{name}={value!r} contradicts credit={self.kind!r}: {name} applies to "
+                                 f"credit={'influence' if self.kind == 'reward' else 'reward'!r} only; drop one")
+        if self.reward_norm and self.kind == "influence":
+            raise ValueError(f"reward_norm={self.reward_norm!r} contradicts credit='influence': the z-scored probes "
+                             "are already normalised (reward_norm applies to credit='reward' only); drop one")
+        if self.reward_signal not in (None, "absolute", "gain"):
+            raise ValueError(f"reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
+        if not 0 <= self.reward_norm <= 1:
+            raise ValueError(f"reward_norm must lie in [0, 1], got {self.reward_norm!r}")
+        if self.probe_kind not in (None, "first_order", "measured"):
+            raise ValueError(f"probe_kind must be 'first_order' or 'measured', got {self.probe_kind!r}")
+        if self.probe_every is not None and not (isinstance(self.probe_every, int) and self.probe_every >= 1):
+            raise ValueError(f"probe_every must be a positive integer, got {self.probe_every!r}")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Experience replay of (h, y) regression pairs (off: ``size = updates = 0``)."""
+
+    size: int = field(default=0, metadata={"flat": "replay_size"})
+    """Capacity of the (h, y) replay buffer (0: no replay)."""
+    updates: int = field(default=0, metadata={"flat": "replay_updates"})
+    """Extra Q steps per env step on minibatches drawn from the replay buffer."""
+    batch: int | None = field(default=None, metadata={"flat": "replay_batch"})
+    """Minibatch size of each replay update (default 32 when replay is on)."""
+
+    def __post_init__(self) -> None:
+        for name, value in (("replay_size", self.size), ("replay_updates", self.updates)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if bool(self.size) != bool(self.updates):
+            raise ValueError(f"replay_size={self.size!r} and replay_updates={self.updates!r}: replay needs both > 0 "
+                             "(a buffer that no update reads, or updates with no buffer); set both or neither")
+        if self.batch is not None and not self.updates:
+            raise ValueError(f"replay_batch={self.batch!r} contradicts replay_updates=0 (no replay update draws a "
+                             "minibatch); drop one")
+        if self.updates:
+            object.__setattr__(self, "batch", 32 if self.batch is None else self.batch)
+            if self.batch < 1:
+                raise ValueError(f"replay_batch must be >= 1, got {self.batch!r}")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """The paper's ablations (§2.6, §2.7) and ours: which steps ignore Q, LM resets, TD into theta."""
+
+    no_q_weighting: bool = False
+    """Send uniform 1/N weights to the env every step; Q still learns from sampled actions (§2.6)."""
+    warmup_steps: int = 0
+    """First steps send the uniform mixture while Q learns."""
+    alternate_every: int = 0
+    """Alternate B-step blocks of uniform LM updates (Q learns only) and Q-weighted ones (0: off)."""
+    reset_lm_every: int = 0
+    """Re-initialise the LM every K steps so only Q keeps learning (0: off)."""
+    td_into_theta: bool = False
+    """Re-forward the previous action's tokens with gradients; the TD loss also trains theta (§2.7)."""
+    td_lambda: float | None = None
+    """With td_into_theta: lambda_TD, scale of the TD loss's gradient into theta (default 1.0)."""
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_steps", "alternate_every", "reset_lm_every"):
             if getattr(self, name) < 0:
-                raise ValueError(f"SoftQConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.replay_updates and not self.replay_size:
-            raise ValueError("SoftQConfig.replay_updates > 0 needs replay_size > 0")
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("warmup_steps", "alternate_every"):
+            if self.no_q_weighting and getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r} contradicts no_q_weighting=True: every step is "
+                                 "already uniform; drop one")
+        if self.td_into_theta:
+            object.__setattr__(self, "td_lambda", 1.0 if self.td_lambda is None else self.td_lambda)
+            if self.td_lambda < 0:
+                raise ValueError(f"td_lambda must be >= 0, got {self.td_lambda!r}")
+        elif self.td_lambda is not None:
+            raise ValueError(f"td_lambda={self.td_lambda!r} contradicts td_into_theta=False (no TD loss reaches "
+                             "theta); drop one")
+
+
+@dataclass(frozen=True)
+class SoftQConfig:
+    """Hyperparameters of the soft-Q agent (paper defaults), in six groups.
+
+    Build it from the agent's flat options with :meth:`from_flat`; :meth:`flat` gives them back.
+    """
+
+    q: QConfig = field(default_factory=QConfig)
+    """Q-network and TD update: gamma, tau, lr, grad_clip, hidden, q_init."""
+    temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+    """beta's controller: temperature (the mode), beta, beta_min, beta_k, temperature_window, planned_steps,
+    phase_betas, phase_bounds."""
+    action: ActionConfig = field(default_factory=ActionConfig)
+    """What goes to the env: action_mode, probe_weight."""
+    credit: CreditConfig = field(default_factory=CreditConfig)
+    """What Q regresses on: credit, reward_signal, reward_norm, probe_every, probe_kind."""
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    """(h, y) replay: replay_size, replay_updates, replay_batch."""
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    """no_q_weighting, warmup_steps, alternate_every, reset_lm_every, td_into_theta, td_lambda."""
+
+    def __post_init__(self) -> None:  # contradictions across groups
+        if self.credit.kind == "influence" and self.action.mode != "mixture":
+            raise ValueError("credit='influence' needs action_mode='mixture' (the probes credit all N candidates "
+                             f"of a mixture step), got action_mode={self.action.mode!r}")
+        if self.credit.kind == "influence" and self.ablation.td_into_theta:
+            raise ValueError("credit='influence' contradicts td_into_theta=True (there is no TD loss on the trained "
+                             "windows to send into theta); drop one")
+
+    @classmethod
+    def options(cls) -> dict[str, tuple[str, str]]:
+        """Flat option name -> (group, field), in declaration order."""
+        return {f.metadata.get("flat", f.name): (group.name, f.name)
+                for group in fields(cls) for f in fields(group.default_factory)}
+
+    @classmethod
+    def from_flat(cls, **options: Any) -> SoftQConfig:
+        """The config from flat options (``beta=0.3, replay_size=300``); a TypeError names unknown ones."""
+        where = cls.options()
+        unknown = [k for k in options if k not in where]
+        if unknown:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, where, 1))
+                     else repr(k) for k in unknown]
+            raise TypeError(f"unknown soft-Q option {', '.join(hints)}; accepted: {', '.join(where)}")
+        groups: dict[str, dict[str, Any]] = {f.name: {} for f in fields(cls)}
+        for name, value in options.items():
+            group, attr = where[name]
+            groups[group][attr] = value
+        return cls(**{f.name: f.default_factory(**groups[f.name]) for f in fields(cls)})
+
+    def flat(self) -> dict[str, Any]:
+        """The flat options of this config (``None``: a parameter that its mode does not read)."""
+        return {name: getattr(getattr(self, group), attr) for name, (group, attr) in self.options().items()}
+
+
+FLAT_OPTIONS = SoftQConfig.options()  # flat option name -> (group, field)
+if len(FLAT_OPTIONS) != sum(len(fields(f.default_factory)) for f in fields(SoftQConfig)):
+    raise RuntimeError("SoftQConfig: two group fields share a flat option name")
 
 
 class SoftQAgent:
@@ -199,8 +312,9 @@ class SoftQAgent:
     name = "soft_q"
 
     def __init__(self, **kwargs: Any):
-        self.config = SoftQConfig(**kwargs)
-        self.action_mode = self.config.action_mode
+        """``kwargs``: flat options (``beta=0.3, replay_size=300``), see :meth:`SoftQConfig.options`."""
+        self.config = SoftQConfig.from_flat(**kwargs)
+        self.action_mode = self.config.action.mode
         self.env: gym.Env | None = None
         self.q: nn.Module | None = None
 
@@ -209,10 +323,11 @@ class SoftQAgent:
         """Env config this agent needs beyond ``action_mode`` (the harness passes it to ``gym.make``):
         no per-candidate statistic, and the paired reward for the ``gain`` signal."""
         kwargs: dict[str, Any] = {"candidate_stats": ()}
-        if self.config.reward_signal == "gain":
+        credit = self.config.credit
+        if credit.reward_signal == "gain":
             kwargs["paired_reward"] = True
-        if self.config.credit == "influence":
-            kwargs.update(influence_every=self.config.probe_every, influence_kind=self.config.probe_kind)
+        if credit.kind == "influence":
+            kwargs.update(influence_every=credit.probe_every, influence_kind=credit.probe_kind)
         return kwargs
 
     # ------------------------------------------------------------------------------------ setup
@@ -220,8 +335,8 @@ class SoftQAgent:
         """Build Q, target and Adam from ``seed`` (no global RNG touched); clear the pending transition."""
         c = self.config
         self.budget = train_budget(env)
-        if self.budget is not None and c.probe_weight:
-            raise ValueError(f"probe_weight={c.probe_weight} has no meaning under the env's training budget "
+        if self.budget is not None and c.action.probe_weight:
+            raise ValueError(f"probe_weight={c.action.probe_weight} has no meaning under the env's training budget "
                              f"train_batch={self.budget} (the B trained candidates share the weight): "
                              f"set probe_weight=0 or make the env with train_batch=None")
         self.env = env
@@ -230,20 +345,19 @@ class SoftQAgent:
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**62)))
-            self.q = q_network(d, c.hidden)
-        if c.q_init == "reward":
+            self.q = q_network(d, c.q.hidden)
+        if c.q.q_init == "reward":
             with torch.no_grad():
                 self.q[-1].weight.zero_()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
-        self.temp = make_temperature(c.temperature, c.beta, c.beta_min, c.beta_k, c.temperature_window,
-                                     c.planned_steps, c.phase_betas, c.phase_bounds)
-        self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.q.lr)
+        self.temp = c.temperature.build()
+        self.replay = PairReplay(c.replay.size, d) if c.replay.size else None
         self.pending: dict[str, Any] | None = None  # {h [k, d], ids [k, L], reward}; k = B under a budget, else 1
         self.step = 0
         # influence credit: z-scored rewards, whose constant-reward fixed point is Q = 0 (bias 0 from the start)
-        self.bias_set = c.q_init != "reward" or c.credit == "influence"
-        if c.credit == "influence" and c.q_init == "reward":
+        self.bias_set = c.q.q_init != "reward" or c.credit.kind == "influence"
+        if c.credit.kind == "influence" and c.q.q_init == "reward":
             with torch.no_grad():
                 for net in (self.q, self.q_target):
                     net[-1].bias.zero_()
@@ -254,7 +368,7 @@ class SoftQAgent:
 
     def _uniform_step(self) -> bool:
         """Whether this step's LM update ignores Q (ablation, warm-up or alternating uniform block)."""
-        c = self.config
+        c = self.config.ablation
         if c.no_q_weighting or self.step < c.warmup_steps:
             return True
         return bool(c.alternate_every) and (self.step // c.alternate_every) % 2 == 0
@@ -265,7 +379,7 @@ class SoftQAgent:
         loss = 0.5 * (self.q(h).squeeze(-1) - y).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip)
+        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.q.grad_clip)
         self.opt.step()
         return float(loss.detach())
 
@@ -276,18 +390,18 @@ class SoftQAgent:
         """
         c, p = self.config, self.pending
         v_next = soft_value(qbar, beta)  # eq. 4, from the target network
-        y = td_target(p["reward"], v_next, c.gamma)  # eq. 3
+        y = td_target(p["reward"], v_next, c.q.gamma)  # eq. 3
         h = p["h"]  # [k, d]
-        if c.td_into_theta:
+        if c.ablation.td_into_theta:
             learner = self.env.unwrapped.learner
             h_theta = learner.hidden(input_ids=p["ids"], grad=True).float().cpu()  # [k, d], graph to theta
             h = h_theta.detach()
-            if c.td_lambda > 0:
+            if c.ablation.td_lambda > 0:
                 # The theta-side loss reads a frozen copy of phi, so updating phi in place below cannot
                 # break its graph; its gradient enters the LM's next optimizer step (§2.7).
                 frozen = {k: v.detach().clone() for k, v in self.q.named_parameters()}
                 q_theta = functional_call(self.q, frozen, (h_theta,)).squeeze(-1)  # [k]
-                learner.add_auxiliary_loss(c.td_lambda * 0.5 * (q_theta - y).pow(2).mean())
+                learner.add_auxiliary_loss(c.ablation.td_lambda * 0.5 * (q_theta - y).pow(2).mean())
         with torch.no_grad():
             q_hat = float(self.q(h).mean())
         self._fit(h, y.expand(len(h)))
@@ -301,16 +415,16 @@ class SoftQAgent:
         if self.replay is not None:
             for row, target in zip(h, y, strict=True):
                 self.replay.add(row, float(target))
-            for _ in range(c.replay_updates):
-                self._q_step(*self.replay.sample(c.replay_batch, self.gen))
-        polyak(self.q_target, self.q, c.tau)  # eq. 5
+            for _ in range(c.replay.updates):
+                self._q_step(*self.replay.sample(c.replay.batch, self.gen))
+        polyak(self.q_target, self.q, c.q.tau)  # eq. 5
 
     def _probe_update(self, qbar: torch.Tensor, beta: float) -> None:
         """Influence credit: every candidate of the probed step regresses on its own target
         y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-4, V-bar from this step's target Q)."""
         c, p = self.config, self.probe
         v_next = soft_value(qbar, beta)  # eq. 4
-        y = td_target(p["r"], v_next, c.gamma)  # [N], eq. 3
+        y = td_target(p["r"], v_next, c.q.gamma)  # [N], eq. 3
         with torch.no_grad():
             err = float((self.q(p["h"]).squeeze(-1) - y).abs().mean())
         self._fit(p["h"], y)
@@ -322,7 +436,7 @@ class SoftQAgent:
         if self.q is None:
             raise RuntimeError("call setup(env, seed) before act()")
         c = self.config
-        if c.reset_lm_every and self.step and self.step % c.reset_lm_every == 0:
+        if c.ablation.reset_lm_every and self.step and self.step % c.ablation.reset_lm_every == 0:
             obs, info = self._reset_lm()
         self._metrics = {}
         H = torch.as_tensor(np.asarray(obs, dtype=np.float32))  # [N, d]
@@ -332,12 +446,12 @@ class SoftQAgent:
             q = self.q(H).squeeze(-1)  # [N], online: action selection (one-step stale, §2.5)
             qbar = self.q_target(H).squeeze(-1)  # [N], target: bootstrap of the previous step
         if self.pending is not None:
-            if c.credit == "reward":
+            if c.credit.kind == "reward":
                 self._td_update(qbar, beta)
             self.pending = None
         if self.probe is not None:
             self._probe_update(qbar, beta)
-        if c.credit == "influence" and "influence" in info:
+        if c.credit.kind == "influence" and "influence" in info:
             r = torch.as_tensor(np.asarray(info["influence"], dtype=np.float64))
             r = ((r - r.mean()) / (r.std() + 1e-12)).float()  # [N], z-scored over the candidates
             self.probe = {"h": H.clone(), "r": r}
@@ -346,19 +460,19 @@ class SoftQAgent:
         self.last_q = q.numpy().copy()
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
         uniform = self._uniform_step()
-        if self.budget is not None and c.action_mode == "mixture":
+        if self.budget is not None and c.action.mode == "mixture":
             return self._act_budget(H, q, pi, beta, uniform, info)
-        behaviour = torch.full((n,), 1.0 / n) if uniform and c.action_mode == "select" else pi
+        behaviour = torch.full((n,), 1.0 / n) if uniform and c.action.mode == "select" else pi
         a = int(torch.multinomial(behaviour, 1, generator=self.gen))
         self._set_pending(H, info, torch.tensor([a]))
         self.step += 1
         self._record(q, pi, beta, a, uniform, info)
-        if c.action_mode == "select":
+        if c.action.mode == "select":
             return a
         weights = torch.full((n,), 1.0 / n) if uniform else pi
-        if c.probe_weight:
-            weights = (1.0 - c.probe_weight) * weights
-            weights[a] += c.probe_weight
+        if c.action.probe_weight:
+            weights = (1.0 - c.action.probe_weight) * weights
+            weights[a] += c.action.probe_weight
         return weights.numpy().astype(np.float32)
 
     def _act_budget(self, H: torch.Tensor, q: torch.Tensor, pi: torch.Tensor, beta: float, uniform: bool,
@@ -393,12 +507,13 @@ class SoftQAgent:
         if self.pending is None:
             raise RuntimeError("observe() called without a preceding act()")
         signal = float(reward)
-        if self.config.reward_signal == "gain":
+        credit = self.config.credit
+        if credit.reward_signal == "gain":
             if "reward_gain" not in info:
                 raise KeyError("reward_signal='gain' reads info['reward_gain']: make the env with paired_reward=True")
             signal = float(info["reward_gain"])
-        if self.config.reward_norm:
-            rate = self.config.reward_norm if self.sq_mean else 1.0  # the first signal seeds the average
+        if credit.reward_norm:
+            rate = credit.reward_norm if self.sq_mean else 1.0  # the first signal seeds the average
             self.sq_mean = (1.0 - rate) * self.sq_mean + rate * signal * signal
             signal = signal / math.sqrt(self.sq_mean + 1e-12)
         self.pending["reward"] = signal

@@ -89,9 +89,9 @@ def split_specs(text: str) -> list[str]:
 
 
 def missing_methods(agent: Any) -> list[str]:
-    """The protocol methods ``agent`` lacks (an agent with ``drive`` needs only ``setup``), plus
+    """The protocol methods ``agent`` lacks (an agent with ``drive`` drives the env itself), plus
     ``action_mode`` when it does not declare one."""
-    needed = ("setup",) if callable(getattr(agent, "drive", None)) else REQUIRED
+    needed = () if callable(getattr(agent, "drive", None)) else REQUIRED
     missing = [m for m in needed if not callable(getattr(agent, m, None))]
     if getattr(agent, "action_mode", None) not in ("mixture", "select"):
         missing.append("action_mode ('mixture' or 'select')")

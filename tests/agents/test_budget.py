@@ -241,8 +241,19 @@ def test_gumbel_top_k_samples_without_replacement_from_the_softmax(impl):
 
 def test_soft_q_td_step_regresses_all_b_on_the_same_target():
     lr = 0.01
-    agent = SoftQAgent(q_init="default", gamma=0.0, lr=lr, grad_clip=1e9, replay_size=16, beta=0.5)
+    agent = SoftQAgent(q_init="default", gamma=0.0, lr=lr, grad_clip=1e9, replay_size=16, replay_updates=1,
+                       replay_batch=2, beta=0.5)
     agent.setup(stub_env(), 0)
+    steps = []  # per Q step (the TD step on the B, then one replay step): (grad, value) of each parameter
+    real = agent._q_step
+
+    def spy(h, y):
+        loss = real(h, y)
+        steps.append([(p.grad.double().numpy().copy(), p.detach().double().numpy().copy())
+                      for p in agent.q.parameters()])
+        return loss
+
+    agent._q_step = spy
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((N, D)).astype(np.float32)
     info = {"token_ids": np.zeros((N, 4), np.int64)}
@@ -262,11 +273,11 @@ def test_soft_q_td_step_regresses_all_b_on_the_same_target():
     g_b2 = np.array([dq.sum()])
     dz = dq[:, None] * W2[0][None] * (z > 0)  # [B, hidden]
     g_W1, g_b1 = dz.T @ h, dz.sum(0)
-    for p, g, old in zip(agent.q.parameters(), (g_W1, g_b1, g_W2, g_b2), (W1, b1, W2, b2), strict=True):
-        np.testing.assert_allclose(p.grad.double().numpy(), g, rtol=1e-4, atol=1e-7)
+    assert len(steps) == 2  # the TD step, then one replay step
+    for (grad, param), g, old in zip(steps[0], (g_W1, g_b1, g_W2, g_b2), (W1, b1, W2, b2), strict=True):
+        np.testing.assert_allclose(grad, g, rtol=1e-4, atol=1e-7)
         # Adam's first step: m_hat = g, v_hat = g^2 -> old - lr g / (|g| + eps)
-        np.testing.assert_allclose(p.detach().double().numpy(), old - lr * g / (np.abs(g) + 1e-8), rtol=1e-4,
-                                   atol=1e-7)
+        np.testing.assert_allclose(param, old - lr * g / (np.abs(g) + 1e-8), rtol=1e-4, atol=1e-7)
     assert len(agent.replay) == B  # all B pairs stored
     assert {tuple(r) for r in agent.replay.h[:B].numpy()} == {tuple(r) for r in obs[chosen]}
     np.testing.assert_allclose(agent.replay.y[:B].numpy(), -3.0)

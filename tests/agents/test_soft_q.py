@@ -168,14 +168,14 @@ def assert_same_trace(a, b):
 
 
 def test_deterministic_for_a_fixed_seed():
-    kw = dict(beta=0.05, temperature="closed_loop", replay_size=16, replay_updates=1)
+    kw = dict(temperature="closed_loop", replay_size=16, replay_updates=1)
     a, b = _run(kw, 20), _run(kw, 20)
     assert_same_trace(a, b)
     assert len({x[2] for x in a}) > 1  # actions actually vary
 
 
 @pytest.mark.parametrize("kw", [
-    dict(beta=0.05, td_into_theta=True, replay_size=8, replay_updates=1, temperature="closed_loop"),
+    dict(td_into_theta=True, replay_size=8, replay_updates=1, temperature="closed_loop"),
     dict(action_mode="select", reward_signal="gain", reward_norm=0.1, gamma=0.0, replay_size=8, replay_updates=1),
 ])
 def test_save_load_resumes_identically(tmp_path, kw):
@@ -245,17 +245,17 @@ def test_needle_metrics_and_config_errors():
     assert m["mass/filler"] + m["mass/needle"] == pytest.approx(1.0)
     assert m["policy/effective_batch"] <= 4 + 1e-5
     with pytest.raises(ValueError, match="gamma"):
-        SoftQConfig(gamma=1.0)
+        SoftQConfig.from_flat(gamma=1.0)
     with pytest.raises(ValueError, match="temperature"):
         SoftQAgent(temperature="warm")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="'betta' .did you mean 'beta'.*accepted: .*replay_size"):
         SoftQAgent(betta=1.0)
     from agents.langevin_rag import LangevinRAGAgentConfig  # shares QLearningConfig's checks
 
     with pytest.raises(ValueError, match=r"LangevinRAGAgentConfig\.gamma"):
         LangevinRAGAgentConfig(gamma=1.0)
-    with pytest.raises(ValueError, match=r"SoftQConfig\.hidden"):
-        SoftQConfig(hidden=0)
+    with pytest.raises(ValueError, match=r"QConfig\.hidden"):
+        SoftQConfig.from_flat(hidden=0)
 
 
 def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
@@ -316,7 +316,7 @@ def test_probe_weight_mixes_the_sampled_action_into_the_weights():
     assert w.sum() == pytest.approx(1.0, abs=1e-6)
     for bad in (dict(probe_weight=1.5), dict(reward_norm=-0.1), dict(reward_signal="delta"), dict(q_init="zeros")):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            SoftQConfig(**bad)
+            SoftQConfig.from_flat(**bad)
 
 
 def test_gain_agent_runs_in_the_harness_env_it_asks_for():
@@ -325,3 +325,55 @@ def test_gain_agent_runs_in_the_harness_env_it_asks_for():
     agent.setup(env, 0)
     trace, _, info = advance(env, agent, *env.reset(seed=0), 3)
     assert agent.pending["reward"] == info["reward_gain"] != trace[-1][1]
+
+
+# ------------------------------------------------------------------------------------ config
+def test_flat_options_land_in_their_groups_and_round_trip():
+    agent = SoftQAgent(beta=0.3, replay_size=300, replay_updates=2, gamma=0, temperature="fixed")
+    c = agent.config
+    assert (c.temperature.mode, c.temperature.beta, c.q.gamma) == ("fixed", 0.3, 0)
+    assert (c.replay.size, c.replay.updates, c.replay.batch) == (300, 2, 32)  # batch: its default, replay on
+    assert c.temperature.beta_min is None and c.credit.probe_every is None  # not read by these modes
+    options = SoftQConfig.options()
+    assert len(options) == 30 and len(set(options.values())) == 30  # one group field per flat name
+    assert options["temperature"] == ("temperature", "mode") and options["replay_batch"] == ("replay", "batch")
+    flat = c.flat()
+    assert set(flat) == set(options)
+    assert SoftQConfig.from_flat(**{k: v for k, v in flat.items() if v is not None}) == c
+    with pytest.raises(AttributeError):  # frozen: a config does not change under a running agent
+        c.q.gamma = 0.5
+    closed = SoftQConfig.from_flat(temperature="closed_loop").temperature
+    assert (closed.beta, closed.beta_min, closed.beta_k, closed.window, closed.planned_steps) == (None, 0.5, 0.7, 20,
+                                                                                                  None)
+
+
+@pytest.mark.parametrize(("kwargs", "first", "second"), [
+    ({"beta": 0.05, "temperature": "closed_loop"}, "beta=0.05", "temperature='closed_loop'"),
+    ({"beta": 1.0, "temperature": "phased"}, "beta=1.0", "temperature='phased'"),
+    ({"beta_min": 0.1}, "beta_min=0.1", "temperature='fixed'"),
+    ({"temperature_window": 5}, "temperature_window=5", "temperature='fixed'"),
+    ({"planned_steps": 50, "temperature": "closed_loop"}, "planned_steps=50", "temperature='closed_loop'"),
+    ({"probe_weight": 0.3, "action_mode": "select"}, "probe_weight=0.3", "action_mode='select'"),
+    ({"td_lambda": 0.5}, "td_lambda=0.5", "td_into_theta=False"),
+    ({"replay_size": 100}, "replay_size=100", "replay_updates=0"),
+    ({"replay_batch": 8}, "replay_batch=8", "replay_updates=0"),
+    ({"no_q_weighting": True, "warmup_steps": 3}, "warmup_steps=3", "no_q_weighting=True"),
+    ({"no_q_weighting": True, "alternate_every": 4}, "alternate_every=4", "no_q_weighting=True"),
+])
+def test_contradictory_options_are_refused_naming_both(kwargs, first, second):
+    with pytest.raises(ValueError) as err:
+        SoftQAgent(**kwargs)
+    assert first in str(err.value) and second in str(err.value)
+
+
+def test_every_registered_soft_q_preset_constructs_and_saves_its_config():
+    from agents import AGENTS
+
+    names = [n for n in AGENTS if n.startswith("soft_q")]
+    assert len(names) >= 5
+    for name in names:
+        agent = make_agent(name)
+        agent.setup(stub_env(), 0)
+        assert agent.state_dict()["config"]["temperature"]["mode"] == agent.config.temperature.mode
+    closed = make_agent("soft_q_closed_loop").config.temperature
+    assert (closed.mode, closed.beta, closed.beta_min, closed.beta_k) == ("closed_loop", None, 0.025, 0.05)

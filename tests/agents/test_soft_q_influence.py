@@ -38,8 +38,10 @@ def test_each_probed_candidate_regresses_on_its_own_soft_bellman_target():
 
 def test_the_agent_asks_for_probes_and_reports_how_well_q_predicts_them():
     agent = make_agent("soft_q")
-    assert agent.config.credit == "influence"
-    assert agent.env_kwargs["influence_every"] == agent.config.probe_every
+    assert agent.config.credit.kind == "influence"
+    # the registry's probe period and the default probe kind reach the env (not read back from the config)
+    assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order"}
+    assert SoftQAgent(credit="influence", probe_kind="measured").env_kwargs["influence_kind"] == "measured"
     env = make_tiny(train_batch=2, **{**agent.env_kwargs, "influence_every": 2})
     agent.setup(env, 1)
     obs, info = env.reset(seed=1)
@@ -62,7 +64,11 @@ def test_q_starts_at_the_fixed_point_of_z_scored_rewards():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"credit": "gradient"}, "credit must be"),
-    ({"credit": "influence", "reward_signal": "gain"}, "credit='influence'.*reward_signal"),
+    ({"credit": "influence", "reward_signal": "gain"}, "reward_signal='gain' contradicts credit='influence'"),
+    ({"credit": "influence", "reward_norm": 0.1}, "reward_norm=0.1 contradicts credit='influence'"),
+    ({"credit": "influence", "td_into_theta": True}, "credit='influence' contradicts td_into_theta=True"),
+    ({"probe_every": 5}, "probe_every=5 contradicts credit='reward'"),
+    ({"probe_kind": "measured"}, "probe_kind='measured' contradicts credit='reward'"),
     ({"credit": "influence", "action_mode": "select"}, "credit='influence' needs action_mode='mixture'"),
     ({"credit": "influence", "probe_every": 0}, "probe_every"),
 ])

@@ -2,7 +2,13 @@
 
 import pytest
 
-from agents.temperature import ClosedLoopTemperature, FixedTemperature, PhasedTemperature, make_temperature
+from agents.temperature import (
+    ClosedLoopTemperature,
+    FixedTemperature,
+    PhasedTemperature,
+    TemperatureConfig,
+    make_temperature,
+)
 
 
 def test_closed_loop_formula_and_failure_definition_on_hand_made_rewards():
@@ -55,3 +61,18 @@ def test_state_round_trip_and_factory():
         make_temperature("hot")
     with pytest.raises(ValueError, match="beta"):
         FixedTemperature(0.0)
+
+
+def test_config_resolves_the_parameters_its_mode_reads_and_refuses_the_rest():
+    assert TemperatureConfig().beta == 1.0 and TemperatureConfig().beta_min is None
+    phased = TemperatureConfig(mode="phased", phase_betas=[2.0, 1.0], phase_bounds=[0.5, 1.0])
+    assert phased.phase_betas == (2.0, 1.0) and phased.beta_k == 0.7 and phased.beta is None
+    t = phased.build()
+    assert isinstance(t, PhasedTemperature) and t.beta == 2.0 and t.loop.k == 0.7
+    assert isinstance(TemperatureConfig(mode="closed_loop", window=3).build(), ClosedLoopTemperature)
+    with pytest.raises(ValueError, match="beta=0.3 contradicts temperature='closed_loop'"):
+        make_temperature("closed_loop", beta=0.3)
+    with pytest.raises(ValueError, match="phase_betas=.* contradicts temperature='fixed'"):
+        TemperatureConfig(phase_betas=(1.0,))
+    with pytest.raises(ValueError, match="beta"):  # the controller's own check runs at construction
+        TemperatureConfig(beta=0.0)

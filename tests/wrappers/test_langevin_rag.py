@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -88,15 +89,44 @@ def test_deterministic_from_the_seed():
 
 def test_diagnostics_and_timings_in_info():
     env = make_wrapped()
+    runs = []  # (generator state before the search, its result) of each SGLD search
+    search = env.sgld.run
+
+    def spy(q_fn, gen, k):
+        start = gen.get_state()
+        result = search(q_fn, gen, k)
+        runs.append((start, result))
+        return result
+
+    env.sgld.run = spy
     _, info = env.reset(seed=0)
+    t0 = time.perf_counter()
     _, _, _, _, info = env.step(np.ones(N, np.float32))
+    wall = time.perf_counter() - t0
     for key in ("q_init", "q_final", "q_gain", "q_random", "q_tokens", "entropy", "max_prob", "cosine", "jaccard",
                 "grad_norm", "clip_fraction"):
         assert np.isfinite(info[f"langevin/{key}"]), key
-    assert info["langevin/q_gain"] == pytest.approx(info["langevin/q_final"] - info["langevin/q_init"])
+    # Q before and after the search recomputed here on the fixed Q-net: the chains' start redrawn from the
+    # generator, soft embeddings softmax(lambda / tau_end) W_e through the LM; the search raised Q
+    start, result = runs[-1]
+    cfg, learner = env.config.sgld, env.unwrapped.learner
+    vocab = len(learner.tokenizer)
+    tokens = torch.randint(vocab, (cfg.num_chains, cfg.query_length), generator=torch.Generator().set_state(start))
+    lam0 = torch.nn.functional.one_hot(tokens, vocab).float() * cfg.init_logit  # [K, L, V]
+    w_e = learner.input_embeddings.detach()[:vocab]
+    with torch.no_grad():
+        q_at = lambda lam: env.q_fn(learner.hidden(inputs_embeds=torch.softmax(lam / cfg.tau_end, -1) @ w_e))
+        q0, q1 = float(q_at(lam0).mean()), float(q_at(result.logits).mean())
+        q_hard = float(env.q_fn(learner.hidden(input_ids=result.logits.argmax(-1))).mean())
+    assert info["langevin/q_init"] == pytest.approx(q0, rel=1e-5, abs=1e-6)
+    assert info["langevin/q_final"] == pytest.approx(q1, rel=1e-5, abs=1e-6)
+    assert info["langevin/q_tokens"] == pytest.approx(q_hard, rel=1e-5, abs=1e-6)
+    assert info["langevin/q_gain"] == pytest.approx(q1 - q0, rel=1e-4, abs=1e-6) and q1 - q0 > 0.1
     assert 0 <= info["langevin/clip_fraction"] <= 1 and 0 < info["langevin/max_prob"] <= 1
-    for key in ("sgld", "retrieval", "ingest", "lm", "reward"):
-        assert float(info[f"time/{key}"]) >= 0
+    # each phase is timed inside this step, one after the other: each took time, together no more than it
+    phases = [float(info[f"time/{key}"]) for key in ("sgld", "retrieval", "ingest", "lm", "reward", "forward")]
+    assert all(t > 0 for t in phases) and sum(phases) <= wall
+    assert float(info["time/lm"]) == float(info["time/update"])  # the LM step is the env's update
     assert all(p.grad is None for p in env.unwrapped.learner.parameters())  # SGLD left theta's grads alone
 
 

@@ -79,6 +79,31 @@ def test_clipped_update_has_norm_eps_over_two_g(learner):
     assert res.clip_fraction == 1.0 and res.grad_norm > 0.1
 
 
+def test_noise_free_step_follows_the_gradient_of_q(learner):
+    """One unclipped, noise-free step is lambda_1 = lambda_0 + eps/2 grad(Q / tau_sld) (eq. 13), with the
+    gradient taken here by autograd through our own soft-embedding -> LM -> Q, and it raises Q."""
+    cfg = SGLDConfig(steps=1, step_size=0.5, noise=0.0, grad_clip=1e9, tau_sld=0.5, tau_start=1.0, tau_end=1.0,
+                     query_length=4, init_logit=2.0)
+    head = linear_head(learner.hidden_size, 0)
+    gen = torch.Generator().manual_seed(3)
+    start = gen.get_state()
+    res = LogitSGLD(learner, cfg).run(head, gen, num_chains=3)
+    vocab = len(learner.tokenizer)
+    tokens = torch.randint(vocab, (3, 4), generator=torch.Generator().set_state(start))  # the chains' start
+    lam0 = (torch.nn.functional.one_hot(tokens, vocab).float() * cfg.init_logit).requires_grad_(True)
+    w_e = learner.input_embeddings.detach()[:vocab]  # [V, d]
+
+    def q_of(lam):  # Q(h(softmax(lambda / tau) W_e)), eqs. 11-12, per chain [K]
+        return head(learner.hidden(inputs_embeds=torch.softmax(lam / 1.0, -1) @ w_e, grad=True)).squeeze(-1)
+
+    (grad,) = torch.autograd.grad(q_of(lam0).sum() / cfg.tau_sld, lam0)
+    step = res.logits - lam0.detach()
+    torch.testing.assert_close(step, 0.5 * cfg.step_size * grad, rtol=1e-4, atol=1e-6)  # float32 ulp at lambda = 2
+    assert torch.all(step.flatten(1).norm(dim=1) > 1e-3)  # each chain really moved (norms ~1e-2): not a zero gradient
+    with torch.no_grad():
+        assert torch.all(q_of(res.logits) > q_of(lam0.detach()))  # uphill on the energy, chain by chain
+
+
 def test_no_gradient_reaches_theta_or_q(learner):
     head = linear_head(learner.hidden_size, 0)
     LogitSGLD(learner, SGLDConfig(steps=3, query_length=4)).run(head, torch.Generator().manual_seed(0), 4)
