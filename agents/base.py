@@ -28,7 +28,7 @@ made without the statistic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -92,17 +92,31 @@ def step_loop(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep |
     Calls ``on_step(step, reward, info, metrics)`` after each step; stops after a terminating step
     (training diverged) and resets after a truncating one. No checks: :func:`rollout` makes them.
     """
+    for step, reward, info, metrics in agent_steps(env, agent, seed, steps):
+        if on_step is not None:
+            on_step(step, reward, info, metrics)
+
+
+def agent_steps(env: gym.Env, agent: Any, seed: int, steps: int | None = None
+                ) -> Iterator[tuple[int, float, dict, dict]]:
+    """The loop itself, one step per ``next()``: ``setup``, ``reset(seed=seed)``, then ``act`` /
+    ``step`` / ``observe``, yielding ``(step, reward, info, metrics)``. Ends after ``steps`` steps
+    (``None``: never) or after a terminating step; after a truncating step the next ``next()`` first
+    resets. For callers that interleave several loops (``benchmarks.throughput``); others use
+    :func:`rollout`.
+    """
     agent.setup(env, seed)
     metrics = getattr(agent, "metrics", dict)  # optional: an agent without it reports nothing
     obs, info = env.reset(seed=seed)
-    for step in range(1, steps + 1):
+    step = 0
+    while steps is None or step < steps:
+        step += 1
         action = agent.act(obs, info)
         obs, reward, terminated, truncated, info = env.step(action)
         agent.observe(reward, obs, info, terminated, truncated)
-        if on_step is not None:
-            on_step(step, reward, info, metrics())
+        yield step, reward, info, metrics()
         if terminated:
-            break
+            return
         if truncated:
             obs, info = env.reset()
 

@@ -17,7 +17,6 @@ stream's own share for reference (CSV + PNG). Everything runs on one CPU thread.
 from __future__ import annotations
 
 import argparse
-import csv
 import pathlib
 import time
 
@@ -25,7 +24,10 @@ import numpy as np
 import torch
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
+from agents.base import rollout
 from agents.langevin_rag import LangevinRAGAgent
+from benchmarks.csv_table import write_csv
+from benchmarks.throughput import StepClock
 from curriculum_env.retrieval import RingBuffer
 from curriculum_env.wrappers.langevin_rag import LangevinRAG
 
@@ -78,7 +80,7 @@ def ring_figure(out: pathlib.Path, rows: int, refresh: int, queries: int, reps: 
           f"whole add (vectors + ids + texts + content hashes) {res['refresh_ms']:.4f} ms; "
           f"full IndexFlatIP rebuild {res['full_rebuild_ms']:.2f} ms; search of {queries} queries, top-10: "
           f"faiss.knn {res['search_knn_ms']:.2f} ms, IndexFlatIP.search {res['search_index_ms']:.2f} ms")
-    _write_csv(out / "ring.csv", [res])
+    write_csv(out / "ring.csv", [res])
     return res
 
 
@@ -90,23 +92,26 @@ def _agent(embedder: str, buffer_size: int, steps_sgld: int | None) -> LangevinR
 
 
 def _run(task: str, steps: int, seed: int, agent: LangevinRAGAgent) -> list[dict]:
+    """Roll ``agent`` with :func:`agents.base.rollout` on the tiny config wrapped in LangevinRAG; one row
+    per step: its wall time (act + env step + observe, :class:`benchmarks.throughput.StepClock`), the
+    env's phase times, the target domain's share of the retrieved windows, candidates and ring."""
     import gymnasium as gym
 
-    env = LangevinRAG(gym.make("CurriculumSelect-v0", task=task, **TINY), config=agent.config.wrapper)
-    agent.setup(env, seed)
+    rag = LangevinRAG(gym.make("CurriculumSelect-v0", task=task, **TINY), config=agent.config.wrapper)
+    rows: list[dict] = []
     t0 = time.perf_counter()
-    obs, info = env.reset(seed=seed)
-    print(f"reset (ring of {len(env.ring)} windows, embeddings cached after the first run): "
-          f"{time.perf_counter() - t0:.1f} s")
-    rows = []
-    for step in range(1, steps + 1):
-        t0 = time.perf_counter()
-        action = agent.act(obs, info)
-        obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(reward, obs, info, terminated, truncated)
-        total = time.perf_counter() - t0
+
+    def on_reset() -> None:  # agent setup and the first reset done
+        if not rows:
+            print(f"reset (ring of {len(rag.ring)} windows, embeddings cached after the first run): "
+                  f"{time.perf_counter() - t0:.1f} s")
+
+    clock = StepClock(rag, on_reset=on_reset)
+
+    def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
+        total = clock.elapsed()
         src, sampled = info["source"], info["rag/sampled"]
-        ring_src = env.ring.source[: len(env.ring)]
+        ring_src = rag.ring.source[: len(rag.ring)]
         rows.append({
             "step": step, "reward": reward, "total_s": total,
             **{f"time_{k}_s": float(info[f"time/{k}"]) for k in PHASES},
@@ -116,15 +121,16 @@ def _run(task: str, steps: int, seed: int, agent: LangevinRAGAgent) -> list[dict
             "retrieved": int(info["rag/retrieved"]),
             **{k.replace("/", "_"): float(info[k]) for k in info if k.startswith("langevin/")},
         })
-        if terminated:
-            break
+        clock.restart()
+
+    rollout(clock, agent, steps, seed, on_step)
     return rows
 
 
 def phases_figure(out: pathlib.Path, steps: int, seed: int, embedder: str, buffer_size: int) -> dict[str, float]:
     """Mean wall time per phase of a Langevin-RAG step on the tiny config."""
     rows = _run("prose", steps, seed, _agent(embedder, buffer_size, None))
-    _write_csv(out / "phases.csv", rows)
+    write_csv(out / "phases.csv", rows)
     res = {k: float(np.mean([r[f"time_{k}_s"] for r in rows])) for k in PHASES}
     res["total"] = float(np.mean([r["total_s"] for r in rows]))
     print(f"tiny config, per-step wall time (s, mean of {len(rows)} steps): "
@@ -135,7 +141,7 @@ def phases_figure(out: pathlib.Path, steps: int, seed: int, embedder: str, buffe
 def noisy_figure(out: pathlib.Path, steps: int, seed: int, embedder: str, buffer_size: int) -> dict[str, float]:
     """Share of retrieved windows from ``prose`` on the ``noisy`` task against steps."""
     rows = _run("noisy", steps, seed, _agent(embedder, buffer_size, None))
-    _write_csv(out / "noisy_prose_share.csv", rows)
+    write_csv(out / "noisy_prose_share.csv", rows)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,13 +172,6 @@ def noisy_figure(out: pathlib.Path, steps: int, seed: int, embedder: str, buffer
           f"-> {res['retrieved_second_half']:.3f} (second half); ring (stream) share {res['ring']:.3f}; "
           f"mean SGLD Q gain {res['q_gain']:.4f}, Q(tokens) - Q(random) {res['q_tokens_minus_random']:.4f}")
     return res
-
-
-def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def main(argv: list[str] | None = None) -> None:

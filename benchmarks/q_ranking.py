@@ -2,20 +2,21 @@
 
 Usage::
 
-    python -m benchmarks.q_ranking needle   --out results/soft_q [--steps 300] [--agent beta=0.01 ...]
+    python -m benchmarks.q_ranking needle   --out results/soft_q [--steps 300] [--agent soft_q_paper@beta=0.01]
     python -m benchmarks.q_ranking noisy    --out results/soft_q [--steps 300]
     python -m benchmarks.q_ranking overhead --out results/soft_q [--steps 60]
     python -m benchmarks.q_ranking signal   --out results/soft_q [--steps 300]
     python -m benchmarks.q_ranking all      --out results/soft_q
 
-``--agent k=v`` overrides any :class:`agents.soft_q.SoftQConfig` field; ``--env k=v`` any env field.
-The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
+``--agent`` is an agent spec (:mod:`agents.specs`): a soft-Q preset of ``agents.AGENTS`` (default
+``soft_q_paper``, the paper's settings) with any flat option of ``SoftQAgent``
+(``SoftQConfig.options()``); the env gets the agent's ``action_mode`` and ``env_kwargs`` (e.g.
+``paired_reward`` for the gain signal, ``influence_every`` for influence credit), and ``--env`` overrides
+them in the same ``key=value,...`` syntax. The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
 
-    python -m benchmarks.q_ranking needle --seed 0 --tag _gain \
-        --agent action_mode=select reward_signal=gain gamma=0.0 replay_size=2000 replay_updates=4 \
-        --env action_mode=select paired_reward=True
+    python -m benchmarks.q_ranking needle --seed 0 --tag _gain --agent soft_q_gain
 
-and with ``reward_norm=0.01 lr=0.003 replay_updates=8`` added to ``--agent`` for the noisy figure.
+and ``--agent soft_q_gain@reward_norm=0.01,lr=0.003,replay_updates=8`` for the noisy figure.
 Each figure writes ``<name>.csv`` (one row per step) and ``<name>.png`` into ``--out`` and prints
 its summary numbers.
 """
@@ -23,11 +24,10 @@ its summary numbers.
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
 import pathlib
 import textwrap
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -35,53 +35,44 @@ import torch
 from tqdm.auto import tqdm
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
-from agents.soft_q import SoftQAgent
+from agents import make_agent
+from agents.base import rollout
+from agents.specs import parse_options
+from benchmarks.csv_table import write_csv
+from benchmarks.throughput import Stepper
 
 
-def parse_pairs(pairs: list[str]) -> dict:
-    """``["beta=0.1", "td_into_theta=True"]`` -> ``{"beta": 0.1, "td_into_theta": True}``."""
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
+def batch_row(step: int, reward: float, sources: np.ndarray, info: dict, metrics: dict) -> dict:
+    """The reward, each source's share of the batch the agent acted on (``batch_share/<source>``: a uniform
+    policy's mass there) and the agent's metrics."""
+    share = {f"batch_share/{label}": float(np.mean(sources == label)) for label in np.unique(sources)}
+    return {"step": step, "reward": reward, **share, **metrics}
 
 
-def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        fields = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
-        writer = csv.DictWriter(f, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def run_agent(task: str, steps: int, seed: int, agent_kw: dict, env_kw: dict) -> list[dict]:
-    """Roll the soft-Q agent; one row of metrics per step."""
+def run_agent(task: str, steps: int, seed: int, agent: str, env_kw: dict, row: Callable = batch_row) -> list[dict]:
+    """Roll the agent of spec ``agent`` on ``task`` with :func:`agents.base.rollout`; one row per step,
+    ``row(step, reward, sources, info, metrics)`` with ``sources`` [N] the labels of the batch acted on."""
     env = gym.make("CurriculumSelect-v0", task=task, **env_kw)
-    agent = SoftQAgent(**agent_kw)
-    agent.setup(env, seed)
-    obs, info = env.reset(seed=seed)
-    rows = []
-    for step in tqdm(range(1, steps + 1), desc=f"{task} seed {seed}", unit="step", leave=False):
-        sources = np.asarray(info["source"])  # the batch the policy is computed on: a uniform policy's mass
-        share = {f"batch_share/{label}": float(np.mean(sources == label)) for label in np.unique(sources)}
-        w = agent.act(obs, info)
-        m = agent.metrics()  # the policy that produced w (before the reward arrives)
-        obs, reward, term, trunc, info = env.step(w)
-        agent.observe(reward, obs, info, term, trunc)
-        rows.append({"step": step, "reward": reward, **share, **m})
-        if term:
-            break
+    rows: list[dict] = []
+    bar = tqdm(total=steps, desc=f"{task} seed {seed}", unit="step", leave=False)
+    acted = {"source": env.reset(seed=seed)[1]["source"]}  # the first batch (rollout resets with the same seed)
+
+    def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
+        rows.append(row(step, reward, np.asarray(acted["source"]), info, metrics))
+        acted["source"] = info["source"]  # the candidates the next step acts on
+        bar.update(1)
+
+    rollout(env, make_agent(agent), steps, seed, on_step)
+    bar.close()
     env.close()
     return rows
 
 
-def figure_needle(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+def figure_needle(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: dict, tag: str) -> dict:
     env_kw = {"num_candidates": 16, **env_kw}
-    rows = run_agent("needle", steps, seed, agent_kw, env_kw)
+    rows = run_agent("needle", steps, seed, agent, env_kw)
+    if "needle/rank" not in rows[0]:
+        raise ValueError(f"agent {agent!r} reports no needle/rank metric (soft-Q agents do)")
     n = env_kw["num_candidates"]
     rank = np.array([r["needle/rank"] for r in rows])
     prob = np.array([r["needle/prob"] for r in rows])
@@ -102,15 +93,15 @@ def figure_needle(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_
     b.set_ylabel("policy probability")
     b.set_xlabel("step")
     b.legend()
-    a.set_title(textwrap.fill(f"soft-Q on needle (N={n}) {agent_kw or 'paper defaults'}", 110), fontsize=8)
+    a.set_title(textwrap.fill(f"soft-Q on needle (N={n}) {agent}", 110), fontsize=8)
     fig.tight_layout()
     fig.savefig(out / f"needle{tag}.png", dpi=120)
     plt.close(fig)
     return summary
 
 
-def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
-    rows = run_agent("noisy", steps, seed, agent_kw, env_kw)
+def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: dict, tag: str) -> dict:
+    rows = run_agent("noisy", steps, seed, agent, env_kw)
     # Policy mass on prose vs what a uniform policy puts there (the batch's prose fraction), per step.
     mass = np.array([r.get("mass/prose", 0.0) for r in rows])
     share = np.array([r.get("batch_share/prose", 0.0) for r in rows])
@@ -131,7 +122,7 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_k
     ax.axhline(1.0, color="k", ls="--", label="uniform (= stream share)")
     ax.set_xlabel("step")
     ax.set_ylabel("prose mass / prose share")
-    ax.set_title(textwrap.fill(f"soft-Q on noisy {agent_kw or 'paper defaults'}", 110), fontsize=8)
+    ax.set_title(textwrap.fill(f"soft-Q on noisy {agent}", 110), fontsize=8)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / f"noisy{tag}.png", dpi=120)
@@ -139,32 +130,20 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_k
     return summary
 
 
-def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: dict, tag: str) -> dict:
     """Time of (agent.act + env.step + agent.observe) vs env.step with uniform weights, interleaved.
 
-    Two identical envs; each round steps both, in alternating order, so machine noise hits both arms.
+    Two identical envs, each stepped by a :class:`benchmarks.throughput.Stepper`; each round steps both,
+    in alternating order, so machine noise hits both arms.
     """
-    env_a = gym.make("CurriculumSelect-v0", **env_kw)
-    env_u = gym.make("CurriculumSelect-v0", **env_kw)
-    agent = SoftQAgent(**agent_kw)
-    agent.setup(env_a, seed)
-    obs, info = env_a.reset(seed=seed)
-    env_u.reset(seed=seed)
-    n = env_u.unwrapped.config.num_candidates
-    uniform = np.full(n, 1.0 / n, dtype=np.float32)
-    rows = []
+    arms = {"agent": Stepper(env_kw, agent, seed), "uniform": Stepper(env_kw, None, seed)}
     for step in range(1, steps + 1):
-        times = {}
         for arm in (("agent", "uniform") if step % 2 else ("uniform", "agent")):
-            t0 = time.perf_counter()
-            if arm == "agent":
-                w = agent.act(obs, info)
-                obs, r, term, trunc, info = env_a.step(w)
-                agent.observe(r, obs, info, term, trunc)
-            else:
-                env_u.step(uniform)
-            times[arm] = time.perf_counter() - t0
-        rows.append({"step": step, "agent_s": times["agent"], "uniform_s": times["uniform"]})
+            arms[arm].step()
+    rows = [{"step": step, "agent_s": a, "uniform_s": u}
+            for step, (a, u) in enumerate(zip(arms["agent"].times, arms["uniform"].times, strict=True), start=1)]
+    for stepper in arms.values():
+        stepper.env.close()
     warm = rows[5:]  # skip warm-up steps
     a = float(np.median([r["agent_s"] for r in warm]))
     u = float(np.median([r["uniform_s"] for r in warm]))
@@ -185,28 +164,22 @@ def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, en
     return {"median_agent_s": a, "median_uniform_s": u, "median_ratio": a / u, "total_ratio": ta / tu}
 
 
-def figure_signal(out: pathlib.Path, steps: int, seed: int, agent_kw: dict, env_kw: dict, tag: str) -> dict:
+def figure_signal(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: dict, tag: str) -> dict:
     """Is there a per-candidate signal to learn? Uniformly random single-window steps on ``noisy``.
 
     Per step: the source of the trained window, the unpaired reward change r_k - r_{k-1} (different
     D-hat samples) and the paired gain (same D-hat before and after, ``paired_reward=True``). The
     summary gives each source's mean and standard error of both over the first third of the steps.
-    No agent is involved (``--agent`` is ignored).
+    The windows are drawn by the ``random_select`` agent (``--agent`` is ignored).
     """
-    env = gym.make("CurriculumSelect-v0", task="noisy", **{**env_kw, "action_mode": "select", "paired_reward": True})
-    obs, info = env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    rows, prev = [], None
-    for step in tqdm(range(1, steps + 1), desc=f"signal seed {seed}", unit="step", leave=False):
-        a = int(rng.integers(len(info["source"])))
-        source = str(info["source"][a])
-        obs, reward, term, trunc, info = env.step(a)
-        rows.append({"step": step, "source": source, "reward": reward, "gain": info["reward_gain"],
-                     "delta": float("nan") if prev is None else reward - prev})
-        prev = reward
-        if term:
-            break
-    env.close()
+    def trained_row(step: int, reward: float, sources: np.ndarray, info: dict, metrics: dict) -> dict:
+        source = str(sources[int(np.argmax(info["weights"]))])  # select mode: the weights are one-hot on a
+        return {"step": step, "source": source, "reward": reward, "gain": info["reward_gain"]}
+
+    env_kw = {**env_kw, "action_mode": "select", "paired_reward": True}
+    rows = run_agent("noisy", steps, seed, "random_select", env_kw, row=trained_row)  # a uniformly random window
+    for k, r in enumerate(rows):  # the unpaired change r_k - r_{k-1}
+        r["delta"] = r["reward"] - rows[k - 1]["reward"] if k else float("nan")
     write_csv(out / f"signal{tag}.csv", rows)
     first = rows[1:max(2, len(rows) // 3)]
     summary = {}
@@ -222,24 +195,38 @@ FIGURES = {"needle": figure_needle, "noisy": figure_noisy, "overhead": figure_ov
 DEFAULT_STEPS = {"needle": 300, "noisy": 300, "overhead": 60, "signal": 300}
 
 
+def _env_options(text: str) -> dict:
+    """``--env``'s ``key=value,...`` (:func:`agents.specs.parse_options`), an argparse error if malformed."""
+    try:
+        return parse_options(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("figure", choices=[*FIGURES, "all"])
     p.add_argument("--out", default="results/soft_q", help="folder for the CSV and PNG files")
     p.add_argument("--steps", type=int, default=None, help="env steps (default: per figure)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--agent", nargs="*", default=[], metavar="K=V", help="SoftQConfig overrides")
-    p.add_argument("--env", nargs="*", default=[], metavar="K=V", help="env config overrides")
+    p.add_argument("--agent", default="soft_q_paper", metavar="SPEC",
+                   help="agent spec, e.g. soft_q_paper@beta=0.1,gamma=0 (default soft_q_paper)")
+    p.add_argument("--env", type=_env_options, default={}, metavar="K=V,...",
+                   help="env config overrides, e.g. num_candidates=8,paired_reward=True")
     p.add_argument("--tag", default="", help="suffix of the output file names")
     args = p.parse_args(argv)
+    try:
+        agent = make_agent(args.agent)  # a bad spec fails here, before any figure runs
+    except (ValueError, TypeError) as exc:
+        p.error(f"--agent: {exc}")
     torch.set_num_threads(1)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    agent_kw, env_kw = parse_pairs(args.agent), parse_pairs(args.env)
+    env_kw = {"action_mode": agent.action_mode, **getattr(agent, "env_kwargs", {}), **args.env}
     for name in FIGURES if args.figure == "all" else [args.figure]:
         steps = args.steps or DEFAULT_STEPS[name]
         t0 = time.perf_counter()
-        summary = FIGURES[name](out, steps, args.seed, agent_kw, env_kw, args.tag)
+        summary = FIGURES[name](out, steps, args.seed, args.agent, env_kw, args.tag)
         line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
         print(f"{name}{args.tag} ({steps} steps, seed {args.seed}, {time.perf_counter() - t0:.0f}s): {line}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import pathlib
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.csv_table import write_csv
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 
 BASELINE, ORACLE = "random", "oracle"
@@ -199,18 +199,12 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
                        ("aggregate", summary["aggregate"])):
         if not rows:
             continue
-        with open(out / f"{name}.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()} for row in rows)
+        write_csv(out / f"{name}.csv",
+                  [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()} for row in rows])
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    with open(out / "curves.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["task", "agent", "seed", "step", "examples_streamed", "examples_trained", "test_nll"])
-        for r in results:
-            for c in r["curve"]:
-                w.writerow([r["spec"]["task"], r["spec"]["agent"], r["spec"]["seed"], c["step"],
-                            c["examples_streamed"], c["examples_trained"], c["test_nll"]])
+    spec_keys, curve_keys = ("task", "agent", "seed"), ("step", "examples_streamed", "examples_trained", "test_nll")
+    write_csv(out / "curves.csv", [{**{k: r["spec"][k] for k in spec_keys}, **{k: c[k] for k in curve_keys}}
+                                   for r in results for c in r["curve"]], columns=(*spec_keys, *curve_keys))
 
 
 def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> list[pathlib.Path]:

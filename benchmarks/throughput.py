@@ -57,34 +57,80 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class StepClock(gym.Wrapper):
+    """Times the agent steps of :func:`agents.base.rollout`: wrap the env, hand the wrapper to rollout, and
+    in ``on_step`` read :meth:`elapsed` first and call :meth:`restart` last.
+
+    ``elapsed()`` is then the agent's ``act`` + ``env.step`` + ``observe`` alone: the clock restarts at
+    the end of every ``on_step`` and of every ``reset`` (so agent setup, resets and whatever ``on_step``
+    does are left out). ``on_reset``, if given, is called after each reset, before the clock restarts.
+    """
+
+    def __init__(self, env: gym.Env, on_reset: Callable[[], None] | None = None):
+        super().__init__(env)
+        self.on_reset = on_reset
+        self.mark = time.perf_counter()
+
+    def reset(self, **kwargs):
+        out = self.env.reset(**kwargs)
+        if self.on_reset is not None:
+            self.on_reset()
+        self.restart()
+        return out
+
+    def elapsed(self) -> float:
+        """Seconds since the last :meth:`restart` (or reset)."""
+        return time.perf_counter() - self.mark
+
+    def restart(self) -> None:
+        self.mark = time.perf_counter()
+
+
+class UniformWeights:
+    """The agent of the plain arms: equal weight on every candidate (the paper's all-N mixture, or B of
+    them at random under a budget)."""
+
+    action_mode = "mixture"
+    name = "uniform"
+
+    def setup(self, env: gym.Env, seed: int) -> None:
+        self.shape = env.action_space.shape
+
+    def act(self, obs: np.ndarray, info: dict) -> np.ndarray:
+        return np.ones(self.shape, dtype=np.float32)
+
+    def observe(self, reward, obs, info, terminated, truncated) -> None:
+        pass
+
+
 class Stepper:
-    """An env plus an agent, stepped one step at a time with the step's wall time recorded."""
+    """An env plus an agent (``None``: :class:`UniformWeights`), advanced one step per :meth:`step`
+    through :func:`agents.base.agent_steps` (the package's one loop, as a generator, so the sections
+    can interleave several steppers a block at a time), with each step's wall time (agent ``act`` +
+    ``env.step`` + ``observe``; :class:`StepClock` leaves setup and resets out) and env phase times.
+    """
 
     def __init__(self, env_kwargs: dict, agent: str | None, seed: int = 0):
         from agents import make_agent
+        from agents.base import agent_steps
 
         self.env = gym.make("CurriculumSelect-v0", **env_kwargs)
-        self.agent = make_agent(agent) if agent else None
-        if self.agent is not None:
-            self.agent.setup(self.env, seed)
-        self.obs, self.info = self.env.reset(seed=seed)
+        self.env.reset(seed=seed)  # built now, so other arms may read its model (the loop resets it alike)
+        self.agent = make_agent(agent) if agent else UniformWeights()
+        self.clock = StepClock(self.env)
+        self._loop = agent_steps(self.clock, self.agent, seed)
         self.times: list[float] = []
         self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
 
     def step(self) -> None:
-        t0 = time.perf_counter()
-        if self.agent is None:
-            action = np.ones(self.env.action_space.shape, dtype=np.float32)
-        else:
-            action = self.agent.act(self.obs, self.info)
-        self.obs, reward, term, trunc, self.info = self.env.step(action)
-        if self.agent is not None:
-            self.agent.observe(reward, self.obs, self.info, term, trunc)
-        self.times.append(time.perf_counter() - t0)
+        self.clock.restart()
+        try:
+            _, _, info, _ = next(self._loop)
+        except StopIteration:
+            raise RuntimeError("the env terminated (training diverged): no more steps to time") from None
+        self.times.append(self.clock.elapsed())
         for k in self.phases:
-            self.phases[k].append(float(self.info[f"time/{k}"]))
-        if term or trunc:
-            self.obs, self.info = self.env.reset()
+            self.phases[k].append(float(info[f"time/{k}"]))
 
 
 class FloorStepper:
@@ -256,7 +302,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
         for name, agent in pairs.items():
             try:
                 steppers[name] = Stepper(base, agent)
-            except (ImportError, AttributeError) as exc:  # an agent not built yet: say so, don't hide it
+            except (ImportError, AttributeError, ValueError) as exc:  # an agent not built yet: say so, don't hide it
                 out(f"  (skipping {name}: {exc})")
         t = interleaved(steppers, args.rounds, args.block)
         if "soft_q" in t:

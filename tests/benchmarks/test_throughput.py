@@ -1,13 +1,17 @@
-"""Smoke test of ``benchmarks.throughput``'s floor section on a tiny config (a few seconds)."""
+"""``benchmarks.throughput`` on a tiny config: the Stepper, the StepClock of rollout timings, the floor section."""
 
 import math
 import subprocess
 import sys
+import time
 
+import numpy as np
 import torch
 
-from benchmarks.throughput import FloorStepper, Stepper, measure_floor, parse_args
-from tests.conftest import TINY
+from agents import make_agent
+from agents.base import rollout
+from benchmarks.throughput import FloorStepper, StepClock, Stepper, measure_floor, parse_args
+from tests.conftest import TINY, make_tiny
 
 TINY_BUDGET = {**TINY, "train_batch": 2, "candidate_stats": ()}
 VARIANTS = ("budget", "budget_loss", "budget_loss_entropy", "floor", "floor_body")
@@ -22,7 +26,8 @@ def test_measure_floor_reports_every_variant_and_phase():
     assert set(res) == expected
     for key in expected - {f"{v}_other_ms" for v in VARIANTS}:  # `other` is a difference and may be ~0
         assert math.isfinite(res[key]) and res[key] > 0, key
-    assert all(math.isfinite(res[f"{v}_other_ms"]) for v in VARIANTS)
+    for v in VARIANTS:  # other = step - phases: a part of the step, never more than it
+        assert abs(res[f"{v}_other_ms"]) < res[f"{v}_ms"], v
     assert math.isclose(res["floor_ratio"], res["budget_ms"] / res["floor_ms"])
     text = "\n".join(lines)
     assert "vs floor" in text and "goal <= 1.15" in text and "B=2 of N=8" in text
@@ -58,3 +63,57 @@ def test_only_selects_sections_and_help_names_the_arguments():
                                text=True, check=True).stdout
     for flag in ("--only", "--budget", "--rounds", "--block", "--threads", "--num-candidates", "--rss-steps"):
         assert flag in help_text
+
+
+def test_stepper_takes_exactly_one_step_per_call():
+    """Setup and reset in the constructor, then one uniform-weights step per step() call: the model is
+    the one reset(seed) and uniform steps give, step for step."""
+    stepper = Stepper(TINY, None, seed=3)
+    ref = make_tiny()
+    ref.reset(seed=3)
+
+    def same_model() -> bool:
+        a, b = stepper.env.unwrapped.learner.model.state_dict(), ref.unwrapped.learner.model.state_dict()
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same_model() and stepper.times == []  # reset, no step yet
+    for k in range(1, 4):
+        stepper.step()
+        ref.step(np.ones(TINY["num_candidates"], dtype=np.float32))
+        assert same_model(), f"step {k}"
+        assert len(stepper.times) == k and all(len(v) == k for v in stepper.phases.values())
+    assert all(t > 0 for t in stepper.times)
+    stepper.env.close()
+    ref.close()
+
+
+def test_step_clock_leaves_out_resets_and_on_step(monkeypatch):
+    """An hour passes in every reset hook and in every on_step: no lap may contain one."""
+    offset = [0.0]
+    real = time.perf_counter
+    monkeypatch.setattr(time, "perf_counter", lambda: real() + offset[0])
+
+    def an_hour_passes():
+        offset[0] += 3600.0
+
+    resets = []
+    env = StepClock(make_tiny(max_episode_steps=2), on_reset=lambda: (resets.append(1), an_hour_passes()))
+    laps = []
+
+    def on_step(step, reward, info, metrics):
+        laps.append(env.elapsed())
+        an_hour_passes()
+        env.restart()
+
+    rollout(env, make_agent("random"), 5, 0, on_step)  # uniform weights
+    assert len(resets) == 3 and len(laps) == 5  # the first reset and one after each truncation (steps 2, 4)
+    assert all(0 < t < 3600 for t in laps), laps
+    env.close()
+
+
+def test_stepper_goes_on_past_the_end_of_an_episode():
+    stepper = Stepper({**TINY, "max_episode_steps": 2}, None)
+    for _ in range(5):
+        stepper.step()
+    assert len(stepper.times) == 5 and stepper.env.unwrapped._step == 1  # reset after steps 2 and 4
+    stepper.env.close()
