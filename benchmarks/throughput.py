@@ -4,6 +4,11 @@
     python -m benchmarks.throughput --only floor         # the budgeted step against its compute floor
     python -m benchmarks.throughput --only floor --budget 4 --rounds 10 --block 10
     python -m benchmarks.throughput --rss-steps 2000     # plus RSS growth over 2,000 steps
+    python -m benchmarks.throughput --preset gpt2-124m --device cuda [--train-batch 16]   # the paper's scale
+
+``--preset`` times one env step at a preset's scale phase by phase (tokens/s, peak memory, MFU) against
+the same step done the reference way, in the same run: :mod:`benchmarks.step_phases`, whose options
+(``--steps``, ``--train-batch``, ``--precision``, ``--compile``, ...) it then takes.
 
 Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` only with ``--rss-steps``):
 
@@ -365,5 +370,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--preset" or a.startswith("--preset=") for a in argv):
+        from benchmarks import step_phases
+
+        step_phases.main(argv)
+    else:
+        run(parse_args(argv))
+
+
 if __name__ == "__main__":
-    run(parse_args(sys.argv[1:]))
+    main()

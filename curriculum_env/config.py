@@ -7,19 +7,89 @@ The config imports nothing heavy, so ``import curriculum_env`` stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 ACTION_MODES = ("mixture", "select")
+PRECISIONS = ("fp32", "bf16")
 TRAIN_WEIGHTINGS = ("uniform", "action")
 CANDIDATE_STATS = ("loss", "entropy")
 INFLUENCE_KINDS = ("first_order", "measured")
 DIFFICULTY_METRICS = ("rarity", "length")
 
+GPT2_124M: dict[str, Any] = {
+    # the model: GPT-2 small (124M parameters with GPT-2's vocabulary; 85M without the embeddings)
+    "n_layer": 12,
+    "n_head": 12,
+    "n_embd": 768,
+    "vocab_size": 50257,  # GPT-2's; the offline BPE reaches it only from enough text, hence code_chars
+    "code_chars": 12_000_000,  # the whole standard library (~11M characters) into the BPE and the code corpus
+    "context_length": 1024,  # GPT-2's n_positions; the default model's n_positions is context_length
+    # the paper's step: N candidates scored, all N trained as a mixture (no train_batch), M reward windows
+    "num_candidates": 64,
+    "reward_batch": 256,
+    "heldout_size": 1024,  # |D| = 4 x M, so the M windows drawn each step differ from step to step
+    "test_size": 256,
+    "lr": 6e-4,  # GPT-2 small's learning rate (GPT-3 paper, nanoGPT)
+    # one GPU
+    "device": "auto",
+    "precision": "bf16",
+    "micro_batch_size": 16,  # fwd/bwd windows per chunk: ~16 x 0.8 GB of activations under bf16 autocast
+    "eval_micro_batch_size": 32,  # no-grad windows per chunk (scoring, reward): logits [32, 1024, V] in fp32
+    "fused_forward": False,  # the fused graph of all N windows would be ~50 GB under bf16 (see PRESETS)
+}
+
+PRESETS: dict[str, dict[str, Any]] = {"gpt2-124m": GPT2_124M, "paper": GPT2_124M}
+"""Named presets for ``EnvConfig(preset=...)`` / ``gym.make(..., preset=...)``: each maps fields to values;
+explicit arguments win over them.
+
+``gpt2-124m`` (alias ``paper``) is the paper's scale on one GPU: GPT-2 small (12 layers, 12 heads,
+d = 768, 1,024-token windows, GPT-2's 50,257-token vocabulary: 124.4M parameters, tied embeddings),
+N = 64 candidates, M = 256 reward windows from |D| = 1,024, bf16 autocast on CUDA when present.
+Choices and why:
+
+- ``context_length=1024``: GPT-2's positions; the default model is built with ``n_positions =
+  context_length``, and a pretrained ``model=`` must have at least that many positions.
+- ``vocab_size=50257`` with ``code_chars=12_000_000``: the offline BPE stops merging when its text
+  runs out; prose plus the default 2M code characters gives ~30k tokens, prose plus the whole standard
+  library gives GPT-2's 50,257, so the model has GPT-2's size. (With ``tokenizer=`` a real GPT-2
+  tokenizer gives the same.)
+- **Data.** At 1,024 tokens per window the built-in tasks (whose held-out sets are all ``prose``) hold
+  only 23 held-out windows, far fewer than M = 256, so the env refuses them under a preset rather
+  than quietly scoring the reward on 23 windows (see :meth:`EnvConfig.check_heldout`): give a task
+  with more target text (your files or a ``datasets`` name; offline, ``benchmarks.step_phases:stdlib_task``
+  -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
+  ``reward_batch`` / ``context_length`` explicitly. A pretrained ``model=`` ignores the shape fields.
+- ``fused_forward=False``: the fused forward keeps the autograd graph of all N windows alive from the
+  observation to the update. Its saved tensors, measured on CPU for one 1,024-token window of this
+  model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the bf16 weight copies once):
+  82 GB / 49 GB for N = 64, more than or most of one 80 GB GPU. The separate no-grad scoring forward
+  costs one forward of N more and keeps memory at one micro-batch; pass ``fused_forward=True`` to try
+  the fused step under bf16 (``benchmarks.step_phases --fused`` reports its peak memory).
+- ``micro_batch_size=16`` / ``eval_micro_batch_size=32``: a fwd/bwd chunk of 16 windows holds ~13 GB
+  of activations under bf16; a no-grad chunk of 32 holds fp32 logits and log-softmax of ~6.6 GB each.
+- ``precision="bf16"``, ``device="auto"``: bf16 autocast with fp32 master weights on the GPU when
+  there is one (on CPU it runs too, slowly). ``lr=6e-4``: GPT-2 small's learning rate.
+"""
+
+
+def preset_values(name: Any) -> dict[str, Any]:
+    """The field values of preset ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
+    return dict(PRESETS[name])
+
 
 @dataclass
 class EnvConfig:
-    """All knobs of the environment, typed and defaulted for the offline tiny default."""
+    """All knobs of the environment, typed and defaulted for the offline tiny default.
+
+    ``preset`` names a set of values (:data:`PRESETS`) for every field not passed explicitly:
+    ``EnvConfig(preset="gpt2-124m", num_candidates=8)`` is the preset with N = 8. Explicit arguments
+    always win, also when they equal a field's class default; :meth:`replace` keeps the preset name and
+    changes only what it is given.
+    """
 
     # --- task and data --------------------------------------------------------------------------
     task: Any = "prose"
@@ -97,25 +167,54 @@ class EnvConfig:
     """G, max global gradient norm of the LM update."""
     micro_batch_size: int = 16
     """Candidates per forward/backward chunk; gradients are accumulated across chunks."""
+    eval_micro_batch_size: int | None = None
+    """Windows per chunk of the no-grad forwards (the reward, the scoring forward when it runs without
+    gradients, ``evaluate``); ``None``: ``micro_batch_size``. No-grad chunks hold no graph, so they can be larger."""
     fused_forward: bool = True
     """Mixture mode without ``train_batch``: the observation forward also yields the losses the update
     backpropagates (under a budget the observation forward runs without gradients)."""
     device: str = "cpu"
     """Torch device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when present)."""
     dtype: str = "float32"
-    """Parameter dtype: ``float32`` or ``bfloat16``."""
+    """Parameter storage dtype: ``float32`` or ``bfloat16`` (pure bf16: weights and AdamW state in bf16, no
+    fp32 master copy). For mixed precision keep ``float32`` and set ``precision="bf16"``."""
+    precision: str = "fp32"
+    """Compute precision of every model forward: ``fp32``, or ``bf16`` -- bfloat16 autocast with fp32
+    master weights, gradients and AdamW state; losses, log-probs and entropies reduced in fp32. CPU
+    results are bit-reproducible from the seed in both; on CUDA see :mod:`curriculum_env.learner`."""
+    compile: bool = False
+    """``torch.compile`` the transformer body (the LM head and losses stay eager). The first steps compile
+    (minutes on a large model); results differ from eager in the last bits (fused kernels reorder sums)."""
 
     # --- episode --------------------------------------------------------------------------------
     render_mode: str | None = None
     """``ansi`` returns a one-line summary of the step from ``render()``."""
+
+    # --- preset ---------------------------------------------------------------------------------
+    preset: str | None = None
+    """Named preset filling every field not given (``gpt2-124m``, alias ``paper``: the paper's scale on one
+    GPU; see :data:`PRESETS`). A plain string, so worker processes rebuild the same config from it."""
 
     def __post_init__(self) -> None:
         if self.action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.difficulty not in DIFFICULTY_METRICS:
             raise ValueError(f"difficulty must be one of {DIFFICULTY_METRICS}, got {self.difficulty!r}")
+        if self.preset is not None:
+            preset_values(self.preset)  # raises on an unknown name
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision == "bf16" and self.dtype == "bfloat16":
+            raise ValueError("precision='bf16' keeps fp32 master weights but dtype='bfloat16' stores the weights in "
+                             "bf16: use precision='bf16' with dtype='float32' (mixed precision), or "
+                             "dtype='bfloat16' with precision='fp32' (pure bf16)")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
+        e = self.eval_micro_batch_size
+        if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e < 1):
+            raise ValueError(f"eval_micro_batch_size must be a positive integer or None, got {e!r}")
         if self.render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {self.render_mode!r}")
         positive = ("num_candidates", "heldout_size", "reward_batch", "test_size", "vocab_size", "influence_heldout",
@@ -177,5 +276,53 @@ class EnvConfig:
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> EnvConfig:
-        """A copy with ``changes`` applied (validated like a fresh config)."""
+        """A copy with ``changes`` applied (validated like a fresh config). Every other field keeps its
+        value, so the preset cannot change here: build a new config for another preset."""
+        if "preset" in changes and changes["preset"] != self.preset:
+            raise ValueError(f"replace() keeps every field as it is, so it cannot switch preset {self.preset!r} "
+                             f"to {changes['preset']!r}; build a new config: EnvConfig.from_kwargs(preset=..., ...)")
         return dataclasses.replace(self, **changes)
+
+    def check_heldout(self, available: int) -> None:
+        """Under a preset, refuse a task whose held-out set D has fewer than ``reward_batch`` windows.
+
+        Without a preset the env scores the reward on ``min(M, |D|)`` windows (``heldout_size`` is capped
+        by what the task has); a preset promises its M, and a reward pass 10x smaller would make every
+        timing at that scale wrong. Needle tasks are exempt: their D is the needle by design.
+        """
+        if self.preset is None or available >= self.reward_batch:
+            return
+        from curriculum_env.data.tasks import resolve_task
+
+        task = resolve_task(self.task)
+        if task.needle:
+            return
+        raise ValueError(
+            f"preset {self.preset!r}: task {task.name!r} has {available} held-out windows of {self.context_length} "
+            f"tokens, fewer than reward_batch={self.reward_batch}. Give a task with more target text (your files "
+            "or a datasets name; offline: task='benchmarks.step_phases:stdlib_task', the standard library's "
+            f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
+
+
+def _preset_init(init):
+    """Wrap the dataclass ``__init__`` so that ``preset`` fills the fields not passed explicitly.
+
+    Only the arguments of the call count as explicit, whatever their value, so ``n_layer=2`` (the class
+    default) still overrides a preset's 12. ``dataclasses.replace`` passes every field, so a replaced
+    config keeps its values.
+    """
+    names = [f.name for f in dataclasses.fields(EnvConfig) if f.init]
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        where = names.index("preset")
+        preset = args[where] if len(args) > where else kwargs.get("preset")
+        if preset is not None:
+            given = set(names[: len(args)]) | set(kwargs)
+            kwargs.update({k: v for k, v in preset_values(preset).items() if k not in given})
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+EnvConfig.__init__ = _preset_init(EnvConfig.__init__)

@@ -143,6 +143,7 @@ class CurriculumSelectEnv(gym.Env):
         self.config = config
         self.render_mode = config.render_mode
         self.data = build_task_data(config)
+        config.check_heldout(len(self.data.heldout))  # a preset's M must fit in D (clear error, not a silent cap)
         self.learner = Learner(config, self.data.tokenizer)
         n, d = config.num_candidates, self._hidden_size()
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n, d), dtype=np.float32)

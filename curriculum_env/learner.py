@@ -10,10 +10,32 @@ This is the handle agents reach through ``env.unwrapped.learner``:
 
 Nothing here touches global random state: the default model is initialised inside
 ``torch.random.fork_rng`` from a seed the env draws from its own generator.
+
+**Speed.** The default GPT-2 uses PyTorch's scaled-dot-product attention (``attn_implementation="sdpa"``:
+flash / memory-efficient kernels on CUDA); ``precision="bf16"`` runs every model forward under bfloat16
+autocast with fp32 master weights, gradients and AdamW state (losses, log-probs and entropies are
+reduced in fp32); ``compile=True`` compiles the transformer body with ``torch.compile``; on CUDA
+AdamW runs its fused kernel. A step synchronises with the device only where the host needs a
+number: once when the observation comes back to the host, once in the update (the step-or-skip
+decision on a finite loss and gradient norm, one transfer of loss, auxiliary loss and norm), once per
+reward -- per-chunk ``float(...)`` and ``nonzero`` calls are gone from the step path.
+
+**Reproducibility.** On CPU everything is bit-reproducible from the seed, in fp32 (the default) and
+under bf16 autocast alike (CPU kernels are deterministic for a fixed thread count; fp32 results are
+identical to the plain per-chunk implementation this replaced). On CUDA, with the same GPU, driver and
+library versions: forward passes (observations, rewards, per-candidate statistics) repeat bit for bit;
+gradient steps do *not*, because the embedding backward and the fused SDPA backward kernels
+(flash / memory-efficient attention) accumulate with atomics in a nondeterministic order -- two runs
+agree to float rounding at first and then drift apart. ``torch.use_deterministic_algorithms(True)``
+(with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``) makes them repeatable at some speed cost; the env leaves
+that global switch to the user. bf16 autocast itself is deterministic but differs from fp32 by bf16
+rounding (~1e-2 relative in logits), and CPU bf16 differs from CUDA bf16; ``compile=True`` differs
+from eager in the last bits (fused kernels reorder sums).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -55,7 +77,7 @@ class Scores:
     update can backpropagate without forwarding the candidates again.
     """
 
-    hidden: torch.Tensor  # [N, d] float32, detached, on CPU
+    hidden: torch.Tensor  # [N, d] float32, detached, on CPU (one transfer for all chunks)
     loss: torch.Tensor | None  # [N] per-token mean cross-entropy (graph-connected iff with_grad); None if not asked
     entropy: torch.Tensor | None  # [N] mean predictive entropy (nats), detached, on CPU; None if not asked
     with_grad: bool
@@ -80,6 +102,7 @@ class Learner:
         self.tokenizer = tokenizer
         self.device = resolve_device(cfg.device)
         self.dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
+        self.eval_micro_batch_size = cfg.eval_micro_batch_size or cfg.micro_batch_size
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._aux: list[torch.Tensor] = []
@@ -95,33 +118,60 @@ class Learner:
                 n_embd=self.cfg.n_embd, n_layer=self.cfg.n_layer, n_head=self.cfg.n_head,
                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                 bos_token_id=self.tokenizer.eos_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                attn_implementation="sdpa",  # torch's fused attention kernels (transformers' default since 4.4x)
             )
             return GPT2LMHeadModel(config)
         from transformers import AutoModelForCausalLM
 
-        try:
+        try:  # transformers picks SDPA by itself for every architecture that supports it
             model = AutoModelForCausalLM.from_pretrained(self.cfg.model)
         except Exception as exc:
             raise ValueError(f"cannot load causal LM {self.cfg.model!r}: {exc}") from exc
         if model.get_input_embeddings().weight.shape[0] < len(self.tokenizer):
             raise ValueError(f"model {self.cfg.model!r} has fewer embeddings than the tokenizer has tokens")
+        positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        if isinstance(positions, int) and positions < self.cfg.context_length:
+            raise ValueError(f"model {self.cfg.model!r} has {positions} positions, fewer than "
+                             f"context_length={self.cfg.context_length}: lower context_length")
         return model
 
     def reinitialise(self, seed: int) -> None:
-        """A fresh model (random init from ``seed``, or the pretrained weights) and a fresh AdamW."""
+        """A fresh model (random init from ``seed``, or the pretrained weights) and a fresh AdamW.
+
+        With ``compile=True`` the compiled model object is kept across resets and the fresh weights are
+        loaded into it (the same values a rebuild gives), so a reset does not recompile.
+        """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if self.model is None or self.cfg.model is None:
+            if self.model is not None and self.cfg.compile:
+                fresh = self._build() if self.cfg.model is None else None
+                self.model.load_state_dict(fresh.state_dict() if fresh is not None else self._initial_state)
+            elif self.model is None or self.cfg.model is None:
                 self.model = self._build()
                 if self.cfg.model is not None:
                     self._initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 self.model.load_state_dict(self._initial_state)
         self.model.to(device=self.device, dtype=self.dtype).train()
+        if self.cfg.compile and not getattr(self.model, "_curriculum_compiled", False):
+            # in place (nn.Module.compile): parameter names and state_dict keys stay as they are
+            getattr(self.model, "base_model", self.model).compile()
+            self.model._curriculum_compiled = True
+        fused = {"fused": True} if self.device.type == "cuda" else {}  # one kernel for the AdamW step on CUDA
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+            self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused
         )
         self._aux.clear()
+
+    def autocast(self):
+        """The context every model forward runs in: bf16 autocast under ``precision="bf16"``, else nothing.
+
+        Agents that call ``learner.model`` themselves should enter it too (``with learner.autocast(): ...``)
+        to compute as the env does; :meth:`hidden` and every method here already do.
+        """
+        if self.cfg.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # ---------------------------------------------------------------------------- handle for agents
     @property
@@ -143,13 +193,20 @@ class Learner:
             return ids.to(device=self.device, dtype=torch.long)
         return torch.from_numpy(np.array(ids, dtype=np.int64)).to(self.device)
 
+    def _logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits [B, L, V] of ids [B, L] (bf16 under bf16 autocast; losses upcast them to fp32)."""
+        with self.autocast():
+            return self.model(input_ids=ids).logits
+
     def _forward(self, input_ids=None, inputs_embeds=None):
-        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, output_hidden_states=True)
+        with self.autocast():
+            out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, output_hidden_states=True)
         return out.logits, out.hidden_states[-1]
 
     def _body(self, input_ids=None, inputs_embeds=None) -> torch.Tensor:
         """Last-layer hidden states [B, L, d] from the transformer body alone (no LM head, no logits)."""
-        return self.model.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds)[0]
+        with self.autocast():
+            return self.model.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds)[0]
 
     def hidden(self, input_ids=None, inputs_embeds=None, grad: bool = False) -> torch.Tensor:
         """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings."""
@@ -178,40 +235,45 @@ class Learner:
     # ---------------------------------------------------------------------------- forward
     def window_losses(self, ids: torch.Tensor) -> torch.Tensor:
         """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L], graph-connected when grad is on."""
-        return token_nll(self.model(input_ids=ids).logits, ids).mean(-1)
+        return token_nll(self._logits(ids), ids).mean(-1)
 
     def _chunk_scores(self, ids: torch.Tensor, stats: tuple[str, ...], with_grad: bool):
-        """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B]."""
+        """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B],
+        all still on the model's device."""
         if not with_grad and not stats:
-            return self._body(ids)[:, -1].detach().float().cpu(), None, None
+            return self._body(ids)[:, -1].detach().float(), None, None
         logits, h = self._forward(ids)  # [B, L, V]
         entropy = None
         if "entropy" in stats:
             logp = logits.float().log_softmax(-1)[:, :-1]  # [B, L-1, V]; one normalisation serves both
             loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
             with torch.no_grad():
-                entropy = -(logp.exp() * logp).sum(-1).mean(-1).cpu()
+                entropy = -(logp.exp() * logp).sum(-1).mean(-1)
         else:
             loss = token_nll(logits, ids).mean(-1)
-        return h[:, -1].detach().float().cpu(), loss, entropy
+        return h[:, -1].detach().float(), loss, entropy
 
     def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:
         """Forward a batch ``[N, L]`` in micro-batches: hidden states and the asked ``stats``.
 
         ``stats`` names the per-candidate statistics to compute (``loss``, ``entropy``); with none and
         no gradient only the transformer body runs. With ``with_grad`` the losses keep their graph for
-        :meth:`update` (fused forward) and are always computed.
+        :meth:`update` (fused forward) and are always computed. Chunks of ``micro_batch_size`` windows
+        with gradients, of ``eval_micro_batch_size`` without; hidden states and entropies come back to the
+        host in one transfer, the losses stay on the device (the fused update needs their graph).
         """
         ids = self._as_ids(ids)
         hs, losses, ents = [], [], []
+        size = self.cfg.micro_batch_size if with_grad else self.eval_micro_batch_size
         with torch.set_grad_enabled(with_grad):
-            for chunk in ids.split(self.cfg.micro_batch_size):
+            for chunk in ids.split(size):
                 h, loss, ent = self._chunk_scores(chunk, stats, with_grad)
                 hs.append(h)
                 losses.append(loss)
                 ents.append(ent)
         cat = lambda parts: None if parts[0] is None else torch.cat(parts)
-        return Scores(torch.cat(hs), cat(losses), cat(ents), with_grad)
+        entropy = cat(ents)
+        return Scores(torch.cat(hs).cpu(), cat(losses), None if entropy is None else entropy.cpu(), with_grad)
 
     def gradient(self, ids) -> torch.Tensor:
         """Flat gradient float32 [P] of the mean per-token NLL of windows ``ids`` [B, L] w.r.t. theta,
@@ -220,7 +282,7 @@ class Learner:
         params = [p for p in self.model.parameters() if p.requires_grad]
         total = [torch.zeros_like(p) for p in params]
         for chunk in ids.split(self.cfg.micro_batch_size):
-            loss = token_nll(self.model(input_ids=chunk).logits, chunk).mean() * (len(chunk) / len(ids))
+            loss = token_nll(self._logits(chunk), chunk).mean() * (len(chunk) / len(ids))
             for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
                 t += g
         return torch.cat([t.reshape(-1).float() for t in total])
@@ -235,7 +297,8 @@ class Learner:
         self.model.eval()
         try:
             ref = self.gradient(reference)
-            return np.array([float(ref @ self.gradient(window[None])) for window in self._as_ids(ids)])
+            dots = [ref @ self.gradient(window[None]) for window in self._as_ids(ids)]  # on the device: no sync
+            return torch.stack(dots).double().cpu().numpy()
         finally:
             self.model.train(was_training)
 
@@ -260,16 +323,21 @@ class Learner:
 
     @torch.no_grad()
     def log_prob(self, ids) -> float:
-        """Mean per-token log-probability of windows ``[M, L]`` (eq. 1; minus the LM loss)."""
+        """Mean per-token log-probability of windows ``[M, L]`` (eq. 1; minus the LM loss).
+
+        Chunks of ``eval_micro_batch_size``; the per-chunk sums are accumulated in float64 on the device
+        in order (the same numbers as summing them as Python floats) and read once: one host sync.
+        """
         ids = self._as_ids(ids)
         was_training = self.model.training
         self.model.eval()
-        total, count = 0.0, 0
-        for chunk in ids.split(self.cfg.micro_batch_size):
-            total += float(token_nll(self.model(input_ids=chunk).logits, chunk).sum())
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        for chunk in ids.split(self.eval_micro_batch_size):
+            total = total + token_nll(self._logits(chunk), chunk).sum().double()
             count += chunk[:, 1:].numel()
         self.model.train(was_training)
-        return -total / count
+        return -float(total) / count
 
     # ---------------------------------------------------------------------------- update
     def update(self, weights: np.ndarray, ids, scores: Scores | None = None) -> UpdateStats:
@@ -279,35 +347,41 @@ class Learner:
         ``with_grad`` forward the stored graph is used; otherwise the candidates with non-zero
         weight are forwarded in micro-batches and their gradients accumulated. A non-finite loss or
         gradient skips the step and leaves theta and the optimizer untouched.
+
+        One host sync: every chunk is backpropagated without reading its loss (the sums accumulate in
+        float64 on the device, in order); loss, auxiliary loss and the clipped gradient norm come back
+        together for the step-or-skip decision. A non-finite chunk poisons the gradients, but the step is
+        then skipped and the gradients dropped, exactly as when its backward was skipped.
         """
         params = self.parameters()
         self.optimizer.zero_grad(set_to_none=True)
-        w = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
-        loss_value = 0.0
+        w_host = np.asarray(weights, dtype=np.float32)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         if scores is not None and scores.with_grad:
-            total = (w * scores.loss).sum()
-            loss_value = float(total.detach())
-            if np.isfinite(loss_value):
-                torch.autograd.backward(total, inputs=params)
+            total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
+            loss_sum = loss_sum + total.detach().double()
+            torch.autograd.backward(total, inputs=params)
         else:
-            ids_t = self._as_ids(ids)
-            active = torch.nonzero(w > 0).squeeze(-1)
-            for chunk in active.split(self.cfg.micro_batch_size):
-                part = (w[chunk] * self.window_losses(ids_t[chunk])).sum()
-                loss_value += float(part.detach())
-                if np.isfinite(loss_value):
-                    torch.autograd.backward(part, inputs=params)
-        aux_value = 0.0
+            active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
+            w = torch.as_tensor(w_host[active], device=self.device)
+            ids_t = self._as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
+            mb = self.cfg.micro_batch_size
+            for start in range(0, len(active), mb):
+                part = (w[start:start + mb] * self.window_losses(ids_t[start:start + mb])).sum()
+                loss_sum = loss_sum + part.detach().double()
+                torch.autograd.backward(part, inputs=params)
+        aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         for aux in self._aux:
-            aux_value += float(aux.detach())
-            if np.isfinite(aux_value):
-                torch.autograd.backward(aux, inputs=params)
+            aux_sum = aux_sum + aux.detach().double()
+            torch.autograd.backward(aux, inputs=params)
         self._aux.clear()
         grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
+        loss_value, aux_value, grad_norm = torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]).tolist()  # the sync
         finite = bool(np.isfinite(loss_value) and np.isfinite(aux_value))
-        grad_norm = float("nan")
-        if finite and grads:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip))
+        if not finite:
+            grad_norm = float("nan")
+        elif grads:
             finite = bool(np.isfinite(grad_norm))
         if finite:
             self.optimizer.step()

@@ -117,3 +117,14 @@ def test_stepper_goes_on_past_the_end_of_an_episode():
         stepper.step()
     assert len(stepper.times) == 5 and stepper.env.unwrapped._step == 1  # reset after steps 2 and 4
     stepper.env.close()
+
+
+def test_preset_flag_hands_the_run_to_step_phases(capsys):
+    from benchmarks import throughput
+
+    throughput.main(["--preset", "none", "--device", "cpu", "--task", "prose", "--steps", "1", "--warmup", "0",
+                     "--n-layer", "1", "--context-length", "32", "--num-candidates", "4", "--reward-batch", "4",
+                     "--threads", "1"])
+    text = capsys.readouterr().out
+    assert "env step / reference step" in text  # step_phases' table, not throughput's sections
+    assert "sections:" not in text
