@@ -159,12 +159,14 @@ class CreditConfig:
     """Influence credit: the env probes the candidates' influence every this many steps (default 5)."""
     probe_kind: str | None = None
     """Influence credit: the env's ``influence_kind``, ``first_order`` (default) or ``measured``."""
+    probe_heldout: int | None = None
+    """Influence credit: windows of D in each probe's sample, the env's ``influence_heldout`` (default 16)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("reward", "influence"):
             raise ValueError(f"credit must be 'reward' or 'influence', got {self.kind!r}")
-        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind")}
-        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order"}
+        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind", "probe_heldout")}
+        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order", "probe_heldout": 16}
         for name, default in defaults.items():
             value = getattr(self, name)
             if name in reads[self.kind]:
@@ -181,8 +183,10 @@ class CreditConfig:
             raise ValueError(f"reward_norm must lie in [0, 1], got {self.reward_norm!r}")
         if self.probe_kind not in (None, "first_order", "measured"):
             raise ValueError(f"probe_kind must be 'first_order' or 'measured', got {self.probe_kind!r}")
-        if self.probe_every is not None and not (isinstance(self.probe_every, int) and self.probe_every >= 1):
-            raise ValueError(f"probe_every must be a positive integer, got {self.probe_every!r}")
+        for name in ("probe_every", "probe_heldout"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,8 @@ class SoftQAgent:
         if credit.reward_signal == "gain":
             kwargs["paired_reward"] = True
         if credit.kind == "influence":
-            kwargs.update(influence_every=credit.probe_every, influence_kind=credit.probe_kind)
+            kwargs.update(influence_every=credit.probe_every, influence_kind=credit.probe_kind,
+                          influence_heldout=credit.probe_heldout)
         return kwargs
 
     # ------------------------------------------------------------------------------------ setup

@@ -335,7 +335,7 @@ def test_flat_options_land_in_their_groups_and_round_trip():
     assert (c.replay.size, c.replay.updates, c.replay.batch) == (300, 2, 32)  # batch: its default, replay on
     assert c.temperature.beta_min is None and c.credit.probe_every is None  # not read by these modes
     options = SoftQConfig.options()
-    assert len(options) == 30 and len(set(options.values())) == 30  # one group field per flat name
+    assert len(options) == 31 and len(set(options.values())) == 31  # one group field per flat name
     assert options["temperature"] == ("temperature", "mode") and options["replay_batch"] == ("replay", "batch")
     flat = c.flat()
     assert set(flat) == set(options)

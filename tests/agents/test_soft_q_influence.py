@@ -40,8 +40,10 @@ def test_the_agent_asks_for_probes_and_reports_how_well_q_predicts_them():
     agent = make_agent("soft_q")
     assert agent.config.credit.kind == "influence"
     # the registry's probe period and the default probe kind reach the env (not read back from the config)
-    assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order"}
+    assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order",
+                                "influence_heldout": 16}
     assert SoftQAgent(credit="influence", probe_kind="measured").env_kwargs["influence_kind"] == "measured"
+    assert SoftQAgent(credit="influence", probe_heldout=128).env_kwargs["influence_heldout"] == 128
     env = make_tiny(train_batch=2, **{**agent.env_kwargs, "influence_every": 2})
     agent.setup(env, 1)
     obs, info = env.reset(seed=1)
