@@ -154,8 +154,9 @@ class BaselineAgent:
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """Env config this agent needs beyond ``action_mode``: exactly the statistics it reads."""
-        return {"candidate_stats": tuple(self.stats)}
+        """Env config this agent needs beyond ``action_mode``: exactly the statistics it reads, and nothing
+        it does not -- no reward forward, no observation (the baselines read ``info`` alone)."""
+        return {"candidate_stats": tuple(self.stats), "compute_reward": False, "observation": "none"}
 
     def choose(self, info: dict[str, Any]) -> tuple[Any, np.ndarray]:
         """The action and the distribution over candidates [N] it came from."""

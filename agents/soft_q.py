@@ -116,8 +116,11 @@ class SoftQAgent:
     def env_kwargs(self) -> dict[str, Any]:
         """Env config this agent needs beyond ``action_mode`` (the harness passes it to ``gym.make``):
         no per-candidate statistic, and the paired reward for the ``gain`` signal."""
-        kwargs: dict[str, Any] = {"candidate_stats": ()}
         credit = self.config.credit
+        # the reward feeds the TD target (reward credit) and the closed-loop / phased temperature's failures
+        reads_reward = (credit.kind == "reward" or credit.reward_signal == "gain"
+                        or self.config.temperature.mode != "fixed")
+        kwargs: dict[str, Any] = {"candidate_stats": (), "compute_reward": reads_reward}
         if credit.reward_signal == "gain":
             kwargs["paired_reward"] = True
         if credit.kind == "influence":
@@ -312,7 +315,8 @@ class SoftQAgent:
             self.sq_mean = (1.0 - rate) * self.sq_mean + rate * signal * signal
             signal = signal / math.sqrt(self.sq_mean + 1e-12)
         self.pending["reward"] = signal
-        self._metrics["td/signal"] = signal  # what the next TD target uses in place of r_k
+        if credit.kind == "reward":
+            self._metrics["td/signal"] = signal  # what the next TD target uses in place of r_k
         if not self.bias_set:
             with torch.no_grad():  # Q = r_0 everywhere: the fixed point of a constant reward (eq. 3)
                 for net in (self.q, self.q_target):

@@ -2,7 +2,8 @@
 
 Tags follow the prefixes SB3 and CleanRL use, so a run reads like an RL run and an LM run at once:
 
-- ``train/``: the env's reward, the LM's training loss and gradient norm, examples trained;
+- ``train/``: the env's reward (when the agent reads it), the LM's training loss, gradient norm and learning
+  rate, examples trained, the run's model FLOPs so far;
 - ``eval/test_nll``: the test split (every ``eval_every`` steps);
 - ``time/``: the env's phases (``info["time/*"]``) and ``time/step``, the harness's wall time of the step;
 - the agent's own metrics keep their prefix (``policy/``, ``q/``, ``td/``, ``mass/``, ...); an
@@ -18,7 +19,7 @@ import pathlib
 from typing import Any
 
 INFO_SCALARS = {"reward": "train/reward", "train_loss": "train/loss", "grad_norm": "train/grad_norm",
-                "examples_trained": "train/examples_trained"}
+                "examples_trained": "train/examples_trained", "lr": "train/lr", "flops/total": "train/flops"}
 
 
 def require_tensorboard() -> None:

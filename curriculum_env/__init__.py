@@ -12,14 +12,14 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-from curriculum_env.config import EnvConfig
+from curriculum_env.config import EPISODE_STEPS, EnvConfig
 
 __version__ = "0.1.0"
 __all__ = ["EnvConfig", "CurriculumSelectEnv", "Learner", "Task", "Source", "__version__"]
 
 ENV_ID = "CurriculumSelect-v0"
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="curriculum_env.env:CurriculumSelectEnv", max_episode_steps=1000)
+    register(id=ENV_ID, entry_point="curriculum_env.env:CurriculumSelectEnv", max_episode_steps=EPISODE_STEPS)
 
 
 def _one_torch_thread_after_fork() -> None:

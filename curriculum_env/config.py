@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,10 @@ PRECISIONS = ("fp32", "bf16")
 TRAIN_WEIGHTINGS = ("uniform", "action")
 CANDIDATE_STATS = ("loss", "entropy")
 INFLUENCE_KINDS = ("first_order", "measured")
+OBSERVATIONS = ("hidden", "none")
+EPISODE_STEPS = 1000
+"""``max_episode_steps`` of the registered ``CurriculumSelect-v0`` (one episode = one training run)."""
+LR_SCHEDULES = ("constant", "cosine", "linear")
 DIFFICULTY_METRICS = ("rarity", "length")
 
 GPT2_124M: dict[str, Any] = {
@@ -102,6 +107,11 @@ class EnvConfig:
     """|D|, windows in the fixed held-out set that feeds the reward (capped by what the task has)."""
     reward_batch: int = 16
     """M, windows of D sampled afresh each step for the reward (eq. 1)."""
+    compute_reward: bool = True
+    """Run the reward forward (eq. 1). ``False``, for agents that never read the reward: the M held-out
+    windows are still drawn (so every random stream is the same either way) but not scored, the step
+    returns a reward of ``0.0`` and ``info`` has no ``reward``. The agents of :mod:`agents` declare it
+    in their ``env_kwargs``."""
     paired_reward: bool = False
     """Also score the same M windows under theta_k before the update: ``info["reward_before"]`` and
     ``info["reward_gain"]`` = reward - reward_before (one extra no-grad forward of M windows)."""
@@ -130,6 +140,10 @@ class EnvConfig:
     train_weighting: str = "uniform"
     """With ``train_batch``: ``uniform`` trains each chosen candidate with weight 1/B; ``action`` keeps the
     agent's weights renormalised over the chosen B (the action must then have at least B positive weights)."""
+    observation: str = "hidden"
+    """``hidden``: the observation is the candidates' last-token hidden states (the paper's). ``none``: an
+    all-zero observation of the same shape, and the scoring forward runs only for ``candidate_stats`` --
+    for agents that read nothing the LM computes about the candidates (random, the oracle, plain training)."""
     candidate_stats: tuple[str, ...] = ("loss", "entropy")
     """Per-candidate statistics the observation forward computes for ``info``: ``loss``, ``entropy``. Each
     works on the full-vocabulary logits; ``()`` runs the transformer body alone, the cheapest step."""
@@ -161,6 +175,18 @@ class EnvConfig:
     # --- optimisation ---------------------------------------------------------------------------
     lr: float = 1e-3
     """alpha, AdamW learning rate of the LM."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule after ``warmup_steps``: ``constant``, ``cosine`` or ``linear`` decay to
+    ``lr_final * lr`` at the last update of ``lr_horizon`` (:mod:`curriculum_env.schedule`)."""
+    warmup_steps: int = 0
+    """Updates of linear warm-up from ``lr / warmup_steps`` to ``lr`` (0: none)."""
+    lr_final: float = 0.1
+    """Floor of a decaying schedule, as a fraction of ``lr`` (in [0, 1])."""
+    lr_horizon: int | None = None
+    """Updates over which the schedule decays; ``None``: the registered episode length,
+    :data:`EPISODE_STEPS` = 1,000. The env cannot see a ``max_episode_steps`` given to ``gym.make`` (the
+    ``TimeLimit`` wrapper holds it), so pass ``lr_horizon`` with it. After the horizon the rate stays at
+    the floor."""
     weight_decay: float = 0.0
     """AdamW weight decay of the LM."""
     grad_clip: float = 1.0
@@ -232,10 +258,26 @@ class EnvConfig:
             raise ValueError(f"context_length must be an integer >= 2, got {self.context_length!r}")
         for name in ("lr", "grad_clip"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+            if not (_is_number(value) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not (_is_number(self.weight_decay) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not (_is_number(self.lr_final) and 0 <= self.lr_final <= 1):
+            raise ValueError(f"lr_final is a fraction of lr and must lie in [0, 1], got {self.lr_final!r}")
+        if not isinstance(self.warmup_steps, int) or isinstance(self.warmup_steps, bool) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative integer, got {self.warmup_steps!r}")
+        h = self.lr_horizon
+        if h is not None and (not isinstance(h, int) or isinstance(h, bool) or h < 1):
+            raise ValueError(f"lr_horizon must be a positive integer or None, got {h!r}")
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
+        if not isinstance(self.compute_reward, bool):
+            raise ValueError(f"compute_reward must be True or False, got {self.compute_reward!r}")
+        if self.paired_reward and not self.compute_reward:
+            raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
+                             "compute_reward=False skips the reward: drop one of them")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.train_batch is not None:
@@ -302,6 +344,10 @@ class EnvConfig:
             f"tokens, fewer than reward_batch={self.reward_batch}. Give a task with more target text (your files "
             "or a datasets name; offline: task='benchmarks.step_phases:stdlib_task', the standard library's "
             f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _preset_init(init):

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from curriculum_env.config import EnvConfig
+from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.learner import Learner, Scores
+from curriculum_env.schedule import lr_at
 
-STATE_VERSION = 2  # 2: the influence probe's generator and last probe
+STATE_VERSION = 3  # 2: the influence probe's generator and last probe; 3: FLOPs counters
 
 
 class WallTime(float):
@@ -170,20 +171,52 @@ class CurriculumSelectEnv(gym.Env):
     @property
     def fused(self) -> bool:
         """Whether the observation forward also serves the update (mixture mode, ``fused_forward``)."""
-        return self.config.action_mode == "mixture" and self.config.fused_forward and self.config.train_batch is None
+        c = self.config
+        return c.action_mode == "mixture" and c.fused_forward and c.train_batch is None and c.observation == "hidden"
 
-    def _score(self, ids: np.ndarray, with_grad: bool | None = None):
-        """The observation forward of ``ids`` [N, L] with the statistics ``candidate_stats`` asks for."""
+    @property
+    def _scoring(self) -> bool:
+        """Whether the step needs a forward of the candidates (an observation, statistics or the fused graph)."""
+        return self.config.observation == "hidden" or bool(self.config.candidate_stats) or self.fused
+
+    def _score(self, ids: np.ndarray, with_grad: bool | None = None) -> Scores:
+        """The observation forward of ``ids`` [N, L] with the statistics ``candidate_stats`` asks for
+        (none at all when nothing reads it: ``observation="none"`` without statistics)."""
         grad = self.fused if with_grad is None else with_grad
-        return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
+        if not self._scoring:
+            return Scores(torch.zeros(len(ids), self.observation_space.shape[1]), None, None, False)
+        with self.learner.flops.phase("forward"):
+            return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
 
-    def _observe(self) -> None:
+    def _observe(self, reward_ids: np.ndarray | None = None) -> float | None:
+        """Stream the next candidates and score them; with ``reward_ids`` [M, L] also the reward (eq. 1),
+        from the same pass over the M + N windows when the candidates' forward runs without gradients."""
         batch = self.stream.next_batch()
         self._probe(batch.ids)  # before the scoring forward: a measured probe steps theta in place
         t0 = time.perf_counter()
         self._batch = batch
-        self._scores = self._score(self._batch.ids)
-        self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
+        reward, reward_time = None, 0.0
+        if reward_ids is not None and self._scoring and not self.fused:
+            self._scores, reward = self.learner.score_and_log_prob(batch.ids, reward_ids, self.config.candidate_stats)
+        else:
+            self._scores = self._score(self._batch.ids)
+            if reward_ids is not None:
+                t1 = time.perf_counter()
+                reward = self._reward(reward_ids)
+                reward_time = time.perf_counter() - t1
+                self._timing["time/reward"] = WallTime(self._timing["time/reward"] + reward_time)
+        self._timing["time/forward"] = WallTime(time.perf_counter() - t0 - reward_time)
+        return reward
+
+    def _reward(self, ids: np.ndarray) -> float:
+        with self.learner.flops.phase("reward"):
+            return self.learner.log_prob(ids)
+
+    def _lr_at(self, step: int) -> float:
+        """The learning rate of update ``step`` (0-based) under the config's schedule."""
+        c = self.config
+        horizon = EPISODE_STEPS if c.lr_horizon is None else c.lr_horizon
+        return lr_at(step, c.lr, c.lr_schedule, c.warmup_steps, c.lr_final, horizon)
 
     def _probe(self, ids: np.ndarray) -> None:
         """Every ``influence_every`` steps: the influence of candidates ``ids`` on a sample of D. Runs before
@@ -198,10 +231,13 @@ class CurriculumSelectEnv(gym.Env):
         sample = self.data.heldout.ids[np.sort(self._probe_rng.choice(len(self.data.heldout), size=size,
                                                                       replace=False))]
         probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
-        self._influence = probe(ids, sample)
+        with self.learner.flops.phase("influence"):
+            self._influence = probe(ids, sample)
         self._timing["time/influence"] = WallTime(time.perf_counter() - t0)
 
     def _obs(self) -> np.ndarray:
+        if self.config.observation == "none":
+            return np.zeros(self.observation_space.shape, dtype=np.float32)
         return self._scores.hidden.numpy().astype(np.float32, copy=True)
 
     def _info(self) -> dict[str, Any]:
@@ -224,6 +260,7 @@ class CurriculumSelectEnv(gym.Env):
             "examples_streamed": self.stream.examples_streamed,
             "examples_trained": self._examples_trained,
             "tokens_trained": self._examples_trained * self.config.context_length,
+            **self.learner.flops.info(),
             **self._timing,
             **self._last,
         }
@@ -279,6 +316,8 @@ class CurriculumSelectEnv(gym.Env):
         super().reset(seed=seed)
         model_seed, stream_seed = (int(x) for x in self.np_random.integers(0, 2**63 - 1, size=2))
         self.learner.reinitialise(model_seed)
+        self.learner.flops.reset()
+        self.learner.set_lr(self._lr_at(0))
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
         self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
         self._step = 0
@@ -294,41 +333,54 @@ class CurriculumSelectEnv(gym.Env):
         weights = self._weights(action)
         train_weights = self._train_weights(weights)
         m = min(self.config.reward_batch, len(self.data.heldout))
+        # drawn whether or not the reward is computed, so every random stream is the same either way
         heldout = self.data.heldout.ids[np.sort(self.np_random.choice(len(self.data.heldout), size=m, replace=False))]
+        reward_ids = heldout if self.config.compute_reward else None
+        lr = self.learner.lr
         t0 = time.perf_counter()
-        before = self.learner.log_prob(heldout) if self.config.paired_reward else None
-        t_before = time.perf_counter() - t0
+        before = self._reward(heldout) if self.config.paired_reward else None
+        self._timing["time/reward"] = WallTime(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        stats = self.learner.update(train_weights, self._batch.ids, self._scores)
+        with self.learner.flops.phase("update"):
+            stats = self.learner.update(train_weights, self._batch.ids, self._scores)
         self._timing["time/update"] = WallTime(time.perf_counter() - t0)
         self._step += 1
-        t0 = time.perf_counter()
-        reward = self.learner.log_prob(heldout)
-        self._timing["time/reward"] = WallTime(time.perf_counter() - t0 + t_before)
+        self.learner.set_lr(self._lr_at(self._step))  # the next update's rate (a measured probe uses it too)
+        batch = self._batch
+        if stats.finite:
+            self._examples_trained += int(np.count_nonzero(train_weights))
+            reward = self._observe(reward_ids)  # the reward and the next candidates, one pass
+        else:
+            reward = None
+            if reward_ids is not None:
+                t0 = time.perf_counter()
+                reward = self._reward(reward_ids)
+                self._timing["time/reward"] = WallTime(self._timing["time/reward"] + time.perf_counter() - t0)
+            self._scores = self._score(batch.ids, with_grad=False)
+        reward = 0.0 if reward is None else reward
         terminated = not stats.finite or not np.isfinite(reward)
         self._last = {
             "weights": weights.astype(np.float32),
             "train_weights": train_weights.astype(np.float32),
             "trained": np.flatnonzero(train_weights),
-            "trained_source": self._batch.source[train_weights > 0].copy(),
+            "trained_source": batch.source[train_weights > 0].copy(),
             "train_loss": stats.loss,
             "aux_loss": stats.aux_loss,
             "grad_norm": stats.grad_norm,
             "grad_clipped": stats.clipped,
             "effective_batch": float(1.0 / np.sum(train_weights**2)),
-            "reward": reward,
+            "lr": lr,
         }
+        if reward_ids is not None:
+            self._last["reward"] = reward
         if before is not None:
             self._last.update({"reward_before": before, "reward_gain": reward - before})
         if terminated:
             self._last["termination_reason"] = (
-                f"training diverged at step {self._step}: non-finite "
-                f"{'loss or gradient' if not stats.finite else 'reward'}; the update was skipped"
+                f"training diverged at step {self._step}: non-finite loss or gradient; the update was skipped"
+                if not stats.finite else
+                f"training diverged at step {self._step}: non-finite reward after the update"
             )
-            self._scores = self._score(self._batch.ids, with_grad=False)
-        else:
-            self._examples_trained += int(np.count_nonzero(train_weights))
-            self._observe()
         return self._obs(), float(reward), terminated, False, self._info()
 
     def set_candidates(self, ids: np.ndarray, source: np.ndarray, rarity, length):
@@ -378,7 +430,7 @@ class CurriculumSelectEnv(gym.Env):
         w = self._last["weights"]
         top = int(np.argmax(w))
         return (
-            f"step {self._step} | reward {self._last['reward']:.4f} | train loss {self._last['train_loss']:.4f}"
+            f"step {self._step} | reward {self._last.get('reward', float('nan')):.4f} | train loss {self._last['train_loss']:.4f}"
             f" | eff. batch {self._last['effective_batch']:.1f} | top w {w[top]:.2f}"
             f" ({self._batch.source[top] if self._batch is not None else '?'})"
         )
@@ -405,6 +457,7 @@ class CurriculumSelectEnv(gym.Env):
             "influence": None if self._influence is None else torch.from_numpy(self._influence),
             "step": self._step,
             "examples_trained": self._examples_trained,
+            "flops": self.learner.flops.state_dict(),
             "batch": {"ids": torch.from_numpy(self._batch.ids), "source": [str(s) for s in self._batch.source],
                       "rarity": torch.from_numpy(self._batch.rarity), "length": torch.from_numpy(self._batch.length)},
             "last": _to_torch(self._last),
@@ -436,7 +489,7 @@ class CurriculumSelectEnv(gym.Env):
         backup = (copy.deepcopy(self.learner.state_dict()), self.stream.state_dict(),
                   self.np_random.bit_generator.state, self._step, self._examples_trained,
                   self._batch, self._scores, dict(self._last), self._probe_rng.bit_generator.state,
-                  self._influence)
+                  self._influence, self.learner.flops.state_dict())
         try:
             self.learner.load_state_dict(state["learner"])
             self.stream.load_state_dict(_to_numpy(state["stream"]))
@@ -449,9 +502,11 @@ class CurriculumSelectEnv(gym.Env):
             self._probe_rng.bit_generator.state = state["probe_rng"]
             self._influence = None if state["influence"] is None else state["influence"].numpy()
             self._scores = self._score(self._batch.ids)
+            self.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
         except Exception as exc:
             (learner, stream, rng, self._step, self._examples_trained, self._batch, self._scores,
-             self._last, probe_rng, self._influence) = backup
+             self._last, probe_rng, self._influence, flops) = backup
+            self.learner.flops.load_state_dict(flops)
             self._probe_rng.bit_generator.state = probe_rng
             self.learner.load_state_dict(learner)
             self.stream.load_state_dict(stream)

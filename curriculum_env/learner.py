@@ -43,6 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from curriculum_env.flops import FlopCounter, FlopModel
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` means CUDA when present; an unavailable CUDA device is a clear error."""
@@ -107,6 +109,9 @@ class Learner:
         self.optimizer: torch.optim.Optimizer | None = None
         self._aux: list[torch.Tensor] = []
         self._initial_state: dict[str, torch.Tensor] | None = None
+        self.flops = FlopCounter()
+        """Model FLOPs spent, per phase (:mod:`curriculum_env.flops`); the env zeroes it at ``reset``."""
+        self.flop_model: FlopModel | None = None
 
     # ---------------------------------------------------------------------------- construction
     def _build(self) -> torch.nn.Module:
@@ -153,6 +158,7 @@ class Learner:
             else:
                 self.model.load_state_dict(self._initial_state)
         self.model.to(device=self.device, dtype=self.dtype).train()
+        self.flop_model = FlopModel(self.model)
         if self.cfg.compile and not getattr(self.model, "_curriculum_compiled", False):
             # in place (nn.Module.compile): parameter names and state_dict keys stay as they are
             getattr(self.model, "base_model", self.model).compile()
@@ -209,7 +215,10 @@ class Learner:
             return self.model.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds)[0]
 
     def hidden(self, input_ids=None, inputs_embeds=None, grad: bool = False) -> torch.Tensor:
-        """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings."""
+        """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings.
+
+        FLOPs: a body forward of every token; with ``grad=True`` also its backward (the caller
+        differentiates the result: SGLD, the TD loss into theta), charged to the current phase."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids or inputs_embeds")
         if input_ids is not None:
@@ -218,7 +227,26 @@ class Learner:
                 raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
         with torch.set_grad_enabled(grad):
             h = self._body(input_ids, inputs_embeds)
+        tokens = h.shape[0] * h.shape[1]
+        body = self.flop_model.forward(tokens, head=False)
+        self.flops.add(3 * body if grad else body)
         return h[:, -1]
+
+    def add_flops(self, flops: float, phase: str | None = None) -> None:
+        """Charge ``flops`` spent outside this learner's model to the run's cost (default phase: the
+        current one, ``agent`` outside the env's own phases) -- an agent's own reference model, for
+        example (:class:`~curriculum_env.flops.FlopModel` counts a model's FLOPs the env's way)."""
+        self.flops.add(flops, phase)
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every parameter group (the env's schedule calls it before each update)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(lr)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next optimizer step will use."""
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def add_auxiliary_loss(self, loss: torch.Tensor) -> None:
         """Queue a scalar loss for the next :meth:`update`; only its gradient w.r.t. theta is used."""
@@ -243,15 +271,19 @@ class Learner:
         if not with_grad and not stats:
             return self._body(ids)[:, -1].detach().float(), None, None
         logits, h = self._forward(ids)  # [B, L, V]
-        entropy = None
-        if "entropy" in stats:
-            logp = logits.float().log_softmax(-1)[:, :-1]  # [B, L-1, V]; one normalisation serves both
-            loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
-            with torch.no_grad():
-                entropy = -(logp.exp() * logp).sum(-1).mean(-1)
-        else:
-            loss = token_nll(logits, ids).mean(-1)
+        loss, entropy = self._stats(logits, ids, stats)
         return h[:, -1].detach().float(), loss, entropy
+
+    @staticmethod
+    def _stats(logits: torch.Tensor, ids: torch.Tensor, stats: tuple[str, ...]):
+        """Per-window mean NLL [B] (graph-connected when grad is on) and, if ``stats`` asks, mean entropy [B]."""
+        if "entropy" not in stats:
+            return token_nll(logits, ids).mean(-1), None
+        logp = logits.float().log_softmax(-1)[:, :-1]  # [B, L-1, V]; one normalisation serves both
+        loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
+        with torch.no_grad():
+            entropy = -(logp.exp() * logp).sum(-1).mean(-1)
+        return loss, entropy
 
     def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:
         """Forward a batch ``[N, L]`` in micro-batches: hidden states and the asked ``stats``.
@@ -265,15 +297,66 @@ class Learner:
         ids = self._as_ids(ids)
         hs, losses, ents = [], [], []
         size = self.cfg.micro_batch_size if with_grad else self.eval_micro_batch_size
-        with torch.set_grad_enabled(with_grad):
+        with torch.set_grad_enabled(with_grad), self._mode(train=with_grad):
             for chunk in ids.split(size):
                 h, loss, ent = self._chunk_scores(chunk, stats, with_grad)
                 hs.append(h)
                 losses.append(loss)
                 ents.append(ent)
+        self.flops.add(self.flop_model.forward(ids.numel(), head=with_grad or bool(stats)))
         cat = lambda parts: None if parts[0] is None else torch.cat(parts)
         entropy = cat(ents)
         return Scores(torch.cat(hs).cpu(), cat(losses), None if entropy is None else entropy.cpu(), with_grad)
+
+    @torch.no_grad()
+    def score_and_log_prob(self, ids, reference, stats: tuple[str, ...] = ()) -> tuple[Scores, float]:
+        """:meth:`score` of candidates ``ids`` [N, L] without gradients and :meth:`log_prob` of
+        ``reference`` [M, L], from **one** pass over the M + N windows (same theta): the env's reward
+        and next observation. Chunks of ``eval_micro_batch_size``; the reference rows go through the LM
+        head, the candidate rows only when ``stats`` asks. The same numbers as the two calls (the rows
+        of a batch do not interact); FLOPs go to ``reward`` (the M) and ``forward`` (the N)."""
+        ids, reference = self._as_ids(ids), self._as_ids(reference)
+        m = len(reference)
+        both = torch.cat([reference, ids])
+        hs, losses, ents = [], [], []
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        head = self.model.get_output_embeddings()
+        with self._mode(train=False):
+            for start in range(0, len(both), self.eval_micro_batch_size):
+                chunk = both[start:start + self.eval_micro_batch_size]
+                split = max(0, min(len(chunk), m - start))  # rows [0, split) of the chunk are reference rows
+                with self.autocast():
+                    body = self.model.base_model(input_ids=chunk)[0]  # [b, L, d]
+                if split:
+                    with self.autocast():
+                        logits = head(body[:split])
+                    total = total + token_nll(logits, chunk[:split]).sum().double()
+                if split < len(chunk):
+                    cand, body_c = chunk[split:], body[split:]
+                    hs.append(body_c[:, -1].float())
+                    if stats:
+                        with self.autocast():
+                            logits = head(body_c)
+                        loss, ent = self._stats(logits, cand, stats)
+                        losses.append(loss)
+                        ents.append(ent)
+        self.flops.add(self.flop_model.forward(reference.numel()), "reward")
+        self.flops.add(self.flop_model.forward(ids.numel(), head=bool(stats)), "forward")
+        cat = lambda parts: torch.cat(parts) if parts and parts[0] is not None else None
+        entropy = cat(ents)
+        scores = Scores(torch.cat(hs).cpu(), cat(losses), None if entropy is None else entropy.cpu(), False)
+        return scores, -float(total) / reference[:, 1:].numel()
+
+    @contextlib.contextmanager
+    def _mode(self, train: bool):
+        """The model in train or eval mode inside the block, as it was after it. No-grad passes run in
+        eval mode (a pretrained model's dropout stays off), passes that train keep train mode."""
+        was_training = self.model.training
+        self.model.train(train)
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
 
     def gradient(self, ids) -> torch.Tensor:
         """Flat gradient float32 [P] of the mean per-token NLL of windows ``ids`` [B, L] w.r.t. theta,
@@ -285,6 +368,7 @@ class Learner:
             loss = token_nll(self._logits(chunk), chunk).mean() * (len(chunk) / len(ids))
             for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
                 t += g
+        self.flops.add(self.flop_model.train(ids.numel()))
         return torch.cat([t.reshape(-1).float() for t in total])
 
     def influence(self, ids, reference) -> np.ndarray:
@@ -329,14 +413,13 @@ class Learner:
         in order (the same numbers as summing them as Python floats) and read once: one host sync.
         """
         ids = self._as_ids(ids)
-        was_training = self.model.training
-        self.model.eval()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        for chunk in ids.split(self.eval_micro_batch_size):
-            total = total + token_nll(self._logits(chunk), chunk).sum().double()
-            count += chunk[:, 1:].numel()
-        self.model.train(was_training)
+        with self._mode(train=False):
+            for chunk in ids.split(self.eval_micro_batch_size):
+                total = total + token_nll(self._logits(chunk), chunk).sum().double()
+                count += chunk[:, 1:].numel()
+        self.flops.add(self.flop_model.forward(ids.numel()))
         return -float(total) / count
 
     # ---------------------------------------------------------------------------- update
@@ -361,6 +444,7 @@ class Learner:
             total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
             loss_sum = loss_sum + total.detach().double()
             torch.autograd.backward(total, inputs=params)
+            self.flops.add(self.flop_model.backward(int(np.prod(np.shape(ids)))))  # the N windows' graph
         else:
             active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
             w = torch.as_tensor(w_host[active], device=self.device)
@@ -370,6 +454,7 @@ class Learner:
                 part = (w[start:start + mb] * self.window_losses(ids_t[start:start + mb])).sum()
                 loss_sum = loss_sum + part.detach().double()
                 torch.autograd.backward(part, inputs=params)
+            self.flops.add(self.flop_model.train(ids_t.numel()))
         aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         for aux in self._aux:
             aux_sum = aux_sum + aux.detach().double()

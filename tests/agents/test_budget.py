@@ -81,7 +81,8 @@ def test_stats_asked_per_agent():
                 "uncertainty_soft": ("entropy",), "rho_loss": ("loss",)}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
-    assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True}
+    assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,
+                                                    "compute_reward": True}
 
 
 def test_train_budget_and_a_missing_statistic_name_the_env_config():

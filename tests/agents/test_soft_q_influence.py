@@ -41,7 +41,8 @@ def test_the_agent_asks_for_probes_and_reports_how_well_q_predicts_them():
     assert agent.config.credit.kind == "influence"
     # the registry's probe period and the default probe kind reach the env (not read back from the config)
     assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order",
-                                "influence_heldout": 16}
+                                "influence_heldout": 16, "compute_reward": False}  # influence credit: no reward
+    assert make_agent("soft_q_closed_loop").env_kwargs["compute_reward"]  # its temperature reads the reward
     assert SoftQAgent(credit="influence", probe_kind="measured").env_kwargs["influence_kind"] == "measured"
     assert SoftQAgent(credit="influence", probe_heldout=128).env_kwargs["influence_heldout"] == 128
     env = make_tiny(train_batch=2, **{**agent.env_kwargs, "influence_every": 2})

@@ -167,10 +167,15 @@ def test_own_agent_with_options_and_task_file_through_the_pool_with_tensorboard(
     events = EventAccumulator(str(user_dir / "out" / "tensorboard" / "my_task.toml__random__0"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/reward", "train/loss", "eval/test_nll", "time/step", "time/update"} <= tags
+    assert {"train/loss", "train/lr", "train/flops", "eval/test_nll", "time/step", "time/update"} <= tags
+    assert "train/reward" not in tags  # random reads no reward, so the env computes none
     assert [e.step for e in events.Scalars("eval/test_nll")] == [2, 4]
+    # an agent of the user's, which declares nothing, gets the reward
+    run_id = "my_task.toml__my_agent-Surprise@entropy_weight=0.5__0"
+    events = EventAccumulator(str(user_dir / "out" / "tensorboard" / run_id))
+    events.Reload()
     assert [e.step for e in events.Scalars("train/reward")] == [1, 2, 3, 4]
-    logged = [json.loads(line)["reward"] for line in open(user_dir / "out" / "logs" / "my_task.toml__random__0.jsonl")]
+    logged = [json.loads(line)["reward"] for line in open(user_dir / "out" / "logs" / f"{run_id}.jsonl")]
     assert [e.value for e in events.Scalars("train/reward")] == pytest.approx(logged)
 
 
