@@ -2,6 +2,11 @@
 
     reducible(x) = L(x; theta_k) - IL(x),   IL(x) = loss of x under a small "irreducible loss" model
 
+**FLOPs** (charged to the run through ``env.unwrapped.learner.add_flops``, counted like the env's:
+:class:`curriculum_env.flops.FlopModel`): training the IL model in :meth:`RhoLossAgent.setup`
+(``il_steps`` x ``il_batch_size`` windows, 6·P_IL per token; charged at the first step, as the env
+zeroes its counters at ``reset``) and one IL forward (2·P_IL per token) of every window not cached.
+
 ``L(x; theta_k)`` is ``info["loss"]`` (from the env's own forward). The IL model is a small GPT-2
 (same tokenizer, its own tiny config) trained in :meth:`RhoLossAgent.setup` on a holdout slice the
 agent reserves: ``holdout_windows`` windows drawn (with a Generator seeded from ``seed``) from
@@ -34,6 +39,7 @@ import torch
 
 from agents._scoring import ScoreAgent, ScoreConfig
 from agents.base import candidate_stat
+from curriculum_env.flops import FlopModel
 from curriculum_env.learner import token_nll
 
 
@@ -89,6 +95,9 @@ class RhoLossAgent(ScoreAgent):
         self.cache: dict[bytes, float] = {}
         self.il_train_loss = float("nan")
         self.setup_time = 0.0
+        self.learner = None  # env.unwrapped.learner: where the IL model's FLOPs are charged
+        self.il_flops: FlopModel | None = None
+        self._setup_flops = 0.0  # IL training, charged at the first step (the env's reset zeroes its counters)
 
     # ------------------------------------------------------------------------ the IL model
     def _holdout(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
@@ -117,8 +126,11 @@ class RhoLossAgent(ScoreAgent):
                 bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.il_lr)
         model.train()
+        self.il_flops = FlopModel(model)
+        self._setup_flops = 0.0
         for _ in range(cfg.il_steps):
             batch = holdout[rng.choice(len(holdout), size=min(cfg.il_batch_size, len(holdout)), replace=False)]
+            self._setup_flops += self.il_flops.train(batch.numel())
             loss = window_losses(model, batch).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -128,6 +140,7 @@ class RhoLossAgent(ScoreAgent):
 
     def setup(self, env: gym.Env, seed: int) -> None:
         super().setup(env, seed)
+        self.learner = env.unwrapped.learner
         t0 = time.perf_counter()
         self.cache = {}
         self._train_il_model(env, seed)
@@ -141,6 +154,9 @@ class RhoLossAgent(ScoreAgent):
         ids = np.ascontiguousarray(token_ids, dtype=np.int64)
         keys = [row.tobytes() for row in ids]
         missing = [i for i, k in enumerate(keys) if k not in self.cache]
+        if self.learner is not None:
+            self.learner.add_flops(self._setup_flops + self.il_flops.forward(len(missing) * ids.shape[1]))
+            self._setup_flops = 0.0
         if missing:
             losses = window_losses(self.il_model, torch.from_numpy(ids[missing])).numpy()
             for i, value in zip(missing, losses, strict=True):
@@ -158,11 +174,12 @@ class RhoLossAgent(ScoreAgent):
         return reducible
 
     def state_dict(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "rng": self.rng.bit_generator.state,
+        return {"config": asdict(self.config), "rng": self.rng.bit_generator.state, "setup_flops": self._setup_flops,
                 "il_model": None if self.il_model is None else self.il_model.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self._setup_flops = float(state.get("setup_flops", 0.0))
         if state.get("il_model") is not None and self.il_model is not None:
             self.il_model.load_state_dict(state["il_model"])
             self.cache = {}

@@ -41,6 +41,9 @@ DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
 # The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
 BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2, n_head=2, n_embd=64,
                  test_size=128, heldout_size=256, reward_batch=16, micro_batch_size=16)
+# The benchmark's LR schedule: linear warm-up, then cosine decay to lr_final x lr at the run's last step
+# (the horizon is --steps). Chosen by measuring random and the oracle (README, "The protocol").
+BENCH_SCHEDULE = dict(lr_schedule="cosine", warmup_steps=30, lr_final=0.1)
 
 
 def build_specs(args: argparse.Namespace):
@@ -48,8 +51,12 @@ def build_specs(args: argparse.Namespace):
 
     env = dict(BENCH_ENV, num_candidates=args.num_candidates, context_length=args.context_length,
                n_layer=args.n_layer, n_embd=args.n_embd, device=args.device,
-               train_batch=None if args.all_n else args.train_batch)
-    return [RunSpec(agent, task, seed, args.steps, args.eval_every, env)
+               train_batch=None if args.all_n else args.train_batch, lr=args.lr,
+               lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, lr_final=args.lr_final)
+    if args.lr_schedule != "constant":
+        env["lr_horizon"] = args.steps  # the decay completes within the run
+    return [RunSpec(agent, task, seed, args.steps, args.eval_every, env, args.choice_every, args.choices,
+                    args.export_models)
             for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
 
 
@@ -170,6 +177,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-length", type=int, default=BENCH_ENV["context_length"], help="tokens per window")
     p.add_argument("--n-layer", type=int, default=BENCH_ENV["n_layer"], help="GPT-2 blocks")
     p.add_argument("--n-embd", type=int, default=BENCH_ENV["n_embd"], help="GPT-2 width d")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the LM")
+    p.add_argument("--lr-schedule", default=BENCH_SCHEDULE["lr_schedule"], choices=("constant", "cosine", "linear"),
+                   help="LR schedule after the warm-up; a decaying one reaches --lr-final x lr at the last step")
+    p.add_argument("--warmup-steps", type=int, default=BENCH_SCHEDULE["warmup_steps"], help="linear LR warm-up steps")
+    p.add_argument("--lr-final", type=float, default=BENCH_SCHEDULE["lr_final"],
+                   help="floor of a decaying schedule, as a fraction of --lr")
+    p.add_argument("--choices", type=int, default=4,
+                   help="candidates per multiple-choice item (the downstream metric; chance 1/choices)")
+    p.add_argument("--choice-every", type=int, default=100,
+                   help="steps between multiple-choice evaluations (also at the first and last step)")
+    p.add_argument("--export-models", action="store_true",
+                   help="write each run's final LM as a Hugging Face model directory in OUT/models/<run>/")
     p.add_argument("--device", default="cpu", help="torch device for every run")
     p.add_argument("--out", default="results/compare", help="output folder")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
@@ -211,8 +230,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             resolve_task(t)
         except ValueError as exc:
             p.error(str(exc))
-    if args.steps < 1 or args.seeds < 1 or args.eval_every < 1:
-        p.error("--steps, --seeds and --eval-every must be positive")
+    if args.steps < 1 or args.seeds < 1 or args.eval_every < 1 or args.choice_every < 1:
+        p.error("--steps, --seeds, --eval-every and --choice-every must be positive")
+    if args.choices < 2:
+        p.error(f"--choices must be at least 2, got {args.choices}")
+    if args.warmup_steps < 0 or not 0 <= args.lr_final <= 1 or not args.lr > 0:
+        p.error("--warmup-steps must be >= 0, --lr-final in [0, 1] and --lr > 0")
     if not args.all_n and not 1 <= args.train_batch <= args.num_candidates:
         p.error(f"--train-batch must lie in [1, --num-candidates={args.num_candidates}], got {args.train_batch}")
     return args

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.csv_table import write_csv
+from benchmarks.runs import number, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 
 BASELINE, ORACLE = "random", "oracle"
@@ -57,11 +58,38 @@ def _seed_ratios(runs, baseline, value) -> list[float]:
     return [value(r, baseline[r["spec"]["seed"]]) for r in runs if r["spec"]["seed"] in baseline]
 
 
+def _nll(run: dict[str, Any]) -> list[float]:
+    return [number(c["test_nll"]) for c in run["curve"]]
+
+
 def _efficiency(run: dict[str, Any], base: dict[str, Any]) -> float:
     """Random's examples trained / the examples ``run`` needs to reach random's final test NLL (nan: never)."""
     xs = [c["examples_trained"] for c in run["curve"]]
-    need = examples_to_reach(xs, [c["test_nll"] for c in run["curve"]], base["final_test_nll"])
+    need = examples_to_reach(xs, _nll(run), number(base["final_test_nll"]))
     return base["examples_trained"] / need if np.isfinite(need) and need > 0 else float("nan")
+
+
+def flops_per_step_vs_plain(run: dict[str, Any]) -> float:
+    """The run's model FLOPs per step (selection included) / plain training's: B random windows
+    forward and backward, no scoring forward, no reward forward (``6·P`` per trained token)."""
+    if run.get("flops") is None or not run.get("plain_step_flops"):
+        return float("nan")
+    return number(run["flops"]) / run["gradient_steps"] / run["plain_step_flops"]
+
+
+def _flops_efficiency(run: dict[str, Any], base: dict[str, Any]) -> float:
+    """Plain random training's FLOPs to reach random's final test NLL / the FLOPs ``run`` needs (nan: never).
+
+    Plain random training trains what random trains (a uniformly random B of the stream each step) at
+    ``plain_step_flops`` a step and nothing else, so its curve is random's and its FLOPs to get there are
+    random's steps to get there times ``plain_step_flops``."""
+    if "flops" not in run["curve"][-1] or not base.get("plain_step_flops"):
+        return float("nan")
+    target = number(base["final_test_nll"])
+    base_steps = examples_to_reach([c["step"] for c in base["curve"]], _nll(base), target)
+    need = examples_to_reach([number(c["flops"]) for c in run["curve"]], _nll(run), target)
+    plain = base_steps * base["plain_step_flops"]
+    return plain / need if np.isfinite(need) and need > 0 else float("nan")
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
@@ -80,21 +108,23 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         if r["spec"]["agent"] == BASELINE:
             baseline[r["spec"]["task"]][r["spec"]["seed"]] = r
-    task_mean = {key: float(np.mean([r["final_test_nll"] for r in rs])) for key, rs in by_task_agent.items()}
+    task_mean = {key: float(np.mean([number(r["final_test_nll"]) for r in rs])) for key, rs in by_task_agent.items()}
     rows, needle, improvements = [], [], defaultdict(list)
     for (task, agent), runs in sorted(by_task_agent.items()):
         base = baseline.get(task, {})
-        step_vs_random = _seed_ratios(runs, base, lambda r, b: r["step_time"] / b["step_time"])
-        overhead = [r["step_time"] / r["plain_step_time"] for r in runs]
+        step_vs_random = _seed_ratios(runs, base, lambda r, b: number(r["step_time"]) / number(b["step_time"]))
+        overhead = [number(r["step_time"]) / number(r["plain_step_time"]) for r in runs]
         common = {"task": task, "agent": agent, "seeds": len(runs),
-                  "step_time_ms": 1e3 * iqm([r["step_time"] for r in runs]),
+                  "step_time_ms": 1e3 * iqm([number(r["step_time"]) for r in runs]),
                   "step_time_vs_random": iqm(step_vs_random) if step_vs_random else float("nan"),
                   "selection_overhead": iqm(overhead),
-                  "setup_time_s": iqm([r["setup_time"] for r in runs]),
+                  "flops_per_step_vs_plain": iqm([flops_per_step_vs_plain(r) for r in runs]),
+                  "flops_per_step": iqm([number(r.get("flops")) / r["gradient_steps"] for r in runs]),
+                  "setup_time_s": iqm([number(r["setup_time"]) for r in runs]),
                   "examples_streamed": runs[0]["examples_streamed"],
                   "examples_trained": budget[task]["examples_trained"],
                   "gradient_steps": budget[task]["gradient_steps"],
-                  "wall_time_s": float(np.mean([r["wall_time"] for r in runs]))}
+                  "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs]))}
         if all("needle_trained" in r for r in runs):  # D is the needle itself: no test NLL measures it
             shares = [r["needle_trained"]["all"] for r in runs]
             late = [r["needle_trained"]["second_half"] for r in runs]
@@ -102,27 +132,34 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
                            "needle_trained_second_half_iqm": iqm(late),
                            "chance": runs[0]["needle_trained"]["chance"]})
             continue
-        finals = [r["final_test_nll"] for r in runs]
+        finals = [number(r["final_test_nll"]) for r in runs]
         point, lo, hi = iqm_ci(finals)
-        improve = _seed_ratios(runs, base, lambda r, b: b["final_test_nll"] - r["final_test_nll"])
+        improve = _seed_ratios(runs, base, lambda r, b: number(b["final_test_nll"]) - number(r["final_test_nll"]))
         improvements[agent].extend(improve)
         paired = [r for r in runs if r["spec"]["seed"] in base]
         eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
-        adjusted = [e * r["plain_step_time"] / r["step_time"] for e, r in zip(eff, paired, strict=True)]
+        flops_eff = [_flops_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
+        adjusted = [e * number(r["plain_step_time"]) / number(r["step_time"]) for e, r in zip(eff, paired, strict=True)]
         reached = [e for e in eff if np.isfinite(e)]
+        flops_reached = [e for e in flops_eff if np.isfinite(e)]
+        choice = [number(r.get("final_choice_accuracy")) for r in runs]
+        c_point, c_lo, c_hi = iqm_ci(choice)
         oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
         rows.append({
             **common,
             "final_nll_iqm": point, "final_nll_ci_low": lo, "final_nll_ci_high": hi,
             "perplexity": math.exp(point),
-            "auc_nll_iqm": iqm([normalised_auc([c["examples_trained"] for c in r["curve"]],
-                                               [c["test_nll"] for c in r["curve"]]) for r in runs]),
+            "auc_nll_iqm": iqm([normalised_auc([c["examples_trained"] for c in r["curve"]], _nll(r)) for r in runs]),
             "improvement_over_random_iqm": iqm(improve) if improve else float("nan"),
             "improved_seeds": f"{sum(v > 0 for v in improve)}/{len(improve)}" if improve else "",
             "efficiency_vs_random": _spread(reached)["iqm"] if reached else float("nan"),
             "efficiency_vs_random_seeds": _spread(eff),
             "reached_random_final": f"{len(reached)}/{len(eff)}" if eff else "",
             "compute_adjusted_speedup": iqm([a for a in adjusted if np.isfinite(a)]) if adjusted else float("nan"),
+            "flops_adjusted_speedup": iqm(flops_reached) if flops_reached else float("nan"),
+            "flops_adjusted_speedup_seeds": _spread(flops_eff),
+            "choice_accuracy_iqm": c_point, "choice_accuracy_ci_low": c_lo, "choice_accuracy_ci_high": c_hi,
+            "choice_chance": runs[0].get("choice_chance", float("nan")),
             "gap_closed": gap_closed(task_mean[(task, agent)], rand, oracle)
             if oracle is not None and rand is not None else float("nan"),
             "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
@@ -150,17 +187,21 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
         f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
         + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
         for task, b in summary["equal_compute"].items()) + ".", ""]
+    chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
     lines += ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
-              "(seeds reaching) | gap closed | step ×random | step ×plain | compute-adj. speed-up | wall s |",
-              "|" + "---|" * 10]
+              "(seeds reaching) | gap closed | FLOPs ×plain | FLOPs-adj. speed-up | "
+              f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s |",
+              "|" + "---|" * 11]
     for r in summary["rows"]:
         e = r["efficiency_vs_random_seeds"]
         lines.append(
             f"| {r['task']} | {r['agent']} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
             f"{_f(r['final_nll_ci_high'])}] | {_f(r['improvement_over_random_iqm'])} ({r['improved_seeds']}) | "
             f"{_f(r['efficiency_vs_random'], 2)}× [{_f(e['ci_low'], 2)}, {_f(e['ci_high'], 2)}] "
-            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['step_time_vs_random'], 2)} | "
-            f"{_f(r['selection_overhead'], 2)} | {_f(r['compute_adjusted_speedup'], 2)}× | {r['wall_time_s']:.1f} |")
+            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['flops_per_step_vs_plain'], 2)} | "
+            f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
+            f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
+            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
     if summary["needle"]:
         lines += ["", "Needle (D is the needle window itself, so no test NLL measures the task): share of steps "
                   "the agent trained the needle.", "",
@@ -184,9 +225,14 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
                     text = " ".join(w["text"].split())[:60].replace("|", "\\|")
                     lines.append(f"| {key} | {when} | {w['q']:.3f} | {w['source']} | {text} |")
     lines += ["", "speed-up = random's examples trained ÷ the examples the agent needs to reach random's final test "
-              "NLL; step ×plain = the agent's step time ÷ plain training on B random windows with no scoring pass "
-              "(same model, same run); compute-adj. speed-up = speed-up × plain ÷ agent step time (> 1: a win in "
-              "wall-clock against plain random training)."]
+              "NLL. FLOPs ×plain = the agent's model FLOPs per step, selection included (scoring, reward and probe "
+              "forwards, its own models), ÷ plain training on B random windows (6·P per trained token, no scoring, "
+              "no reward; `random` reads nothing, so it is plain random training: 1.00). FLOPs-adj. speed-up = plain "
+              "random training's FLOPs to reach random's final test NLL ÷ the agent's (> 1: selection saves more "
+              "compute than it costs). MC accuracy: multiple-choice continuation on the test split at the last step "
+              "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). "
+              "step ×plain (wall) = the agent's step time ÷ a plain training step timed on the same model at the "
+              "end of the run (wall clock, machine-dependent)."]
     if wall_time is not None:
         lines += ["", f"Wall time of this invocation: {wall_time:.0f} s."]
     return "\n".join(lines) + "\n"
@@ -200,8 +246,8 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
         if not rows:
             continue
         write_csv(out / f"{name}.csv",
-                  [{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in row.items()} for row in rows])
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+                  [{k: (strict_json(v) if isinstance(v, dict) else v) for k, v in row.items()} for row in rows])
+    (out / "summary.json").write_text(strict_json(summary, indent=1))  # NaN -> null: strict JSON
     spec_keys, curve_keys = ("task", "agent", "seed"), ("step", "examples_streamed", "examples_trained", "test_nll")
     write_csv(out / "curves.csv", [{**{k: r["spec"][k] for k in spec_keys}, **{k: c[k] for k in curve_keys}}
                                    for r in results for c in r["curve"]], columns=(*spec_keys, *curve_keys))

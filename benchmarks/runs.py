@@ -26,6 +26,12 @@ class RunSpec:
     steps: int
     eval_every: int
     env: dict[str, Any] = field(default_factory=dict)
+    choice_every: int = 100
+    """Steps between multiple-choice evaluations (also at the first and the last step)."""
+    choices: int = 4
+    """Candidates per multiple-choice item (chance 1 / choices)."""
+    export: bool = False
+    """Write the final LM as a Hugging Face model directory in ``OUT/models/<run>/``."""
 
     @property
     def run_id(self) -> str:
@@ -38,10 +44,31 @@ class RunSpec:
 
 
 def atomic_write_json(path: pathlib.Path, obj: Any) -> None:
-    """Write JSON so a crash leaves either the old file or the new one, never half of one."""
+    """Write strict JSON (:func:`strict_json`) so a crash leaves either the old file or the new one,
+    never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
+    tmp.write_text(strict_json(obj, indent=1))
     os.replace(tmp, path)
+
+
+def strict_json(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that any parser reads: NaN and infinities become ``null`` (bare ``NaN`` is not
+    JSON), NumPy scalars and arrays plain numbers and lists."""
+    return json.dumps(_finite(obj), allow_nan=False, default=_jsonable, **kwargs)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _finite(x.tolist())
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def _jsonable(x: Any) -> Any:
@@ -50,6 +77,11 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     return str(x)
+
+
+def number(x: Any) -> float:
+    """A number read back from strict JSON: ``null`` (a NaN when written) is NaN again."""
+    return float("nan") if x is None else float(x)
 
 
 def result_path(out: pathlib.Path, spec: RunSpec) -> pathlib.Path:
@@ -131,6 +163,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     mass_sums: dict[str, float] = {}
     needle_hits: list[float] = []
     step_times: list[float] = []
+    flops: dict[str, float] = {}
+    evaluate_choice = lambda: env.unwrapped.evaluate_choice(spec.choices)  # noqa: E731
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     marks = {max(1, spec.steps // 10): "early", max(1, spec.steps // 2): "middle", spec.steps: "late"}
@@ -152,16 +186,21 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
 
         def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
             step_times.append(time.perf_counter() - clock["last"])
-            row = {"step": step, "reward": reward, "examples_streamed": info["examples_streamed"],
+            row = {"step": step, "reward": info.get("reward"), "examples_streamed": info["examples_streamed"],
                    "examples_trained": info["examples_trained"], "train_loss": info.get("train_loss"),
-                   **{k: float(v) for k, v in metrics.items()}}
+                   "lr": info.get("lr"), "flops": info["flops/total"], **{k: float(v) for k, v in metrics.items()}}
             if needle_task:  # the trained windows' labels (info["source"] already describes the next batch)
                 needle_hits.append(float("needle" in set(info["trained_source"])))
                 row["needle_trained"] = needle_hits[-1]
             if step % spec.eval_every == 0 or step == spec.steps:
                 row["test_nll"] = env.unwrapped.evaluate("test")
-                curve.append({"step": step, "examples_streamed": info["examples_streamed"],
-                              "examples_trained": info["examples_trained"], "test_nll": row["test_nll"]})
+                point = {"step": step, "examples_streamed": info["examples_streamed"],
+                         "examples_trained": info["examples_trained"], "flops": info["flops/total"],
+                         "test_nll": row["test_nll"]}
+                if step % spec.choice_every == 0 or step == spec.steps:
+                    point["choice_accuracy"] = row["choice_accuracy"] = evaluate_choice()
+                curve.append(point)
+            flops.update({k: v for k, v in info.items() if k.startswith("flops/")})
             if metrics and step % max(1, spec.steps // 50) == 0:
                 diagnostics.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
             for k, v in metrics.items():
@@ -172,7 +211,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
                 if top is not None:
                     top_q[marks[step]] = top
             acted["info"] = info  # the candidates the next step acts on
-            log.write(json.dumps(row, default=_jsonable) + "\n")
+            log.write(strict_json(row) + "\n")
             if events is not None:
                 events.step(step, info, metrics, step_times[-1], row.get("test_nll"))
             if bar is not None:
@@ -182,6 +221,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         # the untrained model: reset(seed) is deterministic, and rollout resets with the same seed
         _, acted["info"] = env.reset(seed=spec.seed)  # the first batch the agent acts on
         initial = env.unwrapped.evaluate("test")
+        initial_choice = evaluate_choice()
+        reset_flops = env.unwrapped.learner.flops.total  # the first observation's forward
         clock["last"] = time.perf_counter()
         last = rollout(env, agent, spec.steps, spec.seed, on_step=on_step)
     if bar is not None:
@@ -189,15 +230,23 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     if events is not None:
         events.close()
     wall_time = time.perf_counter() - t0
+    u = env.unwrapped
+    if spec.export:  # before plain_step_time, which trains the model further
+        u.export_model(out / "models" / spec.run_id)
     plain = plain_step_time(env, acted["info"]["token_ids"], spec.seed)
-    curve.insert(0, {"step": 0, "examples_streamed": env.unwrapped.config.num_candidates, "examples_trained": 0,
-                     "test_nll": initial})
+    curve.insert(0, {"step": 0, "examples_streamed": u.config.num_candidates, "examples_trained": 0,
+                     "flops": reset_flops, "test_nll": initial, "choice_accuracy": initial_choice})
     steps_done = max(1, int(last.get("step", 0)))
+    b = u.config.train_batch or u.config.num_candidates
     result = {
         "spec": asdict(spec), "fingerprint": spec.fingerprint(), "curve": curve,
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
+        "final_choice_accuracy": curve[-1].get("choice_accuracy"), "choice_chance": 1.0 / spec.choices,
         "examples_trained": last.get("examples_trained"), "tokens_trained": last.get("tokens_trained"),
-        "gradient_steps": steps_done, "train_batch": env.unwrapped.config.train_batch,
+        "gradient_steps": steps_done, "train_batch": u.config.train_batch,
+        "flops": flops.get("flops/total", reset_flops), "flops_by_phase": flops,
+        "plain_step_flops": u.learner.flop_model.train(b * u.config.context_length),
+        "flop_params": u.learner.flop_model.params,
         "wall_time": wall_time, "setup_time": step_times[0] if step_times else float("nan"),
         "step_time": float(np.mean(step_times[1:])) if len(step_times) > 1 else float("nan"),
         "plain_step_time": plain,

@@ -16,6 +16,7 @@ from gymnasium import spaces
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
+from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
 from curriculum_env.schedule import lr_at
 
@@ -436,11 +437,43 @@ class CurriculumSelectEnv(gym.Env):
         )
 
     def evaluate(self, split: str = "test") -> float:
-        """Mean per-token NLL of a whole split (``test`` or ``heldout``); uses no random state."""
+        """Mean per-token NLL of a whole split (``test`` or ``heldout``); uses no random state, and its
+        FLOPs are kept apart (``eval``), out of the run's cost."""
         pools = {"test": self.data.test, "heldout": self.data.heldout}
         if split not in pools:
             raise ValueError(f"split must be 'test' or 'heldout', got {split!r}")
-        return -self.learner.log_prob(pools[split].ids)
+        with self.learner.flops.phase("eval"):
+            return -self.learner.log_prob(pools[split].ids)
+
+    def choice_items(self, num_choices: int = 4, max_items: int | None = None) -> ChoiceItems:
+        """The multiple-choice items of the test split (:mod:`curriculum_env.evaluation`): the same for
+        every run of a task (their own generator, seed 0)."""
+        key = (num_choices, max_items)
+        cache = self.__dict__.setdefault("_choice_items", {})
+        if key not in cache:
+            cache[key] = choice_items(self.data.test.ids, num_choices, max_items)
+        return cache[key]
+
+    def evaluate_choice(self, num_choices: int = 4, max_items: int | None = None) -> float:
+        """Multiple-choice continuation accuracy on the test split (chance ``1 / num_choices``): each of the
+        first ``max_items`` test windows' first half with its own second half and ``num_choices - 1``
+        others'. Uses no random state; FLOPs kept apart like :meth:`evaluate`."""
+        items = self.choice_items(num_choices, max_items)
+        with self.learner.flops.phase("eval"):
+            return choice_accuracy(self.learner, items)[0]
+
+    def export_model(self, folder: str | os.PathLike) -> pathlib.Path:
+        """Write the LM under training as a Hugging Face model directory (weights, config, tokenizer), for
+        ``transformers.AutoModelForCausalLM.from_pretrained(folder)`` and ``lm_eval --model hf
+        --model_args pretrained=folder``; returns the folder."""
+        if self._batch is None:
+            raise RuntimeError("call reset() before export_model()")
+        folder = pathlib.Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"cannot export the model to {folder}: it is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.learner.save_pretrained(folder)
+        return folder
 
     # ------------------------------------------------------------------------------------ state
     def save_state(self, path: str | os.PathLike) -> None:

@@ -422,6 +422,29 @@ class Learner:
         self.flops.add(self.flop_model.forward(ids.numel()))
         return -float(total) / count
 
+    @torch.no_grad()
+    def continuation_log_prob(self, ids, start: int) -> np.ndarray:
+        """Summed log-probability [B] of the tokens at positions ``start ..`` of each window ``ids`` [B, L],
+        each predicted from the tokens before it (the multiple-choice score of
+        :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
+        ids = self._as_ids(ids)
+        if not 1 <= start < ids.shape[1]:
+            raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
+        out = []
+        with self._mode(train=False):
+            for chunk in ids.split(self.eval_micro_batch_size):
+                nll = token_nll(self._logits(chunk), chunk)  # [b, L-1]: entry t scores token t + 1
+                out.append(-nll[:, start - 1:].double().sum(-1))
+        self.flops.add(self.flop_model.forward(ids.numel()))
+        return torch.cat(out).cpu().numpy()
+
+    def save_pretrained(self, folder) -> None:
+        """Write the LM and its tokenizer as a Hugging Face model directory (safetensors weights, config,
+        tokenizer files) that ``AutoModelForCausalLM.from_pretrained`` and ``lm_eval --model hf`` load."""
+        model = getattr(self.model, "_orig_mod", self.model)
+        model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+
     # ---------------------------------------------------------------------------- update
     def update(self, weights: np.ndarray, ids, scores: Scores | None = None) -> UpdateStats:
         """One optimizer step on ``sum_i w_i * loss_i`` plus queued auxiliary losses (eq. 7).

@@ -134,6 +134,9 @@ class LogitSGLD:
     def _soft_embeds(self, logits: torch.Tensor, tau: float) -> torch.Tensor:
         w_e = self.learner.input_embeddings.detach()  # [V, d]
         probs = torch.softmax(logits / tau, dim=-1)  # [K, L, V] (eq. 11)
+        k, length, vocab = logits.shape
+        matmul = 2.0 * k * length * vocab * w_e.shape[1]  # the soft-embedding product; x3 with its backward
+        self.learner.add_flops(3 * matmul if logits.requires_grad else matmul)
         return (probs.to(w_e.dtype) @ w_e[: logits.shape[-1]])  # [K, L, d]
 
     def _q(self, q_fn: QFn, logits: torch.Tensor, tau: float, grad: bool) -> torch.Tensor:
