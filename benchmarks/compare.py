@@ -2,6 +2,7 @@
 
     python -m benchmarks.compare            # the default comparison (under 15 min on 2 CPU cores)
     python -m benchmarks.compare --quick    # a smaller one (a few minutes)
+    python -m benchmarks.compare --scale small   # a second model scale (4 layers, d = 128, L = 64; ~1 hour)
     python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
     python -m benchmarks.compare --all-n --agents soft_q_paper,random   # the paper's all-N mixture
     python -m benchmarks.compare --agents random,soft_q@beta=0.3,gamma=0   # an agent with options
@@ -41,23 +42,39 @@ DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
 # The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
 BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2, n_head=2, n_embd=64,
                  test_size=128, heldout_size=256, reward_batch=16, micro_batch_size=16)
-# The benchmark's LR schedule: linear warm-up, then cosine decay to lr_final x lr at the run's last step
-# (the horizon is --steps). Chosen by measuring random and the oracle (README, "The protocol").
-BENCH_SCHEDULE = dict(lr_schedule="cosine", warmup_steps=30, lr_final=0.1)
+# Model scales: the default (the table in the README, 100+ runs in 15 minutes on two cores) and a second
+# one to check that conclusions hold for a bigger model on longer windows (--scale small; about an hour for
+# four agents on two tasks). Each maps options to their defaults under that scale; explicit options win.
+SCALES = {
+    "default": {},
+    "small": dict(n_layer=4, n_head=4, n_embd=128, context_length=64, steps=600, eval_every=40, choice_every=150,
+                  agents="random,oracle,rho_loss,soft_q", tasks="noisy,mixed", out="results/compare-small"),
+}
+# The benchmark's LR schedule: linear warm-up over the first 10% of the steps, then cosine decay to 10% of the
+# peak at the run's last step (the horizon is --steps), peak 2e-3. Chosen by measuring random and the oracle
+# (README, "The protocol": the peak matters, warm-up and floor within the seeds' spread).
+BENCH_SCHEDULE = dict(lr=2e-3, lr_schedule="cosine", warmup_fraction=0.1, lr_final=0.1)
 
 
 def build_specs(args: argparse.Namespace):
     from benchmarks.runs import RunSpec
 
     env = dict(BENCH_ENV, num_candidates=args.num_candidates, context_length=args.context_length,
-               n_layer=args.n_layer, n_embd=args.n_embd, device=args.device,
-               train_batch=None if args.all_n else args.train_batch, lr=args.lr,
-               lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, lr_final=args.lr_final)
+               n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, device=args.device,
+               train_batch=None if args.all_n else args.train_batch, lr=args.lr, lr_schedule=args.lr_schedule,
+               warmup_steps=warmup_steps(args), lr_final=args.lr_final)
     if args.lr_schedule != "constant":
         env["lr_horizon"] = args.steps  # the decay completes within the run
     return [RunSpec(agent, task, seed, args.steps, args.eval_every, env, args.choice_every, args.choices,
                     args.export_models)
             for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
+
+
+def warmup_steps(args: argparse.Namespace) -> int:
+    """``--warmup-steps``, or by default the benchmark's share of ``--steps`` (none for a constant LR)."""
+    if args.warmup_steps is not None:
+        return args.warmup_steps
+    return 0 if args.lr_schedule == "constant" else round(BENCH_SCHEDULE["warmup_fraction"] * args.steps)
 
 
 def _run_pool(todo, out, workers, on_done, tensorboard=False):
@@ -177,10 +194,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-length", type=int, default=BENCH_ENV["context_length"], help="tokens per window")
     p.add_argument("--n-layer", type=int, default=BENCH_ENV["n_layer"], help="GPT-2 blocks")
     p.add_argument("--n-embd", type=int, default=BENCH_ENV["n_embd"], help="GPT-2 width d")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the LM")
+    p.add_argument("--n-head", type=int, default=BENCH_ENV["n_head"], help="GPT-2 attention heads")
+    p.add_argument("--scale", choices=sorted(SCALES), default="default",
+                   help="model scale: 'small' = 4 layers, d = 128, 64-token windows, 600 steps, random/oracle/"
+                        "rho_loss/soft_q on noisy and mixed (explicit options win)")
+    p.add_argument("--lr", type=float, default=BENCH_SCHEDULE["lr"], help="peak learning rate of the LM")
     p.add_argument("--lr-schedule", default=BENCH_SCHEDULE["lr_schedule"], choices=("constant", "cosine", "linear"),
                    help="LR schedule after the warm-up; a decaying one reaches --lr-final x lr at the last step")
-    p.add_argument("--warmup-steps", type=int, default=BENCH_SCHEDULE["warmup_steps"], help="linear LR warm-up steps")
+    p.add_argument("--warmup-steps", type=int, default=None,
+                   help="linear LR warm-up steps (default: 10%% of --steps; 0 with a constant LR)")
     p.add_argument("--lr-final", type=float, default=BENCH_SCHEDULE["lr_final"],
                    help="floor of a decaying schedule, as a fraction of --lr")
     p.add_argument("--choices", type=int, default=4,
@@ -198,6 +220,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write every run's per-step metrics as TensorBoard events in OUT/tensorboard/")
+    scale, _ = p.parse_known_args(argv)
+    p.set_defaults(**SCALES[scale.scale])
     args = p.parse_args(argv)
     if args.quick:
         if args.tasks == ",".join(DEFAULT_TASKS):
@@ -234,7 +258,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--steps, --seeds, --eval-every and --choice-every must be positive")
     if args.choices < 2:
         p.error(f"--choices must be at least 2, got {args.choices}")
-    if args.warmup_steps < 0 or not 0 <= args.lr_final <= 1 or not args.lr > 0:
+    if (args.warmup_steps or 0) < 0 or not 0 <= args.lr_final <= 1 or not args.lr > 0:
         p.error("--warmup-steps must be >= 0, --lr-final in [0, 1] and --lr > 0")
     if not args.all_n and not 1 <= args.train_batch <= args.num_candidates:
         p.error(f"--train-batch must lie in [1, --num-candidates={args.num_candidates}], got {args.train_batch}")

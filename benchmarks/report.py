@@ -254,8 +254,9 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
 
 
 def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> list[pathlib.Path]:
-    """Test-NLL curves against examples trained (IQM bootstrap bands), speed-up bars, the needle
-    figure and the soft-Q diagnostics."""
+    """Test-NLL curves against examples trained and against model FLOPs, multiple-choice accuracy
+    against examples trained (IQM bootstrap bands), speed-up bars, the needle figure and the soft-Q
+    diagnostics."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -268,24 +269,14 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
     cmap = plt.cm.tab10 if len(agents) <= 10 else plt.cm.tab20
     colors = {a: cmap(i % cmap.N) for i, a in enumerate(agents)}
     if tasks:
-        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
-        for ax, task in zip(axes[0], tasks, strict=True):
-            for agent in agents:
-                runs = [r for r in results if r["spec"]["task"] == task and r["spec"]["agent"] == agent]
-                if not runs:
-                    continue
-                n = min(len(r["curve"]) for r in runs)
-                x = [c["examples_trained"] for c in runs[0]["curve"][:n]]
-                bands = [iqm_ci([r["curve"][i]["test_nll"] for r in runs], n_resamples=300) for i in range(n)]
-                ax.plot(x, [b[0] for b in bands], label=agent, color=colors[agent], lw=1.4)
-                ax.fill_between(x, [b[1] for b in bands], [b[2] for b in bands], color=colors[agent], alpha=0.15)
-            ax.set(title=task, xlabel="examples trained", ylabel="test NLL (nats/token)")
-            ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=7, loc="upper right")
-        fig.tight_layout()
-        paths.append(out / "curves.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        curves = (("curves.png", "examples_trained", "test_nll", "examples trained", "test NLL (nats/token)"),
+                  ("curves_flops.png", "flops", "test_nll", "model FLOPs, selection included",
+                   "test NLL (nats/token)"),
+                  ("choice.png", "examples_trained", "choice_accuracy", "examples trained",
+                   "multiple-choice accuracy"))
+        for name, x_key, y_key, xlabel, ylabel in curves:
+            if all(any(c.get(y_key) is not None for c in r["curve"]) for r in results if r["spec"]["task"] in tasks):
+                paths.append(plot_curves(out / name, results, tasks, colors, x_key, y_key, xlabel, ylabel))
 
         fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))
         width = 0.8 / max(1, len(agents))
@@ -350,6 +341,37 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
     if mass:
         paths.append(plot_policy_mass(out / "soft_q_mass.png", mass))
     return paths
+
+
+def plot_curves(path: pathlib.Path, results: list[dict[str, Any]], tasks: list[str], colors: dict, x_key: str,
+                y_key: str, xlabel: str, ylabel: str) -> pathlib.Path:
+    """One panel per task: ``y_key`` of each agent's curve points against ``x_key`` (IQM over seeds with
+    a bootstrap band; only the points where every seed measured ``y_key``); the multiple-choice panel has
+    its chance level."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for agent, color in colors.items():
+            runs = [r for r in results if r["spec"]["task"] == task and r["spec"]["agent"] == agent]
+            if not runs:
+                continue
+            n = min(len(r["curve"]) for r in runs)
+            points = [i for i in range(n) if all(r["curve"][i].get(y_key) is not None for r in runs)]
+            x = [float(np.mean([number(r["curve"][i][x_key]) for r in runs])) for i in points]
+            bands = [iqm_ci([number(r["curve"][i][y_key]) for r in runs], n_resamples=300) for i in points]
+            ax.plot(x, [b[0] for b in bands], label=agent, color=color, lw=1.4, marker="." if len(x) < 8 else None)
+            ax.fill_between(x, [b[1] for b in bands], [b[2] for b in bands], color=color, alpha=0.15)
+        chance = next((r.get("choice_chance") for r in results if r.get("choice_chance")), None)
+        if y_key == "choice_accuracy" and chance:
+            ax.axhline(chance, color="k", lw=0.8, ls="--", label="chance")
+        ax.set(title=task, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_policy_mass(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.Path:

@@ -24,6 +24,12 @@ Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` 
   the same step with ``candidate_stats=("loss",)`` and ``("loss", "entropy")`` vs the same floor
   (the cost of the extras, no goal); and the per-phase medians of all four (``other`` = step time
   minus the three phases: action, info, wrappers);
+- ``plain``: each agent's env step as the harness makes it (``--agents``; the env computes only what
+  the agent declares it reads) and with the reward forward and observation forced on (what every agent
+  paid before agents declared them), against plain training on B random windows of the same stream
+  (one ``learner.update``, no scoring, no reward), on the default comparison's model; goal <= 1.6 for
+  agents that do not read the reward; with each agent's model FLOPs per step ÷ plain's, and the
+  reward and next observation from one pass vs two;
 - ``rss``: RSS growth over ``--rss-steps`` steps (goal <= 5%).
 
 Machines here are shared and noisy: the variants run in alternating blocks (``--rounds`` rounds of
@@ -49,9 +55,10 @@ import curriculum_env  # noqa: F401
 from benchmarks.allocator import keep_freed_memory
 from curriculum_env.learner import token_nll
 
-SECTIONS = ("fused", "agents", "floor", "rss")
+SECTIONS = ("fused", "agents", "floor", "plain", "rss")
 PHASES = ("forward", "update", "reward")
 FLOOR_GOAL = 1.15
+PLAIN_GOAL = 1.6  # env step / plain training, agents that do not read the reward
 
 
 def _rss_mib() -> float:
@@ -200,6 +207,95 @@ class FloorStepper:
             self.phases[k].append(v)
 
 
+class PlainStepper:
+    """Plain training on the env's own learner: B random windows of its stream per step, one
+    ``learner.update`` (forward/backward, clip, AdamW), no scoring forward, no reward -- the reference
+    row of the FLOPs columns (``6·P`` per trained token). Windows are drawn before timing. It steps
+    the env's own model, so give it an env of its own."""
+
+    def __init__(self, env: gym.Env, budget: int, seed: int = 0, pool: int = 32):
+        from curriculum_env.data.stream import CandidateStream
+
+        u = env.unwrapped
+        self.learner = u.learner
+        self.budget = budget
+        rng = np.random.default_rng(seed)
+        stream = CandidateStream(u.data, u.config.num_candidates, np.random.default_rng(seed))
+        self.windows = [stream.next_batch().ids[np.sort(rng.choice(u.config.num_candidates, budget, replace=False))]
+                        for _ in range(pool)]
+        self._k = 0
+        self.times: list[float] = []
+        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
+
+    def step(self) -> None:
+        ids = self.windows[self._k % len(self.windows)]
+        self._k += 1
+        t0 = time.perf_counter()
+        self.learner.update(np.full(self.budget, 1.0 / self.budget), ids)
+        self.times.append(time.perf_counter() - t0)
+        for k, v in zip(PHASES, (0.0, self.times[-1], 0.0), strict=True):
+            self.phases[k].append(v)
+
+
+PLAIN_AGENTS = ("random", "oracle", "competence", "loss", "rho_loss", "soft_q", "soft_q_paper", "soft_q_closed_loop")
+
+
+def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block: int, warmup: int = 5,
+                  out: Callable[[str], None] = print) -> dict[str, float]:
+    """Each agent's env step as the harness makes it (its own ``env_kwargs``: only the reward, observation
+    and statistics it reads) and as every agent paid before agents declared what they read (reward
+    forward and observation on), against plain training on B random windows; all interleaved in one run.
+    Also the reward and next observation from one pass vs two (the learner calls alone). Keys:
+    ``{agent}_ms``, ``{agent}_full_ms``, ``plain_ms``, ``{agent}_ratio`` / ``{agent}_full_ratio`` (÷ plain),
+    ``{agent}_flops_ratio`` (model FLOPs per step ÷ plain's), ``one_pass_ratio``."""
+    from agents import make_agent
+
+    budget = env_kwargs["train_batch"]
+    steppers: dict = {}
+    for name in agents:
+        declared = {**env_kwargs, **getattr(make_agent(name), "env_kwargs", {})}
+        steppers[name] = Stepper(declared, name)
+        steppers[f"{name}_full"] = Stepper({**declared, "compute_reward": True, "observation": "hidden"}, name)
+    plain_env = gym.make("CurriculumSelect-v0", **env_kwargs)
+    plain_env.reset(seed=0)
+    steppers["plain"] = PlainStepper(plain_env, budget)
+    t = interleaved(steppers, rounds, block, warmup)
+    n, length = env_kwargs.get("num_candidates"), env_kwargs.get("context_length")
+    out(f"env step vs plain training (B={budget} random windows, no scoring, no reward): task "
+        f"{env_kwargs.get('task')}; N={n}, B={budget}, M={env_kwargs.get('reward_batch')}, L={length}, "
+        f"n_layer={env_kwargs.get('n_layer')}, n_embd={env_kwargs.get('n_embd')}; {rounds} rounds x {block} steps")
+    results: dict[str, float] = {"plain_ms": t["plain"] * 1e3}
+    for name in agents:
+        reads = steppers[name].env.unwrapped.config.compute_reward
+        goal = None if reads else PLAIN_GOAL
+        out(ratio_line(f"{name} ({'reads' if reads else 'no'} reward) vs plain", t[name], t["plain"], goal))
+        out(ratio_line(f"{name}, reward + observation on, vs plain", t[f"{name}_full"], t["plain"]))
+        u = steppers[name].env.unwrapped
+        flops = u.learner.flops.total / max(1, u._step) / u.learner.flop_model.train(budget * length)
+        out(f"{'':<4}model FLOPs per step vs plain: {flops:.3f}")
+        results.update({f"{name}_ms": t[name] * 1e3, f"{name}_full_ms": t[f"{name}_full"] * 1e3,
+                        f"{name}_ratio": t[name] / t["plain"], f"{name}_full_ratio": t[f"{name}_full"] / t["plain"],
+                        f"{name}_flops_ratio": flops})
+    u = steppers[agents[0]].env.unwrapped
+    ids, ref = u._batch.ids, u.data.heldout.ids[: u.config.reward_batch]
+    one = lambda: u.learner.score_and_log_prob(ids, ref)  # noqa: E731
+    two = lambda: (u.learner.score(ids, with_grad=False, stats=()), u.learner.log_prob(ref))  # noqa: E731
+    med = {}
+    for name, fn in (("one", one), ("two", two)) * 2:
+        times = []
+        for _ in range(rounds * block):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        med[name] = statistics.median(times)
+    out(ratio_line("reward + next observation: one pass vs two", med["one"], med["two"]))
+    results["one_pass_ratio"] = med["one"] / med["two"]
+    for s in steppers.values():
+        if isinstance(s, Stepper):
+            s.env.close()
+    return results
+
+
 def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5) -> dict[str, float]:
     """Median seconds per step of each stepper, run in alternating blocks."""
     for s in steppers.values():
@@ -322,6 +418,10 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[st
         env_kwargs = bench_env(args.task, args.num_candidates, args.budget)
         results.update(measure_floor(env_kwargs, args.rounds, args.block, out=out))
 
+    if "plain" in sections:
+        env_kwargs = bench_env(args.task, args.num_candidates, args.budget)
+        results.update(measure_plain(env_kwargs, tuple(args.agents), args.rounds, args.block, out=out))
+
     if "rss" in sections and args.rss_steps:
         s = Stepper(base, None)
         warmup = max(20, args.rss_steps // 10)  # allocator pools fill during the first few hundred steps
@@ -364,6 +464,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--rss-steps", type=int, default=0, help="also measure RSS growth over this many steps")
     p.add_argument("--skip-agents", action="store_true", help="drop the agents section")
+    p.add_argument("--agents", type=lambda t: [a.strip() for a in t.split(",") if a.strip()],
+                   default=list(PLAIN_AGENTS), help="agents of the plain section (comma-separated)")
     args = p.parse_args(argv)
     if args.skip_agents:
         args.only = [s for s in args.only if s != "agents"]

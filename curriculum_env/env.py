@@ -78,6 +78,9 @@ class CurriculumSelectEnv(gym.Env):
     |-------|--------------------------------------------------------------------------------|
     | i     | last-layer hidden state at the final token of candidate i under the current LM |
 
+    With ``observation="none"`` (for agents that read nothing the LM computes about the candidates:
+    random, the oracle) it is all zeros, and without ``candidate_stats`` no scoring forward runs at all.
+
     ## Rewards
 
     Mean per-token log-probability of M windows drawn afresh from D with ``self.np_random``,
@@ -85,6 +88,18 @@ class CurriculumSelectEnv(gym.Env):
     With ``paired_reward=True`` the same windows are also scored *before* the update, and ``info``
     carries ``reward_before`` and ``reward_gain`` (reward - reward_before): the update's effect on D
     with the sampling noise of D-hat cancelled (at small M that noise can exceed the gain of one step).
+    The reward and the next observation are computed under the same theta_{k+1}, so they come from one
+    pass over the M + N windows (timed as ``time/forward``; their FLOPs are still split between
+    ``flops/reward`` and ``flops/forward``). With ``compute_reward=False`` (for agents that never read
+    it) the M windows are drawn but not scored: the step returns ``0.0`` and ``info`` has no ``reward``.
+
+    ## Learning rate and cost
+
+    The LM's learning rate follows ``lr_schedule`` (constant, or linear warm-up then cosine or linear
+    decay to ``lr_final * lr`` over ``lr_horizon`` updates; :mod:`curriculum_env.schedule`); ``info["lr"]``
+    is the rate of the update the step applied. ``info["flops/<phase>"]`` are the running model FLOPs
+    of the episode (``forward``, ``update``, ``reward``, ``influence``, ``agent``; ``flops/total``, their
+    sum), counted as 2·P per forward token and 6·P per trained token (:mod:`curriculum_env.flops`).
 
     ## Info
 
@@ -114,14 +129,18 @@ class CurriculumSelectEnv(gym.Env):
     ## Handle for agents
 
     ``env.unwrapped.learner`` (:class:`~curriculum_env.learner.Learner`) exposes the model, tokenizer,
-    ``hidden(...)`` for token ids or ``inputs_embeds``, and ``add_auxiliary_loss(loss)`` whose
-    gradient enters the same optimizer step as the LM loss. ``env.unwrapped.evaluate("test")`` gives
-    the test-split NLL without touching any random state.
+    ``hidden(...)`` for token ids or ``inputs_embeds``, ``add_auxiliary_loss(loss)`` whose
+    gradient enters the same optimizer step as the LM loss, and ``add_flops(flops)`` for the cost of
+    an agent's own models. ``env.unwrapped.evaluate("test")`` gives the test-split NLL and
+    ``evaluate_choice()`` a multiple-choice continuation accuracy (:mod:`curriculum_env.evaluation`),
+    neither touching any random state; ``export_model(folder)`` writes the LM as a Hugging Face model
+    directory (``AutoModelForCausalLM.from_pretrained``, ``lm_eval --model hf``).
 
     ## Version History
 
     * v0: initial release; ``train_batch``, ``train_weighting`` and ``candidate_stats`` added
-      (defaults unchanged).
+      (defaults unchanged); the LR schedule, FLOPs in ``info``, ``compute_reward`` and ``observation``
+      added (defaults unchanged: constant LR, reward and observation computed).
 
     ## Example
 

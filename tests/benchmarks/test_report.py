@@ -12,7 +12,7 @@ from benchmarks import report
 
 def run(agent, seed, nlls, task="noisy", step=0.02, plain=0.01, examples_per_point=40, steps=None, needle=None):
     """A finished run: ``nlls`` at 0, 40, 80, ... examples trained."""
-    curve = [{"step": i, "examples_streamed": 16 * (i + 1), "examples_trained": examples_per_point * i,
+    curve = [{"step": 10 * i, "examples_streamed": 16 * (i + 1), "examples_trained": examples_per_point * i,
               "test_nll": v} for i, v in enumerate(nlls)]
     r = {"spec": {"agent": agent, "task": task, "seed": seed}, "curve": curve, "final_test_nll": nlls[-1],
          "examples_streamed": curve[-1]["examples_streamed"], "examples_trained": curve[-1]["examples_trained"],
@@ -46,6 +46,51 @@ def test_speed_up_overheads_and_compute_adjusted_speed_up_by_hand():
     md = report.markdown(summary)
     assert "noisy: 160 examples in 40 steps (B = 4 per step)" in md
     assert "| noisy | oracle | 3.000" in md
+
+
+def with_flops(r, per_step, plain=100.0):
+    """``r`` with model FLOPs: ``per_step`` each gradient step."""
+    for c in r["curve"]:
+        c["flops"] = per_step * c["step"]
+    return {**r, "flops": per_step * r["gradient_steps"], "plain_step_flops": plain}
+
+
+def test_flops_per_step_and_flops_adjusted_speed_up_by_hand():
+    results = []
+    for seed in range(3):
+        results.append(with_flops(run("random", seed, [8.0, 7.0, 6.0, 5.0, 4.0]), 100.0))  # plain training
+        # 2x fewer examples to random's final 4.0, at 3x plain's FLOPs per step: FLOPs-adjusted 2 / 3
+        results.append(with_flops(run("oracle", seed, [8.0, 6.0, 4.0, 3.5, 3.0]), 300.0))
+        # reaches 4.0 two thirds of the way from step 20 (6.0) to 30 (3.0), at 1.6x: 40 / (1.6 * 26.67)
+        results.append(with_flops(run("loss", seed, [8.0, 7.0, 6.0, 3.0, 3.0]), 160.0))
+    rows = {r["agent"]: r for r in report.summarise(results)["rows"]}
+    assert rows["random"]["flops_per_step_vs_plain"] == pytest.approx(1.0)
+    assert rows["random"]["flops_adjusted_speedup"] == pytest.approx(1.0)
+    assert rows["oracle"]["flops_per_step_vs_plain"] == pytest.approx(3.0)
+    assert rows["oracle"]["flops_adjusted_speedup"] == pytest.approx(2.0 / 3.0)
+    assert rows["loss"]["flops_adjusted_speedup"] == pytest.approx(40 / (1.6 * (20 + 20 / 3)))
+    assert rows["loss"]["flops_adjusted_speedup_seeds"]["per_seed"] == pytest.approx([0.9375] * 3)
+    md = report.markdown(report.summarise(results))
+    assert "| noisy | oracle | 3.000" in md and "| 3.00 | 0.67× |" in md
+
+
+def test_summary_json_is_strict_json_with_nulls(tmp_path):
+    import json
+
+    results = [run("random", s, [8.0, 7.0, 6.0]) for s in range(2)]
+    results += [run("loss", s, [8.0, 7.5, 7.0]) for s in range(2)]  # never reaches random: NaN speed-up
+    results[0]["step_time"] = float("nan")
+    summary = report.summarise(results)
+    report.write_tables(tmp_path, summary, results, report.markdown(summary))
+
+    def refuse(constant):
+        raise ValueError(f"bare {constant} in summary.json")
+
+    loaded = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    loss = next(r for r in loaded["rows"] if r["agent"] == "loss")
+    assert loss["efficiency_vs_random"] is None and loss["efficiency_vs_random_seeds"]["per_seed"] == [None, None]
+    for line in (tmp_path / "summary.csv").read_text().splitlines():
+        assert "NaN" not in line
 
 
 def test_runs_that_trained_different_amounts_are_refused_with_their_names():

@@ -1,0 +1,88 @@
+"""Downstream evaluation: the built-in multiple-choice metric, the Hugging Face export and lm-eval on it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from curriculum_env.evaluation import choice_accuracy, choice_items, write_lm_eval_task
+from curriculum_env.learner import token_nll
+from tests.conftest import make_tiny
+
+
+def test_items_hold_the_true_continuation_once_at_the_label():
+    windows = np.arange(40 * 6).reshape(40, 6)  # every token unique: a continuation names its window
+    items = choice_items(windows, num_choices=4, seed=3)
+    assert items.ids.shape == (40, 4, 6) and items.split == 3 and items.chance == 0.25
+    for i in range(40):
+        np.testing.assert_array_equal(items.ids[i, :, :3], np.repeat(windows[i:i + 1, :3], 4, 0))
+        owners = [int(row[3]) // 6 for row in items.ids[i]]  # whose second half each choice is
+        assert owners[items.label[i]] == i and owners.count(i) == 1 and len(set(owners)) == 4
+    assert len(set(items.label.tolist())) == 4  # the true one is not always in the same place
+    again = choice_items(windows, num_choices=4, seed=3)
+    np.testing.assert_array_equal(items.ids, again.ids)
+    with pytest.raises(ValueError, match="num_choices"):
+        choice_items(windows[:2], num_choices=3)
+
+
+def test_accuracy_is_the_argmax_of_the_continuation_log_likelihood():
+    env = make_tiny()
+    env.reset(seed=0)
+    u = env.unwrapped
+    for _ in range(5):
+        env.step(np.ones(8, dtype=np.float32))
+    items = u.choice_items(num_choices=3)
+    acc, correct = choice_accuracy(u.learner, items)
+    model = u.learner.model.eval()
+    with torch.no_grad():  # by hand: log p(token t | tokens < t) summed over the continuation
+        ids = torch.from_numpy(items.ids.reshape(-1, items.ids.shape[-1]))
+        nll = token_nll(model(input_ids=ids).logits, ids)[:, items.split - 1:].double().sum(-1)
+    by_hand = (-nll).numpy().reshape(items.ids.shape[:2]).argmax(1) == items.label
+    np.testing.assert_array_equal(correct, by_hand)
+    assert acc == pytest.approx(by_hand.mean()) and u.evaluate_choice(3) == acc
+
+
+def test_export_round_trips_through_auto_model(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    env = make_tiny()
+    env.reset(seed=2)
+    for _ in range(3):
+        env.step(np.ones(8, dtype=np.float32))
+    u = env.unwrapped
+    folder = u.export_model(tmp_path / "lm")
+    loaded = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = torch.from_numpy(np.array(u.data.test.ids[:4]))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, u.learner.model.eval()(input_ids=ids).logits,
+                                   rtol=0, atol=0)
+    tok = AutoTokenizer.from_pretrained(folder)
+    text = "def f(x): return x"
+    assert tok(text)["input_ids"] == u.learner.tokenizer(text)["input_ids"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        u.export_model(tmp_path / "file")
+
+
+def test_lm_eval_scores_an_exported_run_offline(tmp_path):
+    pytest.importorskip("lm_eval")
+    env = make_tiny()
+    env.reset(seed=0)
+    u = env.unwrapped
+    folder = u.export_model(tmp_path / "lm")
+    items = u.choice_items(num_choices=4, max_items=12)
+    write_lm_eval_task(items, u.learner.tokenizer, tmp_path / "tasks")
+    offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={folder}",
+         "--tasks", "curriculum_choice", "--include_path", str(tmp_path / "tasks"), "--device", "cpu",
+         "--batch_size", "8", "--output_path", str(tmp_path / "out")],
+        capture_output=True, text=True, env=offline, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("results*.json")]
+    acc = results[0]["results"]["curriculum_choice"]["acc,none"]
+    assert 0.0 <= acc <= 1.0 and results[0]["n-samples"]["curriculum_choice"]["effective"] == 12
