@@ -27,7 +27,8 @@ Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` 
 - ``plain``: each agent's env step as the harness makes it (``--agents``; the env computes only what
   the agent declares it reads) and with the reward forward and observation forced on (what every agent
   paid before agents declared them), against plain training on B random windows of the same stream
-  (one ``learner.update``, no scoring, no reward), on the default comparison's model; goal <= 1.6 for
+  (one ``learner.update``, no scoring, no reward), on the default comparison's model, as mean step times
+  (a probe every K steps is part of the cost; a median would hide it); goal <= 1.6 for
   agents that do not read the reward; with each agent's model FLOPs per step ÷ plain's, and the
   reward and next observation from one pass vs two;
 - ``rss``: RSS growth over ``--rss-steps`` steps (goal <= 5%).
@@ -259,9 +260,10 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
     plain_env = gym.make("CurriculumSelect-v0", **env_kwargs)
     plain_env.reset(seed=0)
     steppers["plain"] = PlainStepper(plain_env, budget)
-    t = interleaved(steppers, rounds, block, warmup)
+    # the mean, not the median: a probe every K steps is a cost the median of step times would hide
+    t = interleaved(steppers, rounds, block, warmup, stat=statistics.fmean)
     n, length = env_kwargs.get("num_candidates"), env_kwargs.get("context_length")
-    out(f"env step vs plain training (B={budget} random windows, no scoring, no reward): task "
+    out(f"mean step time, env step vs plain training (B={budget} random windows, no scoring, no reward): task "
         f"{env_kwargs.get('task')}; N={n}, B={budget}, M={env_kwargs.get('reward_batch')}, L={length}, "
         f"n_layer={env_kwargs.get('n_layer')}, n_embd={env_kwargs.get('n_embd')}; {rounds} rounds x {block} steps")
     results: dict[str, float] = {"plain_ms": t["plain"] * 1e3}
@@ -296,8 +298,9 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
     return results
 
 
-def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5) -> dict[str, float]:
-    """Median seconds per step of each stepper, run in alternating blocks."""
+def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5,
+                stat: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
+    """Seconds per step of each stepper (the median by default), run in alternating blocks."""
     for s in steppers.values():
         for _ in range(warmup):
             s.step()
@@ -308,7 +311,7 @@ def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5) -> dic
         for s in steppers.values():
             for _ in range(block):
                 s.step()
-    return {name: statistics.median(s.times) for name, s in steppers.items()}
+    return {name: stat(s.times) for name, s in steppers.items()}
 
 
 def phase_medians(stepper) -> dict[str, float]:

@@ -45,6 +45,28 @@ def test_csv_figures_agree_with_json(finished):
     assert summary["equal_compute"]["noisy"] == {"examples_trained": 24, "gradient_steps": 6, "train_batch": 4}
 
 
+def test_runs_record_flops_the_schedule_and_the_downstream_metric(finished):
+    out, proc = finished
+    summary = {r["agent"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
+    for agent in ("random", "oracle"):  # they read nothing: plain random training's cost, exactly
+        run = json.loads((out / "runs" / f"noisy__{agent}__0.json").read_text())
+        assert run["flops"] == 6 * run["plain_step_flops"] and run["curve"][0]["flops"] == 0
+        assert summary[agent]["flops_per_step_vs_plain"] == 1.0
+    assert summary["random"]["flops_adjusted_speedup"] == 1.0
+    soft = json.loads((out / "runs" / "noisy__soft_q__0.json").read_text())
+    assert soft["flops_by_phase"]["flops/influence"] > 0 and summary["soft_q"]["flops_per_step_vs_plain"] > 1
+    flops = [c["flops"] for c in soft["curve"]]
+    assert flops == sorted(flops) and flops[-1] == soft["flops"]
+    measured = [c for c in soft["curve"] if "choice_accuracy" in c]
+    assert [c["step"] for c in measured] == [0, 6]  # the first and the last step (choice_every 100 > 6 steps)
+    assert all(0 <= c["choice_accuracy"] <= 1 for c in measured) and soft["choice_chance"] == 0.25
+    rows = [json.loads(line) for line in open(out / "logs" / "noisy__random__0.jsonl")]
+    lrs = [row["lr"] for row in rows]  # cosine: 1 warm-up step (10% of 6) to 2e-3, then down to 10% of it
+    assert lrs[0] == pytest.approx(2e-3) and lrs[-1] == pytest.approx(2e-4) and lrs == sorted(lrs, reverse=True)
+    assert all(row["reward"] is None for row in rows)  # random reads no reward: none computed
+    assert "FLOPs ×plain" in proc.stdout and "MC accuracy (chance 0.25)" in proc.stdout
+
+
 def test_rerun_skips_finished_runs_and_redoes_missing_ones(finished):
     out, _ = finished
     runs = sorted((out / "runs").glob("*.json"))

@@ -10,7 +10,7 @@ import torch
 
 from agents import make_agent
 from agents.base import rollout
-from benchmarks.throughput import FloorStepper, StepClock, Stepper, measure_floor, parse_args
+from benchmarks.throughput import FloorStepper, PlainStepper, StepClock, Stepper, measure_floor, measure_plain, parse_args
 from tests.conftest import TINY, make_tiny
 
 TINY_BUDGET = {**TINY, "train_batch": 2, "candidate_stats": ()}
@@ -57,7 +57,8 @@ def test_floor_steps_its_own_copy_and_leaves_the_env_alone():
 
 def test_only_selects_sections_and_help_names_the_arguments():
     assert parse_args(["--only", "floor"]).only == ["floor"]
-    assert parse_args([]).only == ["fused", "agents", "floor", "rss"]
+    assert parse_args([]).only == ["fused", "agents", "floor", "plain", "rss"]
+    assert parse_args(["--only", "plain", "--agents", "random,rho_loss"]).agents == ["random", "rho_loss"]
     assert "agents" not in parse_args(["--skip-agents"]).only
     help_text = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--help"], capture_output=True,
                                text=True, check=True).stdout
@@ -128,3 +129,26 @@ def test_preset_flag_hands_the_run_to_step_phases(capsys):
     text = capsys.readouterr().out
     assert "env step / reference step" in text  # step_phases' table, not throughput's sections
     assert "sections:" not in text
+
+
+def test_plain_section_times_each_agent_against_plain_training():
+    lines = []
+    res = measure_plain(TINY_BUDGET, ("random", "loss"), rounds=1, block=2, warmup=1, out=lines.append)
+    for name in ("random", "loss"):
+        assert res[f"{name}_ratio"] == res[f"{name}_ms"] / res["plain_ms"] > 0
+        assert res[f"{name}_full_ms"] > 0
+    assert res["random_flops_ratio"] == 1.0  # random reads nothing: its step is plain training
+    assert res["loss_flops_ratio"] > 1.0  # the loss of every candidate costs a forward through the LM head
+    text = "\n".join(lines)
+    assert "random (no reward) vs plain" in text and "goal <= 1.6" in text and "one pass vs two" in text
+
+
+def test_plain_stepper_trains_b_windows_of_the_stream_and_nothing_else():
+    env = make_tiny(train_batch=2)
+    env.reset(seed=0)
+    plain = PlainStepper(env, budget=2)
+    assert all(w.shape == (2, 32) for w in plain.windows)
+    flops = env.unwrapped.learner.flops.total
+    plain.step()
+    assert env.unwrapped.learner.flops.total - flops == env.unwrapped.learner.flop_model.train(2 * 32)
+    assert len(plain.times) == 1 and plain.phases["update"][0] == plain.times[0]
