@@ -47,7 +47,7 @@ BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2,
 # four agents on two tasks). Each maps options to their defaults under that scale; explicit options win.
 SCALES = {
     "default": {},
-    "small": dict(n_layer=4, n_head=4, n_embd=128, context_length=64, steps=600, eval_every=40, choice_every=150,
+    "small": dict(n_layer=4, n_head=4, n_embd=128, context_length=64, steps=600, eval_every=40, choice_every=120,
                   agents="random,oracle,rho_loss,soft_q", tasks="noisy,mixed", out="results/compare-small"),
 }
 # The benchmark's LR schedule: linear warm-up over the first 10% of the steps, then cosine decay to 10% of the

@@ -192,12 +192,13 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
             if needle_task:  # the trained windows' labels (info["source"] already describes the next batch)
                 needle_hits.append(float("needle" in set(info["trained_source"])))
                 row["needle_trained"] = needle_hits[-1]
-            if step % spec.eval_every == 0 or step == spec.steps:
+            choice_due = step % spec.choice_every == 0 or step == spec.steps
+            if step % spec.eval_every == 0 or choice_due:
                 row["test_nll"] = env.unwrapped.evaluate("test")
                 point = {"step": step, "examples_streamed": info["examples_streamed"],
                          "examples_trained": info["examples_trained"], "flops": info["flops/total"],
                          "test_nll": row["test_nll"]}
-                if step % spec.choice_every == 0 or step == spec.steps:
+                if choice_due:
                     point["choice_accuracy"] = row["choice_accuracy"] = evaluate_choice()
                 curve.append(point)
             flops.update({k: v for k, v in info.items() if k.startswith("flops/")})
