@@ -34,7 +34,6 @@ import os
 import pathlib
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 DEFAULT_AGENTS = ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "soft_q_paper", "random", "loss",
                   "uncertainty", "competence", "rho_loss", "oracle", "ppo")
@@ -77,31 +76,6 @@ def warmup_steps(args: argparse.Namespace) -> int:
     return 0 if args.lr_schedule == "constant" else round(BENCH_SCHEDULE["warmup_fraction"] * args.steps)
 
 
-def _run_pool(todo, out, workers, on_done, tensorboard=False):
-    from benchmarks.runs import execute
-
-    if workers <= 1:
-        for spec in todo:
-            on_done(execute(spec, out, True, tensorboard))
-        return
-    import multiprocessing as mp
-
-    failed = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(execute, spec, out, False, tensorboard): spec for spec in todo}
-        for fut in as_completed(futures):
-            try:
-                result = fut.result()
-            except Exception as exc:  # one failing run must not lose the others
-                failed.append(futures[fut].run_id)
-                print(f"run {futures[fut].run_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                continue
-            on_done(result)
-    if failed:
-        raise SystemExit(f"{len(failed)} run(s) failed ({', '.join(failed)}); the finished runs are saved "
-                         f"in {out}/runs/ and a rerun of the same command resumes")
-
-
 def _run_ray(todo, out, address, on_done, tensorboard=False):
     try:
         import ray
@@ -119,13 +93,24 @@ def _run_ray(todo, out, address, on_done, tensorboard=False):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from benchmarks.folder_lock import FolderInUse, FolderLock
+
+    out = pathlib.Path(args.out)
+    try:
+        with FolderLock(out):
+            return _compare(args, out)
+    except FolderInUse as exc:
+        print(f"No comparison: {exc}", file=sys.stderr)
+        return 2
+
+
+def _compare(args: argparse.Namespace, out: pathlib.Path) -> int:
     from tqdm.auto import tqdm
 
     from benchmarks import report
-    from benchmarks.runs import is_done, save_result
+    from benchmarks.runs import execute, is_done, save_result
+    from benchmarks.workers import run_all
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     specs = build_specs(args)
     todo = [s for s in specs if not is_done(out, s)]
     print(f"{len(specs)} runs ({len(specs) - len(todo)} already finished in {out}); "
@@ -144,11 +129,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.ray is not None:
             _run_ray(todo, out, args.ray, on_done, args.tensorboard)
         else:
-            _run_pool(todo, out, args.workers, on_done, args.tensorboard)
+            show = args.workers <= 1  # per-step bars only in this process
+            run_all(todo, execute, lambda spec: (spec, out, show, args.tensorboard), args.workers, on_done,
+                    f"{out}/runs/")
         bar.close()
-    wanted = {(s.task, s.agent, s.seed) for s in specs}
-    results = [r for r in report.load_results(out)
-               if (r["spec"]["task"], r["spec"]["agent"], r["spec"]["seed"]) in wanted]
+    wanted = {s.fingerprint(): s for s in specs}  # the full spec, not (task, agent, seed): never another command's
+    results = [r for r in report.load_results(out) if r.get("fingerprint") in wanted]
+    missing = sorted(set(wanted) - {r["fingerprint"] for r in results})
+    if missing:
+        names = ", ".join(wanted[f].run_id for f in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        print(f"No comparison: {len(missing)} run(s) of this command are not in {out}/runs/ ({names}); "
+              "rerun the same command to compute them", file=sys.stderr)
+        return 2
     try:
         summary = report.summarise(results)
     except report.UnequalComputeError as exc:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import math
 import pathlib
+import warnings
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from benchmarks.csv_table import write_csv
-from benchmarks.runs import number, strict_json
+from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 
 BASELINE, ORACLE = "random", "oracle"
 
 
 def load_results(out: pathlib.Path) -> list[dict[str, Any]]:
-    """Every finished run under ``out/runs``."""
-    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    """Every finished run under ``out/runs``; a damaged or foreign file there is skipped with a warning
+    naming it (:func:`benchmarks.runs.read_run`)."""
+    results = []
+    for path in sorted((out / "runs").glob("*.json")):
+        try:
+            results.append(read_run(path))
+        except ValueError as exc:
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    return results
 
 
 def _by(results, *keys):
@@ -275,7 +282,8 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
                   ("choice.png", "examples_trained", "choice_accuracy", "examples trained",
                    "multiple-choice accuracy"))
         for name, x_key, y_key, xlabel, ylabel in curves:
-            if all(any(c.get(y_key) is not None for c in r["curve"]) for r in results if r["spec"]["task"] in tasks):
+            if all(any(c.get(x_key) is not None and c.get(y_key) is not None for c in r["curve"])
+                   for r in results if r["spec"]["task"] in tasks):
                 paths.append(plot_curves(out / name, results, tasks, colors, x_key, y_key, xlabel, ylabel))
 
         fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))

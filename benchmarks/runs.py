@@ -8,6 +8,7 @@ import os
 import pathlib
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -88,14 +89,34 @@ def result_path(out: pathlib.Path, spec: RunSpec) -> pathlib.Path:
     return out / "runs" / f"{spec.run_id}.json"
 
 
+RESULT_KEYS = ("spec", "fingerprint", "curve", "final_test_nll", "examples_trained", "gradient_steps")
+
+
+def read_run(path: pathlib.Path) -> dict[str, Any]:
+    """A finished run's result from ``path``; ``ValueError`` saying what is wrong with a file that is not
+    one (unreadable, not JSON, not a run result of this harness)."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} cannot be read as JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("spec"), dict):
+        raise ValueError(f"{path} is not a run result (a JSON {type(result).__name__} without a spec)")
+    missing = [k for k in RESULT_KEYS if k not in result]
+    if missing:
+        raise ValueError(f"{path} is not a complete run result (no {', '.join(missing)})")
+    return result
+
+
 def is_done(out: pathlib.Path, spec: RunSpec) -> bool:
-    """Whether a finished result for exactly this spec is on disk."""
+    """Whether a finished result for exactly this spec is on disk. A damaged file in its place is
+    reported and counts as not done (the rerun overwrites it)."""
     path = result_path(out, spec)
     if not path.exists():
         return False
     try:
-        return json.loads(path.read_text()).get("fingerprint") == spec.fingerprint()
-    except json.JSONDecodeError:
+        return read_run(path)["fingerprint"] == spec.fingerprint()
+    except ValueError as exc:
+        warnings.warn(f"{exc}: running it again", stacklevel=2)
         return False
 
 

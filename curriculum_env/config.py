@@ -191,6 +191,10 @@ class EnvConfig:
     """AdamW weight decay of the LM."""
     grad_clip: float = 1.0
     """G, max global gradient norm of the LM update."""
+    update_guard: bool = True
+    """Copy theta and the AdamW state before each optimizer step and restore them when the updated weights
+    are not finite (then the episode terminates with theta as it was). Costs a copy of 3x the parameters
+    per step and that much memory; turn off only where the memory is needed."""
     micro_batch_size: int = 16
     """Candidates per forward/backward chunk; gradients are accumulated across chunks."""
     eval_micro_batch_size: int | None = None
@@ -273,6 +277,8 @@ class EnvConfig:
             raise ValueError(f"lr_horizon must be a positive integer or None, got {h!r}")
         if self.observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
+        if not isinstance(self.update_guard, bool):
+            raise ValueError(f"update_guard must be True or False, got {self.update_guard!r}")
         if not isinstance(self.compute_reward, bool):
             raise ValueError(f"compute_reward must be True or False, got {self.compute_reward!r}")
         if self.paired_reward and not self.compute_reward:

@@ -119,8 +119,10 @@ class CurriculumSelectEnv(gym.Env):
     ## Episode End
 
     An episode is one training run. Truncation comes from ``max_episode_steps`` (registration:
-    1000). ``terminated=True`` only when training diverges (non-finite loss or gradient): the update
-    is skipped, theta is left as it was, and ``info["termination_reason"]`` says why.
+    1000). ``terminated=True`` only when training diverges: a non-finite loss or gradient (the update
+    is skipped) or non-finite updated weights (the update is undone, ``update_guard``) leave theta and
+    the optimizer as they were; a non-finite reward after a finite update ends the episode too.
+    ``info["termination_reason"]`` says which.
 
     ## Arguments
 
@@ -396,11 +398,13 @@ class CurriculumSelectEnv(gym.Env):
         if before is not None:
             self._last.update({"reward_before": before, "reward_gain": reward - before})
         if terminated:
-            self._last["termination_reason"] = (
-                f"training diverged at step {self._step}: non-finite loss or gradient; the update was skipped"
-                if not stats.finite else
-                f"training diverged at step {self._step}: non-finite reward after the update"
-            )
+            if not stats.weights_finite:
+                why = "the update gave non-finite weights; theta and the optimizer were restored"
+            elif not stats.finite:
+                why = "non-finite loss or gradient; the update was skipped"
+            else:
+                why = "non-finite reward after the update"
+            self._last["termination_reason"] = f"training diverged at step {self._step}: {why}"
         return self._obs(), float(reward), terminated, False, self._info()
 
     def set_candidates(self, ids: np.ndarray, source: np.ndarray, rarity, length):
@@ -450,7 +454,8 @@ class CurriculumSelectEnv(gym.Env):
         w = self._last["weights"]
         top = int(np.argmax(w))
         return (
-            f"step {self._step} | reward {self._last.get('reward', float('nan')):.4f} | train loss {self._last['train_loss']:.4f}"
+            f"step {self._step} | reward {self._last.get('reward', float('nan')):.4f}"
+            f" | train loss {self._last['train_loss']:.4f}"
             f" | eff. batch {self._last['effective_batch']:.1f} | top w {w[top]:.2f}"
             f" ({self._batch.source[top] if self._batch is not None else '?'})"
         )
@@ -515,9 +520,19 @@ class CurriculumSelectEnv(gym.Env):
             "last": _to_torch(self._last),
         }
         path = pathlib.Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot save the env state to {path}: it is a directory; give a file path")
+        parent = path.parent
+        if not parent.exists() or not parent.is_dir():
+            what = "is not a directory" if parent.exists() else "does not exist"
+            raise FileNotFoundError(f"cannot save the env state to {path}: its folder {parent} {what}")
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable place as a RuntimeError
+            tmp.unlink(missing_ok=True)
+            raise OSError(f"cannot save the env state to {path}: {exc}") from exc
 
     def load_state(self, path: str | os.PathLike):
         """Restore a :meth:`save_state` file (loaded with ``weights_only=True``); returns ``(obs, info)``.

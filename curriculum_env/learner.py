@@ -93,7 +93,8 @@ class UpdateStats:
     aux_loss: float
     grad_norm: float
     clipped: bool
-    finite: bool
+    finite: bool  # the step was taken (a finite loss, gradient and updated theta)
+    weights_finite: bool = True  # False: the step gave non-finite weights and was undone
 
 
 class Learner:
@@ -452,7 +453,9 @@ class Learner:
         ``weights`` [N] must already be validated and normalised. With ``scores`` from a
         ``with_grad`` forward the stored graph is used; otherwise the candidates with non-zero
         weight are forwarded in micro-batches and their gradients accumulated. A non-finite loss or
-        gradient skips the step and leaves theta and the optimizer untouched.
+        gradient skips the step and leaves theta and the optimizer untouched; so does a step whose
+        *updated* weights are not finite (finite gradients, an overflowing update): with ``update_guard``
+        (the default) theta and the AdamW state are copied before the step and restored after it.
 
         One host sync: every chunk is backpropagated without reading its loss (the sums accumulate in
         float64 on the device, in order); loss, auxiliary loss and the clipped gradient norm come back
@@ -491,10 +494,45 @@ class Learner:
             grad_norm = float("nan")
         elif grads:
             finite = bool(np.isfinite(grad_norm))
+        weights_finite = True
         if finite:
+            backup = self._snapshot() if self.cfg.update_guard else None
             self.optimizer.step()
+            if backup is not None and not self._finite(params):  # finite gradients, non-finite weights
+                self._restore(backup)
+                finite = weights_finite = False
         self.optimizer.zero_grad(set_to_none=True)
-        return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite)
+        return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
+                           weights_finite)
+
+    @staticmethod
+    def _finite(tensors: list[torch.Tensor]) -> bool:
+        """Whether every entry of ``tensors`` is finite (one host sync)."""
+        return not bool(torch.stack([t.isfinite().logical_not().any() for t in tensors]).any())
+
+    def _snapshot(self) -> tuple[list[torch.Tensor], list[torch.Tensor], set[int]]:
+        """A copy of theta and the AdamW state before a step, into buffers kept across steps: (tensors,
+        copies, ids of the parameters that had optimizer state)."""
+        params = list(self.model.parameters())
+        states = [self.optimizer.state.get(p, {}) for p in params]
+        tensors = params + [v for st in states for v in st.values() if torch.is_tensor(v)]
+        buffers = getattr(self, "_guard_buffers", None)
+        if buffers is None or [b.shape for b in buffers] != [t.shape for t in tensors]:
+            buffers = self._guard_buffers = [torch.empty_like(t) for t in tensors]
+        with torch.no_grad():
+            for b, t in zip(buffers, tensors, strict=True):
+                b.copy_(t)
+        return tensors, buffers, {id(p) for p, st in zip(params, states, strict=True) if st}
+
+    def _restore(self, backup) -> None:
+        """Undo the optimizer step :meth:`_snapshot` was taken before."""
+        tensors, buffers, had_state = backup
+        with torch.no_grad():
+            for t, b in zip(tensors, buffers, strict=True):
+                t.copy_(b)
+        for p in list(self.optimizer.state):
+            if id(p) not in had_state:  # state the failed step created (the first step of a run)
+                del self.optimizer.state[p]
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:

@@ -285,7 +285,7 @@ def test_gain_signal_reads_the_paired_reward_and_names_the_missing_flag():
     agent.observe(-3.0, obs, {**info, "reward_gain": 0.25}, False, False)
     assert agent.pending["reward"] == 0.25
     assert agent.env_kwargs == {"candidate_stats": (), "paired_reward": True, "compute_reward": True}
-    assert SoftQAgent().env_kwargs == {"candidate_stats": ()}
+    assert SoftQAgent().env_kwargs == {"candidate_stats": (), "compute_reward": True}  # the paper reads the reward
 
 
 def test_reward_norm_divides_by_the_running_rms():

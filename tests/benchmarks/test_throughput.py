@@ -10,7 +10,15 @@ import torch
 
 from agents import make_agent
 from agents.base import rollout
-from benchmarks.throughput import FloorStepper, PlainStepper, StepClock, Stepper, measure_floor, measure_plain, parse_args
+from benchmarks.throughput import (
+    FloorStepper,
+    PlainStepper,
+    StepClock,
+    Stepper,
+    measure_floor,
+    measure_plain,
+    parse_args,
+)
 from tests.conftest import TINY, make_tiny
 
 TINY_BUDGET = {**TINY, "train_batch": 2, "candidate_stats": ()}

@@ -30,7 +30,7 @@ def test_the_optimizer_steps_with_the_scheduled_rate_and_info_reports_it():
     env.reset(seed=0)
     opt = env.unwrapped.learner.optimizer
     seen, rates = [], []
-    for k in range(8):
+    for _ in range(8):
         seen.append(opt.param_groups[0]["lr"])  # what the next optimizer.step() will use
         _, _, _, _, info = env.step(np.ones(8, dtype=np.float32))
         rates.append(info["lr"])
