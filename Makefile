@@ -16,7 +16,7 @@ run: install
 quick: install
 	$(PY) -m benchmarks.compare --quick
 
-## The test suite CI runs (slow tests excluded).
+## The test suite CI runs (the whole suite).
 test: install-dev
 	$(PY) -m pytest -q
 

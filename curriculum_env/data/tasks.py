@@ -92,6 +92,8 @@ class Task:
     test_fraction: float = 0.1
     tokenizer_sources: tuple[Source, ...] | None = None
     """Sources the default BPE is trained on (their stream documents); default: the task's own."""
+    origin: str | None = dataclasses.field(default=None, compare=False)
+    """The task file it was read from (named in errors); not part of its identity or cache key."""
 
     def __post_init__(self) -> None:
         if not self.stream:
@@ -100,17 +102,34 @@ class Task:
         if len(set(labels)) != len(labels):
             raise ValueError(f"task {self.name!r}: duplicate source labels {labels}")
         for src, w in self.stream:
-            if not (w > 0 and np.isfinite(w)):
-                raise ValueError(f"task {self.name!r}: source {src.label!r} has weight {w}; need > 0")
+            if not (_is_number(w) and w > 0 and np.isfinite(w)):
+                raise ValueError(f"task {self.name!r}: source {src.label!r} has weight {w!r}; need a number > 0")
+        for name in ("heldout_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not (_is_number(value) and 0 <= value < 1):
+                raise ValueError(f"task {self.name!r}: {name} = {value!r} must be a number in [0, 1)")
         if not 0 < self.heldout_fraction + self.test_fraction < 1:
             raise ValueError(f"task {self.name!r}: heldout_fraction + test_fraction must lie in (0, 1)")
+        if self.target.junk is not None:
+            raise ValueError(f"task {self.name!r}: the target source {self.target.label!r} is junk; D and the test "
+                             "split are made of the target's documents, so it must be real text")
         if self.needle and len(self.stream) != 2:
             raise ValueError(f"task {self.name!r}: a needle task streams exactly the target and one filler")
+
+    @property
+    def where(self) -> str:
+        """How errors name the task: its file when it came from one."""
+        return f"task file {self.origin!r}" if self.origin else f"task {self.name!r}"
 
     @property
     def target_labels(self) -> tuple[str, ...]:
         """Stream labels from the held-out domain (what the oracle selects)."""
         return ("needle",) if self.needle else (self.target.label,)
+
+
+def _is_number(value: Any) -> bool:
+    """A real number that is not a bool (``True`` is an ``int``, never meant as a weight)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 PROSE = Source("prose", builtin="prose")
@@ -189,10 +208,14 @@ def task_from_file(path: str | os.PathLike) -> Task:
         weight = 0.75
 
     Optional top-level keys: ``needle``, ``heldout_fraction``, ``test_fraction``; any other source key
-    is a :class:`Source` field (``text_field``, ``dataset_split``, ...). Unknown keys, a target that is
-    not a source, or a glob that matches no file raise ``ValueError`` naming the file.
+    is a :class:`Source` field (``text_field``, ``dataset_split``, ...). Unknown keys, a value of the wrong
+    type (a weight that is not a positive number, ``files`` that is not a glob or a list of globs, ...), a
+    target that is not a source, or a glob that matches no file or a directory raise ``ValueError``
+    naming the file and the source.
     """
     p = pathlib.Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"task file {str(p)!r} is a directory, not a .toml/.json file")
     if not p.is_file():
         raise ValueError(f"task file {str(p)!r} does not exist")
     try:
@@ -209,46 +232,118 @@ def task_from_file(path: str | os.PathLike) -> Task:
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"task file {str(p)!r} is not valid {p.suffix[1:].upper()}: {exc}") from exc
     where = f"task file {str(p)!r}"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: must hold a table of keys (target, sources, ...), not a {_kind(spec)}")
     unknown = set(spec) - TASK_FILE_FIELDS
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(TASK_FILE_FIELDS)}")
     sources = spec.get("sources")
     if not isinstance(sources, dict) or not sources:
         raise ValueError(f"{where}: needs a [sources.<label>] table per stream source")
-    stream = [(_file_source(label, dict(fields), p.parent, where), fields.get("weight", 1.0))
-              for label, fields in sources.items()]
+    stream = []
+    for label, fields in sources.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}: sources.{label} must be a table of fields, not {_short(fields)}")
+        fields = dict(fields)
+        weight = fields.pop("weight", 1.0)
+        if not (_is_number(weight) and weight > 0 and np.isfinite(weight)):
+            raise ValueError(f"{where}: sources.{label}: weight = {_short(weight)} must be a finite number > 0 "
+                             "(its share of the stream mixture)")
+        stream.append((_file_source(label, fields, p.parent, where), weight))
     by_label = {src.label: src for src, _ in stream}
     target = spec.get("target")
+    if not isinstance(target, str):
+        raise ValueError(f"{where}: target = {_short(target)} must be the label (a string) of one of its sources "
+                         f"{sorted(by_label)}")
     if target not in by_label:
         raise ValueError(f"{where}: target = {target!r} is not one of its sources {sorted(by_label)}")
+    name = spec.get("name", p.stem)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: name = {_short(name)} must be a non-empty string")
+    if not isinstance(spec.get("needle", False), bool):
+        raise ValueError(f"{where}: needle = {_short(spec['needle'])} must be true or false")
+    for key in ("heldout_fraction", "test_fraction"):
+        if key in spec and not (_is_number(spec[key]) and 0 <= spec[key] < 1):
+            raise ValueError(f"{where}: {key} = {_short(spec[key])} must be a number in [0, 1)")
     kwargs = {k: spec[k] for k in ("needle", "heldout_fraction", "test_fraction") if k in spec}
-    return Task(str(spec.get("name", p.stem)), by_label[target], tuple(stream), **kwargs)
+    try:
+        return Task(name, by_label[target], tuple(stream), origin=str(p), **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "table", list: "list", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, with its type when that is not obvious from it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} (a {_kind(value)})"
+
+
+_STRING_FIELDS = ("builtin", "dataset", "dataset_split", "text_field", "junk")
 
 
 def _file_source(label: str, fields: dict[str, Any], root: pathlib.Path, where: str) -> Source:
-    """One ``[sources.<label>]`` table of a task file as a :class:`Source` (globs resolved from ``root``)."""
+    """One ``[sources.<label>]`` table of a task file as a :class:`Source` (globs resolved from ``root``);
+    every mistake is a ``ValueError`` naming ``where`` (the file) and the source."""
     if not isinstance(fields, dict):
-        raise ValueError(f"{where}: sources.{label} must be a table of fields")
+        raise ValueError(f"{where}: sources.{label} must be a table of fields, not {_short(fields)}")
+    fields = dict(fields)
     fields.pop("weight", None)
+    at = f"{where}: sources.{label}"
     unknown = set(fields) - SOURCE_FIELDS
     if unknown:
-        raise ValueError(f"{where}: sources.{label} has unknown keys {sorted(unknown)}; "
+        raise ValueError(f"{at} has unknown keys {sorted(unknown)}; "
                          f"allowed: weight, {', '.join(sorted(SOURCE_FIELDS))}")
+    for key in _STRING_FIELDS:
+        if key in fields and (not isinstance(fields[key], str) or not fields[key]):
+            raise ValueError(f"{at}: {key} = {_short(fields[key])} must be a non-empty string")
+    config = fields.get("dataset_config")
+    if not (config is None or isinstance(config, str)):
+        raise ValueError(f"{at}: dataset_config = {_short(config)} must be a string")
+    if "max_documents" in fields:
+        value = fields["max_documents"]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            raise ValueError(f"{at}: max_documents = {_short(value)} must be a whole number > 0")
+    if "texts" in fields:
+        value = fields["texts"]
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{at}: texts = {_short(value)} must be a string or a non-empty list of strings "
+                             "(one document each)")
+        fields["texts"] = tuple(texts)
     if "files" in fields:
-        patterns = [fields["files"]] if isinstance(fields["files"], str) else fields["files"]
+        value = fields["files"]
+        patterns = [value] if isinstance(value, str) else value
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) and x for x in patterns):
+            raise ValueError(f"{at}: files = {_short(value)} must be a glob or a non-empty list of globs "
+                             "(strings, relative to the task file)")
         files = []
         for pattern in patterns:
             full = pattern if os.path.isabs(pattern) else str(root / pattern)
             matched = sorted(glob.glob(os.path.expanduser(full)))
             if not matched:
-                raise ValueError(f"{where}: sources.{label}: no file matches {pattern!r}")
+                raise ValueError(f"{at}: no file matches {pattern!r}")
+            for m in matched:
+                if os.path.isdir(m):
+                    example = ("a pattern that ends in '*.txt'" if any(c in pattern for c in "*?[")
+                               else repr(pattern.rstrip("/") + "/*.txt"))
+                    raise ValueError(f"{at}: files pattern {pattern!r} matched the directory {m!r}; files are "
+                                     f"expected (.txt or .jsonl), e.g. {example}")
+                if not os.path.isfile(m):
+                    raise ValueError(f"{at}: files pattern {pattern!r} matched {m!r}, which is not a readable file")
             files += matched
         fields["files"] = tuple(files)
     for key in ("dataset",):  # a local dataset path is relative to the task file too
         value = fields.get(key)
         if isinstance(value, str) and (root / value).exists():
             fields[key] = str(root / value)
-    return Source(label, **fields)
+    try:
+        return Source(label, **fields)
+    except ValueError as exc:  # its messages start "source '<label>': ..."
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def task_from_texts(name: str, target: list[str], others: dict[str, list[str]] | None = None,
@@ -295,10 +390,12 @@ def task_key(task: Task, **params: Any) -> str:
 
 
 def atomic_save_npz(path: pathlib.Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` so readers never see a partial file."""
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    """Write ``arrays`` to ``path`` as a verified cache entry (:mod:`curriculum_env.data.cache`): atomically,
+    so readers never see a partial file, with a checksum that :func:`curriculum_env.data.cache.cached`
+    checks on read. ``np.load(path)`` still reads it."""
+    from curriculum_env.data.cache import npz_bytes, write_entry
+
+    write_entry(path, npz_bytes(arrays))
 
 
 @dataclass

@@ -30,12 +30,15 @@ def fingerprint(texts: Sequence[str], *extra: object) -> str:
 
 
 def train_bpe(texts: Sequence[str], vocab_size: int, cache_dir: str | None = None):
-    """Train (or load from cache) a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """Train (or load from cache) a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``.
 
-    path = cache_root(cache_dir) / f"bpe-{fingerprint(texts, vocab_size)}.json"
-    if not path.exists():
+    The cache entry ``bpe-<hash>.json`` is verified on read (:mod:`curriculum_env.data.cache`): a damaged
+    one is retrained, with a warning naming it."""
+    from curriculum_env.data.cache import cached
+
+    def build() -> bytes:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
@@ -46,10 +49,30 @@ def train_bpe(texts: Sequence[str], vocab_size: int, cache_dir: str | None = Non
             show_progress=False,
         )
         tok.train_from_iterator(texts, trainer=trainer)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tok.save(str(tmp))
-        os.replace(tmp, path)  # atomic: concurrent builders never read a half-written file
-    return PreTrainedTokenizerFast(tokenizer_file=str(path), eos_token=EOS)
+        return tok.to_str().encode("utf-8")
+
+    path = cache_root(cache_dir) / f"bpe-{fingerprint(texts, vocab_size)}.json"
+    return cached(path, build, bpe_from_json)
+
+
+def bpe_from_json(payload: bytes):
+    """A ``PreTrainedTokenizerFast`` (eos ``<|endoftext|>``) from a serialised ``tokenizers`` JSON; raises
+    ``ValueError`` if it is not one or lacks the eos token."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    try:
+        backend = Tokenizer.from_str(payload.decode("utf-8"))
+    except Exception as exc:  # the Rust side raises its own Exception type
+        raise ValueError(f"not a tokenizers JSON: {exc}") from exc
+    if backend.token_to_id(EOS) is None:
+        raise ValueError(f"the tokenizer has no {EOS} token")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS)
+
+
+def tokenizer_json(tokenizer) -> bytes:
+    """The serialised ``tokenizers`` JSON of a fast tokenizer (what :func:`bpe_from_json` reads)."""
+    return tokenizer.backend_tokenizer.to_str().encode("utf-8")
 
 
 def load_pretrained(name_or_path: str):

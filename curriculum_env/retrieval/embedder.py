@@ -8,12 +8,14 @@ character trigrams) for tests and quick runs; it is not a semantic model.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from curriculum_env.data.cache import cached
 from curriculum_env.data.tokenizer import cache_root, fingerprint
 
 
@@ -103,25 +105,33 @@ def make_embedder(name: str) -> Embedder:
 def embed_cached(embedder: Embedder, texts: Sequence[str], cache_dir: str | None = None,
                  batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Embeddings of ``texts`` ``[n, dim]``, cached under the env cache keyed by the texts' content
-    hash and the embedder's name; computed in batches behind a tqdm bar, written atomically."""
-    path = cache_root(cache_dir) / f"embed-{fingerprint(list(texts), embedder.name, embedder.dim)}.npy"
-    if path.exists():
-        vectors = np.load(path)
-        if vectors.shape == (len(texts), embedder.dim):
-            return vectors
-    from tqdm.auto import tqdm
+    hash and the embedder's name; computed in batches behind a tqdm bar, written atomically.
 
-    parts = []
-    with tqdm(total=len(texts), desc=f"embedding {len(texts)} windows ({embedder.name})", unit="win",
-              disable=not progress) as bar:
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start : start + batch_size]
-            parts.append(embedder.encode(chunk))
-            bar.update(len(chunk))
-    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, vectors)
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-    return vectors
+    The cache file (one ``.npy``, still readable by ``np.load``) carries a checksum that is verified on
+    read (:mod:`curriculum_env.data.cache`): a damaged one, or one of the wrong shape, is recomputed with
+    a warning naming it."""
+    path = cache_root(cache_dir) / f"embed-{fingerprint(list(texts), embedder.name, embedder.dim)}.npy"
+    shape = (len(texts), embedder.dim)
+
+    def build() -> bytes:
+        from tqdm.auto import tqdm
+
+        parts = []
+        with tqdm(total=len(texts), desc=f"embedding {len(texts)} windows ({embedder.name})", unit="win",
+                  disable=not progress) as bar:
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start : start + batch_size]
+                parts.append(embedder.encode(chunk))
+                bar.update(len(chunk))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        return buf.getvalue()
+
+    def load(payload: bytes) -> np.ndarray:
+        vectors = np.load(io.BytesIO(payload), allow_pickle=False)
+        if vectors.shape != shape or vectors.dtype != np.float32:
+            raise ValueError(f"holds {vectors.dtype}{list(vectors.shape)}, expected float32{list(shape)}")
+        return vectors
+
+    return cached(path, build, load)
