@@ -132,25 +132,45 @@ def _top_q_windows(agent: Any, info: dict, tokenizer, k: int = 3) -> list[dict] 
              "text": tokenizer.decode(info["token_ids"][i][:24].tolist())} for i in order]
 
 
-def plain_step_time(env, windows: np.ndarray, seed: int, steps: int = 20) -> float:
-    """Seconds per step of plain training on B random windows with no scoring pass (B = the env's
-    ``train_batch``, all N without one) drawn from ``windows`` [N, L] (streamed candidates, never the
-    test split): B forward/backward, clip and AdamW step, nothing else.
+class PlainStepper:
+    """Plain training on the env's own learner: B random windows of its stream per step, one
+    ``learner.update`` (forward/backward, clip, AdamW), no scoring forward, no reward -- the reference
+    row of the FLOPs columns (``6·P`` per trained token). Windows are drawn before timing. It steps
+    the env's own model, so give it an env of its own."""
 
-    Measured at the end of a run, on the run's own model and under the same load, as the reference
-    the selection overhead is reported against. It trains the model further: call it after the
-    last evaluation.
-    """
-    u = env.unwrapped
-    b = u.config.train_batch or u.config.num_candidates
-    rng = np.random.default_rng(seed)
-    times = []
-    for _ in range(steps + 2):
-        ids = windows[rng.choice(len(windows), size=b, replace=False)]
+    def __init__(self, env: Any, budget: int, seed: int = 0, pool: int = 32):
+        from curriculum_env.data.stream import CandidateStream
+
+        u = env.unwrapped
+        self.learner = u.learner
+        self.budget = budget
+        rng = np.random.default_rng(seed)
+        stream = CandidateStream(u.data, u.config.num_candidates, np.random.default_rng(seed))
+        self.windows = [stream.next_batch().ids[np.sort(rng.choice(u.config.num_candidates, budget, replace=False))]
+                        for _ in range(pool)]
+        self._k = 0
+        self.times: list[float] = []
+        self.phases: dict[str, list[float]] = {k: [] for k in ("forward", "update", "reward")}
+
+    def step(self) -> None:
+        ids = self.windows[self._k % len(self.windows)]
+        self._k += 1
         t0 = time.perf_counter()
-        u.learner.update(np.full(b, 1.0 / b), ids)
-        times.append(time.perf_counter() - t0)
-    return float(np.mean(times[2:]))  # the first two warm the allocator
+        self.learner.update(np.full(self.budget, 1.0 / self.budget), ids)
+        self.times.append(time.perf_counter() - t0)
+        for k, v in zip(self.phases, (0.0, self.times[-1], 0.0), strict=True):
+            self.phases[k].append(v)
+
+
+def plain_step_time(env, seed: int, steps: int = 20) -> float:
+    """Seconds per step of plain training (:class:`PlainStepper`) on the env's own model, measured at the
+    end of a run under the same load, as the reference the selection overhead is reported against. It
+    trains the model further: call it after the last evaluation."""
+    u = env.unwrapped
+    stepper = PlainStepper(env, u.config.train_batch or u.config.num_candidates, seed, pool=steps + 2)
+    for _ in range(steps + 2):
+        stepper.step()
+    return float(np.mean(stepper.times[2:]))  # the first two warm the allocator
 
 
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:
@@ -255,7 +275,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     u = env.unwrapped
     if spec.export:  # before plain_step_time, which trains the model further
         u.export_model(out / "models" / spec.run_id)
-    plain = plain_step_time(env, acted["info"]["token_ids"], spec.seed)
+    plain = plain_step_time(env, spec.seed)
     curve.insert(0, {"step": 0, "examples_streamed": u.config.num_candidates, "examples_trained": 0,
                      "flops": reset_flops, "test_nll": initial, "choice_accuracy": initial_choice})
     steps_done = max(1, int(last.get("step", 0)))

@@ -57,6 +57,7 @@ import torch
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from benchmarks.allocator import keep_freed_memory
 from curriculum_env.data.tasks import CODE, PROSE, Task
+from curriculum_env.flops import parameter_counts
 from curriculum_env.learner import token_nll
 
 H100_BF16_DENSE = 989e12
@@ -114,18 +115,6 @@ class PeakMemory:
             self._stop.set()
             self._thread.join()
             self.peak = max(self.peak, _rss_bytes())
-
-
-def param_counts(model: torch.nn.Module) -> dict[str, int]:
-    """``total`` (unique parameters), ``P`` (total minus position embeddings: the MFU count) and ``head``
-    (the LM head's matmul parameters, V·d: what a body-only forward skips)."""
-    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    base = getattr(model, "base_model", model)
-    wpe = getattr(base, "wpe", None)
-    pos = wpe.weight.numel() if isinstance(wpe, torch.nn.Embedding) else 0
-    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    head = out.weight.numel() if out is not None else 0
-    return {"total": total, "P": total - pos, "head": head}
 
 
 def _summary(times: dict[str, list[float]], tokens: int, train_tokens: int, flops: float,
@@ -214,7 +203,7 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
     m = min(cfg.reward_batch, len(u.data.heldout))
     action = np.ones(n, dtype=np.float32)  # uniform: the paper's mixture, or a random B-subset under a budget
     env.reset(seed=seed)  # builds the model
-    counts = param_counts(learner.model)
+    counts = parameter_counts(learner.model)
     p, head = counts["P"], counts["head"]
     times: dict[str, list[float]] = {k: [] for k in (*PHASES["env"], "step")}
     trained = 0

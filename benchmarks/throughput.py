@@ -54,6 +54,7 @@ import torch
 
 import curriculum_env  # noqa: F401
 from benchmarks.allocator import keep_freed_memory
+from benchmarks.runs import PlainStepper
 from curriculum_env.learner import token_nll
 
 SECTIONS = ("fused", "agents", "floor", "plain", "rss")
@@ -205,36 +206,6 @@ class FloorStepper:
         t3 = time.perf_counter()
         self.times.append(t3 - t0)
         for k, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            self.phases[k].append(v)
-
-
-class PlainStepper:
-    """Plain training on the env's own learner: B random windows of its stream per step, one
-    ``learner.update`` (forward/backward, clip, AdamW), no scoring forward, no reward -- the reference
-    row of the FLOPs columns (``6·P`` per trained token). Windows are drawn before timing. It steps
-    the env's own model, so give it an env of its own."""
-
-    def __init__(self, env: gym.Env, budget: int, seed: int = 0, pool: int = 32):
-        from curriculum_env.data.stream import CandidateStream
-
-        u = env.unwrapped
-        self.learner = u.learner
-        self.budget = budget
-        rng = np.random.default_rng(seed)
-        stream = CandidateStream(u.data, u.config.num_candidates, np.random.default_rng(seed))
-        self.windows = [stream.next_batch().ids[np.sort(rng.choice(u.config.num_candidates, budget, replace=False))]
-                        for _ in range(pool)]
-        self._k = 0
-        self.times: list[float] = []
-        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
-
-    def step(self) -> None:
-        ids = self.windows[self._k % len(self.windows)]
-        self._k += 1
-        t0 = time.perf_counter()
-        self.learner.update(np.full(self.budget, 1.0 / self.budget), ids)
-        self.times.append(time.perf_counter() - t0)
-        for k, v in zip(PHASES, (0.0, self.times[-1], 0.0), strict=True):
             self.phases[k].append(v)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import pathlib
 import time
@@ -13,36 +12,14 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from curriculum_env import env_state
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
 from curriculum_env.schedule import lr_at
-
-STATE_VERSION = 3  # 2: the influence probe's generator and last probe; 3: FLOPs counters
-
-
-class WallTime(float):
-    """Seconds of wall-clock time, reported in ``info`` (``float(t)`` is the number).
-
-    Equality says *what* the value is, not how long it took: every ``WallTime`` equals every other
-    and nothing else (``WallTime(1.0) != 1.0``), and all hash alike, so sets and dict keys agree with
-    ``==``. Two runs that made the same decisions then carry equal infos although their timings
-    differ (Gymnasium's determinism check compares infos). Arithmetic and ``<`` act on the seconds
-    and return plain floats / bools: ``t1 + t2`` is a float, ``t < budget`` compares times. It stays a
-    ``float`` subclass so infos remain JSON-serialisable scalars; the one gap is a NumPy scalar on the
-    left (``np.float64(1.0) == WallTime(1.0)``), which NumPy compares by value before asking us.
-    """
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, WallTime)
-
-    def __ne__(self, other: object) -> bool:
-        return not isinstance(other, WallTime)
-
-    def __hash__(self) -> int:
-        return hash(WallTime)
+from curriculum_env.walltime import WallTime
 
 
 class CurriculumSelectEnv(gym.Env):
@@ -234,7 +211,7 @@ class CurriculumSelectEnv(gym.Env):
         with self.learner.flops.phase("reward"):
             return self.learner.log_prob(ids)
 
-    def _lr_at(self, step: int) -> float:
+    def scheduled_lr(self, step: int) -> float:
         """The learning rate of update ``step`` (0-based) under the config's schedule."""
         c = self.config
         horizon = EPISODE_STEPS if c.lr_horizon is None else c.lr_horizon
@@ -339,7 +316,7 @@ class CurriculumSelectEnv(gym.Env):
         model_seed, stream_seed = (int(x) for x in self.np_random.integers(0, 2**63 - 1, size=2))
         self.learner.reinitialise(model_seed)
         self.learner.flops.reset()
-        self.learner.set_lr(self._lr_at(0))
+        self.learner.set_lr(self.scheduled_lr(0))
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
         self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
         self._step = 0
@@ -367,7 +344,7 @@ class CurriculumSelectEnv(gym.Env):
             stats = self.learner.update(train_weights, self._batch.ids, self._scores)
         self._timing["time/update"] = WallTime(time.perf_counter() - t0)
         self._step += 1
-        self.learner.set_lr(self._lr_at(self._step))  # the next update's rate (a measured probe uses it too)
+        self.learner.set_lr(self.scheduled_lr(self._step))  # the next update's rate (a measured probe uses it too)
         batch = self._batch
         if stats.finite:
             self._examples_trained += int(np.count_nonzero(train_weights))
@@ -501,38 +478,9 @@ class CurriculumSelectEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------ state
     def save_state(self, path: str | os.PathLike) -> None:
-        """Write the full env state (model, optimizer, stream, RNGs, counters) atomically to ``path``."""
-        if self._batch is None:
-            raise RuntimeError("call reset() before save_state()")
-        state = {
-            "version": STATE_VERSION,
-            "config": _plain(self.config),
-            "learner": self.learner.state_dict(),
-            "stream": _to_torch(self.stream.state_dict()),
-            "np_random": self.np_random.bit_generator.state,
-            "probe_rng": self._probe_rng.bit_generator.state,
-            "influence": None if self._influence is None else torch.from_numpy(self._influence),
-            "step": self._step,
-            "examples_trained": self._examples_trained,
-            "flops": self.learner.flops.state_dict(),
-            "batch": {"ids": torch.from_numpy(self._batch.ids), "source": [str(s) for s in self._batch.source],
-                      "rarity": torch.from_numpy(self._batch.rarity), "length": torch.from_numpy(self._batch.length)},
-            "last": _to_torch(self._last),
-        }
-        path = pathlib.Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(f"cannot save the env state to {path}: it is a directory; give a file path")
-        parent = path.parent
-        if not parent.exists() or not parent.is_dir():
-            what = "is not a directory" if parent.exists() else "does not exist"
-            raise FileNotFoundError(f"cannot save the env state to {path}: its folder {parent} {what}")
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable place as a RuntimeError
-            tmp.unlink(missing_ok=True)
-            raise OSError(f"cannot save the env state to {path}: {exc}") from exc
+        """Write the full env state (model, optimizer, stream, RNGs, counters) atomically to ``path``;
+        a place that cannot hold it raises an error naming the path (:mod:`curriculum_env.env_state`)."""
+        env_state.save(self, path)
 
     def load_state(self, path: str | os.PathLike):
         """Restore a :meth:`save_state` file (loaded with ``weights_only=True``); returns ``(obs, info)``.
@@ -541,69 +489,5 @@ class CurriculumSelectEnv(gym.Env):
         ``env.reset()`` first (they insist on it), then ``env.unwrapped.load_state(path)``; the
         ``TimeLimit`` wrapper counts steps from there.
         """
-        try:
-            state = torch.load(path, weights_only=True, map_location="cpu")
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise ValueError(f"cannot read env state from {path}: {exc}") from exc
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise ValueError(f"{path} is not a CurriculumSelect env state (version {STATE_VERSION})")
-        if state["config"] != _plain(self.config):
-            raise ValueError(f"{path} was saved with a different config; build the env with the same arguments")
-        if self._batch is None:
-            self.reset()
-        backup = (copy.deepcopy(self.learner.state_dict()), self.stream.state_dict(),
-                  self.np_random.bit_generator.state, self._step, self._examples_trained,
-                  self._batch, self._scores, dict(self._last), self._probe_rng.bit_generator.state,
-                  self._influence, self.learner.flops.state_dict())
-        try:
-            self.learner.load_state_dict(state["learner"])
-            self.stream.load_state_dict(_to_numpy(state["stream"]))
-            self.np_random.bit_generator.state = state["np_random"]
-            self._step, self._examples_trained = int(state["step"]), int(state["examples_trained"])
-            b = state["batch"]
-            self._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
-                                b["rarity"].numpy(), b["length"].numpy())
-            self._last = _to_numpy(state["last"])
-            self._probe_rng.bit_generator.state = state["probe_rng"]
-            self._influence = None if state["influence"] is None else state["influence"].numpy()
-            self._scores = self._score(self._batch.ids)
-            self.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
-        except Exception as exc:
-            (learner, stream, rng, self._step, self._examples_trained, self._batch, self._scores,
-             self._last, probe_rng, self._influence, flops) = backup
-            self.learner.flops.load_state_dict(flops)
-            self._probe_rng.bit_generator.state = probe_rng
-            self.learner.load_state_dict(learner)
-            self.stream.load_state_dict(stream)
-            self.np_random.bit_generator.state = rng
-            raise ValueError(f"env state in {path} does not fit this env: {exc}") from exc
+        env_state.load(self, path)
         return self._obs(), self._info()
-
-
-def _plain(config: EnvConfig) -> dict:
-    """The config as plain values (tasks by repr) for storing beside a state."""
-    return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in vars(config).items()}
-
-
-def _to_torch(obj):
-    if isinstance(obj, np.ndarray) and obj.dtype == object:  # labels: a list of str round-trips safely
-        return [str(x) for x in obj]
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(obj))
-    if isinstance(obj, dict):
-        return {k: _to_torch(v) for k, v in obj.items()}
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
-    return obj
-
-
-def _to_numpy(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.numpy()
-    if isinstance(obj, list):
-        return np.asarray(obj, dtype=object)
-    if isinstance(obj, dict):
-        return {k: _to_numpy(v) for k, v in obj.items()}
-    return obj

@@ -32,8 +32,8 @@ UNCOUNTED = ("eval",)
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
-    """``P`` (unique parameters minus position embeddings: the FLOPs count) and ``head`` (V·d, the LM
-    head's matmul, which a body-only forward skips)."""
+    """``total`` (unique parameters), ``P`` (total minus position embeddings: the FLOPs count) and
+    ``head`` (V·d, the LM head's matmul, which a body-only forward skips)."""
     total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     base = getattr(model, "base_model", model)
     positions = 0
@@ -43,7 +43,7 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
             positions += module.weight.numel()
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     head = out.weight.numel() if out is not None else 0
-    return {"P": total - positions, "head": head}
+    return {"total": total, "P": total - positions, "head": head}
 
 
 class FlopModel:

@@ -36,14 +36,15 @@ from eager in the last bits (fused kernels reorder sums).
 from __future__ import annotations
 
 import contextlib
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from curriculum_env import probes
 from curriculum_env.flops import FlopCounter, FlopModel
+from curriculum_env.step_guard import StepGuard
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,6 +114,7 @@ class Learner:
         self.flops = FlopCounter()
         """Model FLOPs spent, per phase (:mod:`curriculum_env.flops`); the env zeroes it at ``reset``."""
         self.flop_model: FlopModel | None = None
+        self._guard = StepGuard()
 
     # ---------------------------------------------------------------------------- construction
     def _build(self) -> torch.nn.Module:
@@ -261,6 +263,11 @@ class Learner:
         """Drop queued auxiliary losses (e.g. after a failed step)."""
         self._aux.clear()
 
+    def take_auxiliary_losses(self) -> list[torch.Tensor]:
+        """The queued auxiliary losses, removed from the queue (re-queue them with :meth:`add_auxiliary_loss`)."""
+        taken, self._aux = self._aux, []
+        return taken
+
     # ---------------------------------------------------------------------------- forward
     def window_losses(self, ids: torch.Tensor) -> torch.Tensor:
         """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L], graph-connected when grad is on."""
@@ -373,38 +380,14 @@ class Learner:
         return torch.cat([t.reshape(-1).float() for t in total])
 
     def influence(self, ids, reference) -> np.ndarray:
-        """First-order influence [N] of training on each window of ``ids`` [N, L] on the loss of
-        ``reference`` [M, L]: ``<grad l_ref(theta), grad l_x(theta)>`` over all parameters (a small SGD
-        step on x lowers the reference loss by about lr times this). One forward/backward per window
-        plus one for the reference, in eval mode; theta, the optimizer and queued auxiliary losses are
-        untouched."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            ref = self.gradient(reference)
-            dots = [ref @ self.gradient(window[None]) for window in self._as_ids(ids)]  # on the device: no sync
-            return torch.stack(dots).double().cpu().numpy()
-        finally:
-            self.model.train(was_training)
+        """First-order influence [N] of each window of ``ids`` on the loss of ``reference``
+        (:func:`curriculum_env.probes.first_order_influence`)."""
+        return probes.first_order_influence(self, ids, reference)
 
     def measured_gain(self, ids, reference) -> np.ndarray:
-        """Measured one-step gain [N]: for each window of ``ids`` [N, L], the rise of the mean
-        log-probability of ``reference`` [M, L] after one real :meth:`update` on that window alone (AdamW
-        from the live optimizer state, clipping). theta, the optimizer and queued auxiliary losses are
-        restored after every probe."""
-        saved, aux = copy.deepcopy(self.state_dict()), list(self._aux)
-        self._aux.clear()
-        before = self.log_prob(reference)
-        gains = []
-        try:
-            for window in np.asarray(ids):
-                self.update(np.ones(1), window[None])
-                gains.append(self.log_prob(reference) - before)
-                self.load_state_dict(copy.deepcopy(saved))
-        finally:
-            self.load_state_dict(saved)
-            self._aux[:] = aux
-        return np.array(gains)
+        """Measured one-step gain [N] of each window of ``ids`` on ``reference``
+        (:func:`curriculum_env.probes.measured_gain`)."""
+        return probes.measured_gain(self, ids, reference)
 
     @torch.no_grad()
     def log_prob(self, ids) -> float:
@@ -496,43 +479,13 @@ class Learner:
             finite = bool(np.isfinite(grad_norm))
         weights_finite = True
         if finite:
-            backup = self._snapshot() if self.cfg.update_guard else None
+            snapshot = self._guard.snapshot(params, self.optimizer) if self.cfg.update_guard else None
             self.optimizer.step()
-            if backup is not None and not self._finite(params):  # finite gradients, non-finite weights
-                self._restore(backup)
-                finite = weights_finite = False
+            if snapshot is not None and not self._guard.keep_or_undo(snapshot, self.optimizer):
+                finite = weights_finite = False  # finite gradients, non-finite weights: undone
         self.optimizer.zero_grad(set_to_none=True)
         return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
                            weights_finite)
-
-    @staticmethod
-    def _finite(tensors: list[torch.Tensor]) -> bool:
-        """Whether every entry of ``tensors`` is finite (one host sync)."""
-        return not bool(torch.stack([t.isfinite().logical_not().any() for t in tensors]).any())
-
-    def _snapshot(self) -> tuple[list[torch.Tensor], list[torch.Tensor], set[int]]:
-        """A copy of theta and the AdamW state before a step, into buffers kept across steps: (tensors,
-        copies, ids of the parameters that had optimizer state)."""
-        params = list(self.model.parameters())
-        states = [self.optimizer.state.get(p, {}) for p in params]
-        tensors = params + [v for st in states for v in st.values() if torch.is_tensor(v)]
-        buffers = getattr(self, "_guard_buffers", None)
-        if buffers is None or [b.shape for b in buffers] != [t.shape for t in tensors]:
-            buffers = self._guard_buffers = [torch.empty_like(t) for t in tensors]
-        with torch.no_grad():
-            for b, t in zip(buffers, tensors, strict=True):
-                b.copy_(t)
-        return tensors, buffers, {id(p) for p, st in zip(params, states, strict=True) if st}
-
-    def _restore(self, backup) -> None:
-        """Undo the optimizer step :meth:`_snapshot` was taken before."""
-        tensors, buffers, had_state = backup
-        with torch.no_grad():
-            for t, b in zip(tensors, buffers, strict=True):
-                t.copy_(b)
-        for p in list(self.optimizer.state):
-            if id(p) not in had_state:  # state the failed step created (the first step of a run)
-                del self.optimizer.state[p]
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:

@@ -19,9 +19,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from curriculum_env.env import WallTime
 from curriculum_env.retrieval.embedder import Embedder, embed_cached, make_embedder
 from curriculum_env.retrieval.ring import RingBuffer
+from curriculum_env.walltime import WallTime
 from curriculum_env.wrappers.sgld import LogitSGLD, SGLDConfig
 
 

@@ -73,4 +73,5 @@ def test_a_resumed_episode_keeps_its_place_in_the_schedule(tmp_path):
 def test_the_default_horizon_is_the_registered_episode_length():
     env = make_tiny(lr_schedule="linear", lr_final=0.0)
     env.reset(seed=0)
-    assert env.unwrapped._lr_at(999) == 0.0 and env.unwrapped._lr_at(499) == pytest.approx(1e-3 * (1 - 499 / 999))
+    u = env.unwrapped
+    assert u.scheduled_lr(999) == 0.0 and u.scheduled_lr(499) == pytest.approx(1e-3 * (1 - 499 / 999))

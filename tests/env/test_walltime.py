@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
-from curriculum_env.env import WallTime
+from curriculum_env.walltime import WallTime
 from tests.conftest import make_tiny
 
 

@@ -1,0 +1,121 @@
+"""Saving and restoring a :class:`~curriculum_env.env.CurriculumSelectEnv` episode exactly (its
+``save_state`` / ``load_state``): model, optimizer, stream, generators, counters, FLOPs, the current
+candidates, in one ``torch.save`` file that loads with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+
+import numpy as np
+import torch
+
+from curriculum_env.config import EnvConfig
+from curriculum_env.data.stream import Batch
+
+STATE_VERSION = 3  # 2: the influence probe's generator and last probe; 3: FLOPs counters
+
+
+def save(env, path: str | os.PathLike) -> None:
+    """Write ``env``'s state atomically to ``path`` (see ``CurriculumSelectEnv.save_state``)."""
+    if env._batch is None:
+        raise RuntimeError("call reset() before save_state()")
+    state = {
+        "version": STATE_VERSION,
+        "config": plain_config(env.config),
+        "learner": env.learner.state_dict(),
+        "stream": to_torch(env.stream.state_dict()),
+        "np_random": env.np_random.bit_generator.state,
+        "probe_rng": env._probe_rng.bit_generator.state,
+        "influence": None if env._influence is None else torch.from_numpy(env._influence),
+        "step": env._step,
+        "examples_trained": env._examples_trained,
+        "flops": env.learner.flops.state_dict(),
+        "batch": {"ids": torch.from_numpy(env._batch.ids), "source": [str(s) for s in env._batch.source],
+                  "rarity": torch.from_numpy(env._batch.rarity), "length": torch.from_numpy(env._batch.length)},
+        "last": to_torch(env._last),
+    }
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save the env state to {path}: it is a directory; give a file path")
+    parent = path.parent
+    if not parent.exists() or not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise FileNotFoundError(f"cannot save the env state to {path}: its folder {parent} {what}")
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable place as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot save the env state to {path}: {exc}") from exc
+
+
+def load(env, path: str | os.PathLike) -> None:
+    """Restore ``env`` from a :func:`save` file, or leave it exactly as it was and raise."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"cannot read env state from {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError(f"{path} is not a CurriculumSelect env state (version {STATE_VERSION})")
+    if state["config"] != plain_config(env.config):
+        raise ValueError(f"{path} was saved with a different config; build the env with the same arguments")
+    if env._batch is None:
+        env.reset()
+    backup = (copy.deepcopy(env.learner.state_dict()), env.stream.state_dict(),
+              env.np_random.bit_generator.state, env._step, env._examples_trained,
+              env._batch, env._scores, dict(env._last), env._probe_rng.bit_generator.state,
+              env._influence, env.learner.flops.state_dict())
+    try:
+        env.learner.load_state_dict(state["learner"])
+        env.stream.load_state_dict(to_numpy(state["stream"]))
+        env.np_random.bit_generator.state = state["np_random"]
+        env._step, env._examples_trained = int(state["step"]), int(state["examples_trained"])
+        b = state["batch"]
+        env._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
+                           b["rarity"].numpy(), b["length"].numpy())
+        env._last = to_numpy(state["last"])
+        env._probe_rng.bit_generator.state = state["probe_rng"]
+        env._influence = None if state["influence"] is None else state["influence"].numpy()
+        env._scores = env._score(env._batch.ids)
+        env.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
+    except Exception as exc:
+        (learner, stream, rng, env._step, env._examples_trained, env._batch, env._scores,
+         env._last, probe_rng, env._influence, flops) = backup
+        env.learner.flops.load_state_dict(flops)
+        env._probe_rng.bit_generator.state = probe_rng
+        env.learner.load_state_dict(learner)
+        env.stream.load_state_dict(stream)
+        env.np_random.bit_generator.state = rng
+        raise ValueError(f"env state in {path} does not fit this env: {exc}") from exc
+
+
+def plain_config(config: EnvConfig) -> dict:
+    """The config as plain values (tasks by repr) for storing beside a state."""
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in vars(config).items()}
+
+
+def to_torch(obj):
+    if isinstance(obj, np.ndarray) and obj.dtype == object:  # labels: a list of str round-trips safely
+        return [str(x) for x in obj]
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, dict):
+        return {k: to_torch(v) for k, v in obj.items()}
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    return obj
+
+
+def to_numpy(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, list):
+        return np.asarray(obj, dtype=object)
+    if isinstance(obj, dict):
+        return {k: to_numpy(v) for k, v in obj.items()}
+    return obj
