@@ -39,8 +39,7 @@ import torch
 
 from agents._scoring import ScoreAgent, ScoreConfig
 from agents.base import candidate_stat
-from curriculum_env.flops import FlopModel
-from curriculum_env.learner import token_nll
+from agents.reference_model import ReferenceModel, window_losses  # noqa: F401 (window_losses: re-export)
 
 
 @dataclass
@@ -77,11 +76,6 @@ class RhoLossConfig(ScoreConfig):
             raise ValueError(f"il_lr must be > 0, got {self.il_lr!r}")
 
 
-def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L] (the env's ``loss`` definition)."""
-    return token_nll(model(input_ids=ids).logits, ids).mean(-1)
-
-
 class RhoLossAgent(ScoreAgent):
     """Rank candidates by reducible loss ``info["loss"] - IL``; hard top-k (B under a budget) or soft Boltzmann."""
 
@@ -91,13 +85,20 @@ class RhoLossAgent(ScoreAgent):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.il_model: torch.nn.Module | None = None
-        self.cache: dict[bytes, float] = {}
-        self.il_train_loss = float("nan")
+        c = self.config
+        self.reference = ReferenceModel(c.il_n_layer, c.il_n_head, c.il_n_embd, c.il_steps, c.il_batch_size,
+                                        c.il_lr, c.cache_size)
         self.setup_time = 0.0
         self.learner = None  # env.unwrapped.learner: where the IL model's FLOPs are charged
-        self.il_flops: FlopModel | None = None
-        self._setup_flops = 0.0  # IL training, charged at the first step (the env's reset zeroes its counters)
+
+    @property
+    def il_model(self) -> torch.nn.Module | None:
+        """The trained IL model (``None`` before :meth:`setup`)."""
+        return self.reference.model
+
+    @property
+    def il_train_loss(self) -> float:
+        return self.reference.train_loss
 
     # ------------------------------------------------------------------------ the IL model
     def _holdout(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
@@ -111,60 +112,21 @@ class RhoLossAgent(ScoreAgent):
             rows.append(pool.ids[rng.choice(len(pool), size=k, replace=False)])
         return np.concatenate(rows)  # [H, L]
 
-    def _train_il_model(self, env: gym.Env, seed: int) -> None:
-        from transformers import GPT2Config, GPT2LMHeadModel
-
-        cfg = self.config
-        rng = np.random.default_rng(seed)
-        holdout = torch.from_numpy(self._holdout(env, rng))  # [H, L]
-        tokenizer = env.unwrapped.data.tokenizer
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = GPT2LMHeadModel(GPT2Config(
-                vocab_size=len(tokenizer), n_positions=holdout.shape[1], n_embd=cfg.il_n_embd,
-                n_layer=cfg.il_n_layer, n_head=cfg.il_n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.il_lr)
-        model.train()
-        self.il_flops = FlopModel(model)
-        self._setup_flops = 0.0
-        for _ in range(cfg.il_steps):
-            batch = holdout[rng.choice(len(holdout), size=min(cfg.il_batch_size, len(holdout)), replace=False)]
-            self._setup_flops += self.il_flops.train(batch.numel())
-            loss = window_losses(model, batch).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            self.il_train_loss = float(loss.detach())
-        self.il_model = model.eval()
-
     def setup(self, env: gym.Env, seed: int) -> None:
         super().setup(env, seed)
         self.learner = env.unwrapped.learner
         t0 = time.perf_counter()
-        self.cache = {}
-        self._train_il_model(env, seed)
+        rng = np.random.default_rng(seed)
+        self.reference.fit(self._holdout(env, rng), env.unwrapped.data.tokenizer, seed, rng)
         self.setup_time = time.perf_counter() - t0
 
-    @torch.no_grad()
     def irreducible_loss(self, token_ids: np.ndarray) -> np.ndarray:
         """IL [N] of windows ``token_ids`` [N, L]; only windows not already cached are forwarded."""
         if self.il_model is None:
             raise RuntimeError("RhoLossAgent.setup(env, seed) must run before scoring")
-        ids = np.ascontiguousarray(token_ids, dtype=np.int64)
-        keys = [row.tobytes() for row in ids]
-        missing = [i for i, k in enumerate(keys) if k not in self.cache]
-        if self.learner is not None:
-            self.learner.add_flops(self._setup_flops + self.il_flops.forward(len(missing) * ids.shape[1]))
-            self._setup_flops = 0.0
-        if missing:
-            losses = window_losses(self.il_model, torch.from_numpy(ids[missing])).numpy()
-            for i, value in zip(missing, losses, strict=True):
-                self.cache[keys[i]] = float(value)
-            while len(self.cache) > self.config.cache_size:
-                self.cache.pop(next(iter(self.cache)))
-        self._metrics["rho/il_forwarded"] = float(len(missing))
-        return np.array([self.cache[k] for k in keys])
+        il = self.reference.losses(token_ids, self.learner)
+        self._metrics["rho/il_forwarded"] = float(self.reference.forwarded)
+        return il
 
     # ------------------------------------------------------------------------ ranking
     def score(self, info: dict[str, Any]) -> np.ndarray:
@@ -174,12 +136,10 @@ class RhoLossAgent(ScoreAgent):
         return reducible
 
     def state_dict(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "rng": self.rng.bit_generator.state, "setup_flops": self._setup_flops,
-                "il_model": None if self.il_model is None else self.il_model.state_dict()}
+        ref = self.reference.state_dict()
+        return {"config": asdict(self.config), "rng": self.rng.bit_generator.state,
+                "setup_flops": ref["pending_flops"], "il_model": ref["model"]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._setup_flops = float(state.get("setup_flops", 0.0))
-        if state.get("il_model") is not None and self.il_model is not None:
-            self.il_model.load_state_dict(state["il_model"])
-            self.cache = {}
+        self.reference.load_state_dict({"model": state.get("il_model"), "pending_flops": state.get("setup_flops", 0.0)})

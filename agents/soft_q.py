@@ -96,8 +96,10 @@ from torch.func import functional_call
 
 from agents.base import gumbel_top_k, source_mass, train_budget
 from agents.q_learning import polyak, q_network, soft_value, td_target
+from agents.reference_model import ReferenceModel
 from agents.replay import PairReplay
 from agents.soft_q_config import SoftQConfig
+from agents.soft_q_inputs import CandidateInputs
 
 
 class SoftQAgent:
@@ -120,10 +122,14 @@ class SoftQAgent:
         # the reward feeds the TD target (reward credit) and the closed-loop / phased temperature's failures
         reads_reward = (credit.kind == "reward" or credit.reward_signal == "gain"
                         or self.config.temperature.mode != "fixed")
-        kwargs: dict[str, Any] = {"candidate_stats": (), "compute_reward": reads_reward}
+        inputs = self.config.inputs
+        stats = ("loss", "entropy") if inputs.kind != "hidden" or inputs.reference else ()
+        kwargs: dict[str, Any] = {"candidate_stats": stats, "compute_reward": reads_reward}
+        if inputs.kind == "features":
+            kwargs["observation"] = "none"  # Q reads the statistics alone: no hidden state is needed
         if credit.reward_signal == "gain":
             kwargs["paired_reward"] = True
-        if credit.kind == "influence":
+        if credit.kind == "influence" or credit.signal == "reducible+influence":
             kwargs.update(influence_every=credit.probe_every, influence_kind=credit.probe_kind,
                           influence_heldout=credit.probe_heldout)
         return kwargs
@@ -138,7 +144,11 @@ class SoftQAgent:
                              f"train_batch={self.budget} (the B trained candidates share the weight): "
                              f"set probe_weight=0 or make the env with train_batch=None")
         self.env = env
-        d = int(env.observation_space.shape[1])
+        i = c.inputs
+        reference = (ReferenceModel(i.reference_layers, 2, i.reference_width, i.reference_steps)
+                     if i.reference else None)
+        self.inputs = CandidateInputs(i.kind, reference, i.stream_model)
+        d = self.inputs.setup(env, seed)  # the width of Q's input (fits the reference model on D)
         self.rng = np.random.default_rng(seed)  # LM reset seeds
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling
         with torch.random.fork_rng(devices=[]):
@@ -153,9 +163,9 @@ class SoftQAgent:
         self.replay = PairReplay(c.replay.size, d) if c.replay.size else None
         self.pending: dict[str, Any] | None = None  # {h [k, d], ids [k, L], reward}; k = B under a budget, else 1
         self.step = 0
-        # influence credit: z-scored rewards, whose constant-reward fixed point is Q = 0 (bias 0 from the start)
-        self.bias_set = c.q.q_init != "reward" or c.credit.kind == "influence"
-        if c.credit.kind == "influence" and c.q.q_init == "reward":
+        # influence / learnability credit: z-scored rewards, whose constant-reward fixed point is Q = 0 (bias 0)
+        self.bias_set = c.q.q_init != "reward" or c.credit.kind != "reward"
+        if c.credit.kind != "reward" and c.q.q_init == "reward":
             with torch.no_grad():
                 for net in (self.q, self.q_target):
                     net[-1].bias.zero_()
@@ -237,7 +247,7 @@ class SoftQAgent:
         if c.ablation.reset_lm_every and self.step and self.step % c.ablation.reset_lm_every == 0:
             obs, info = self._reset_lm()
         self._metrics = {}
-        H = torch.as_tensor(np.asarray(obs, dtype=np.float32))  # [N, d]
+        H, cols = self.inputs.build(obs, info)  # [N, k]: hidden states and / or per-candidate features
         n = H.shape[0]
         beta = self.temp.beta
         with torch.no_grad():
@@ -255,6 +265,11 @@ class SoftQAgent:
             self.probe = {"h": H.clone(), "r": r}
             if n > 2:
                 self._metrics["probe/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
+        if c.credit.kind == "learnability" and (c.credit.signal != "reducible+influence" or "influence" in info):
+            r = self.inputs.learnability(cols, c.credit.signal, info.get("influence"))  # [N], z-scored
+            self.probe = {"h": H.clone(), "r": r}
+            if n > 2 and float(r.std()) > 0 and float(q.std()) > 0:
+                self._metrics["learnability/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
         self.last_q = q.numpy().copy()
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
         uniform = self._uniform_step()
@@ -372,6 +387,7 @@ class SoftQAgent:
             "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean, "probe": self.probe,
             "temperature": self.temp.state_dict(), "step": self.step,
             "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
+            "inputs": self.inputs.state_dict(),
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -395,3 +411,4 @@ class SoftQAgent:
         if self.replay is not None:
             self.replay.load_state_dict(state["replay"])
         self._metrics = dict(state["metrics"])
+        self.inputs.load_state_dict(state["inputs"])

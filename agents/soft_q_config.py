@@ -1,4 +1,4 @@
-"""The soft-Q agent's options (:class:`agents.soft_q.SoftQAgent`), in six groups, each one concern.
+"""The soft-Q agent's options (:class:`agents.soft_q.SoftQAgent`), in seven groups, each one concern.
 
 The agent's constructor stays flat (``SoftQAgent(beta=0.3, gamma=0)``, the registry and
 ``soft_q@beta=0.3``): every flat option is one group field, named by the field or by its
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agents.q_learning import QLearningConfig
+from agents.soft_q_inputs import SIGNALS
 from agents.temperature import TemperatureConfig
 
 
@@ -64,7 +65,9 @@ class CreditConfig:
     """``reward``: the TD update of the sampled action(s) on the step's reward (Algorithm 1). ``influence``: on
     every probed step each of the N candidates gets its own reward r_i = its first-order influence on D (env
     ``influence_every=probe_every``), z-scored over the candidates, and Q(h_i) regresses on
-    y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES)."""
+    y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES). ``learnability``: every
+    step each candidate's reward is its learner loss minus its reference-model loss, z-scored over the
+    candidates (:mod:`agents.soft_q_inputs`; needs ``reference=True``), in the same target."""
     reward_signal: str | None = None
     """Reward credit: ``absolute`` r_k (eq. 1, the paper; default) or ``gain`` r_k - (log-prob of the same D-hat
     before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
@@ -76,22 +79,35 @@ class CreditConfig:
     """Influence credit: the env's ``influence_kind``, ``first_order`` (default) or ``measured``."""
     probe_heldout: int | None = None
     """Influence credit: windows of D in each probe's sample, the env's ``influence_heldout`` (default 16)."""
+    signal: str | None = field(default=None, metadata={"flat": "learnability_signal"})
+    """Learnability credit: ``reducible`` (learner - reference loss; default), ``contrast`` (stream-model -
+    reference loss; needs ``stream_model=True``) or ``sum`` (both, z-scored and added)."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("reward", "influence"):
-            raise ValueError(f"credit must be 'reward' or 'influence', got {self.kind!r}")
-        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind", "probe_heldout")}
-        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order", "probe_heldout": 16}
+        if self.kind not in CREDITS:
+            raise ValueError(f"credit must be one of {CREDITS}, got {self.kind!r}")
+        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind", "probe_heldout"),
+                 "learnability": ("signal", "probe_every", "probe_kind", "probe_heldout")}
+        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order", "probe_heldout": 16,
+                    "signal": "reducible"}
+        read = reads[self.kind]
+        if self.kind == "learnability" and self.signal != "reducible+influence":
+            read = ("signal",)  # the probes only feed the influence term
         for name, default in defaults.items():
             value = getattr(self, name)
-            if name in reads[self.kind]:
+            if name in read:
                 object.__setattr__(self, name, default if value is None else value)
             elif value is not None:
+                owner = next(k for k, names in reads.items() if name in names)
+                where = (f"credit={owner!r}" if name not in reads["learnability"] or name == "signal"
+                         else "credit='influence' or learnability_signal='reducible+influence'")
                 raise ValueError(f"{name}={value!r} contradicts credit={self.kind!r}: {name} applies to "
-                                 f"credit={'influence' if self.kind == 'reward' else 'reward'!r} only; drop one")
-        if self.reward_norm and self.kind == "influence":
-            raise ValueError(f"reward_norm={self.reward_norm!r} contradicts credit='influence': the z-scored probes "
-                             "are already normalised (reward_norm applies to credit='reward' only); drop one")
+                                 f"{where} only; drop one")
+        if self.reward_norm and self.kind != "reward":
+            raise ValueError(f"reward_norm={self.reward_norm!r} contradicts credit={self.kind!r}: its z-scored "
+                             "rewards are already normalised (reward_norm applies to credit='reward' only); drop one")
+        if self.signal not in (None, *SIGNALS):
+            raise ValueError(f"learnability_signal must be one of {SIGNALS}, got {self.signal!r}")
         if self.reward_signal not in (None, "absolute", "gain"):
             raise ValueError(f"reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
         if not 0 <= self.reward_norm <= 1:
@@ -102,6 +118,51 @@ class CreditConfig:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+INPUTS = ("hidden", "features", "both")
+CREDITS = ("reward", "influence", "learnability")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """What Q reads per candidate, and the reference model trained on D (:mod:`agents.soft_q_inputs`)."""
+
+    kind: str = field(default="hidden", metadata={"flat": "inputs"})
+    """``hidden``: the env observation (the learner's hidden states, the paper); ``features``: loss, entropy
+    (and with a reference: reference loss, learnability), each z-scored over the step and divided by log V;
+    ``both``: the two concatenated."""
+    reference: bool = False
+    """Train a tiny reference GPT-2 on the env's held-out set D in ``setup`` (its FLOPs charged to the run)."""
+    reference_layers: int | None = None
+    """Reference model: transformer blocks (default 1)."""
+    reference_width: int | None = None
+    """Reference model: hidden size (default 32; 2 heads)."""
+    reference_steps: int | None = None
+    """Reference model: AdamW steps of 16 windows of D (default 200)."""
+    stream_model: bool = False
+    """Also keep a hashed bigram count model of every candidate seen (:mod:`agents.ngram_model`): the
+    ``general`` loss and the ``contrast`` general - reference (a cross-entropy difference) join the features."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {self.kind!r}")
+        defaults = {"reference_layers": 1, "reference_width": 32, "reference_steps": 200}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            if not self.reference:
+                if value is not None:
+                    raise ValueError(f"{name}={value!r} contradicts reference=False (there is no reference "
+                                     "model to size); drop one")
+                continue
+            value = default if value is None else value
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.stream_model and not self.reference:
+            raise ValueError("stream_model=True needs reference=True (its contrast is against the reference model)")
+        if self.reference and self.reference_width % 2:
+            raise ValueError(f"reference_width must be even (2 attention heads), got {self.reference_width!r}")
 
 
 @dataclass(frozen=True)
@@ -164,7 +225,7 @@ class AblationConfig:
 
 @dataclass(frozen=True)
 class SoftQConfig:
-    """Hyperparameters of the soft-Q agent (paper defaults), in six groups.
+    """Hyperparameters of the soft-Q agent (paper defaults), in seven groups.
 
     Build it from the agent's flat options with :meth:`from_flat`; :meth:`flat` gives them back.
     """
@@ -177,19 +238,29 @@ class SoftQConfig:
     action: ActionConfig = field(default_factory=ActionConfig)
     """What goes to the env: action_mode, probe_weight."""
     credit: CreditConfig = field(default_factory=CreditConfig)
-    """What Q regresses on: credit, reward_signal, reward_norm, probe_every, probe_kind, probe_heldout."""
+    """What Q regresses on: credit, reward_signal, reward_norm, probe_every, probe_kind, probe_heldout,
+    learnability_signal."""
+    inputs: InputConfig = field(default_factory=InputConfig)
+    """What Q reads: inputs, reference, reference_layers, reference_width, reference_steps, stream_model."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     """(h, y) replay: replay_size, replay_updates, replay_batch."""
     ablation: AblationConfig = field(default_factory=AblationConfig)
     """no_q_weighting, warmup_steps, alternate_every, reset_lm_every, td_into_theta, td_lambda."""
 
     def __post_init__(self) -> None:  # contradictions across groups
-        if self.credit.kind == "influence" and self.action.mode != "mixture":
-            raise ValueError("credit='influence' needs action_mode='mixture' (the probes credit all N candidates "
-                             f"of a mixture step), got action_mode={self.action.mode!r}")
-        if self.credit.kind == "influence" and self.ablation.td_into_theta:
-            raise ValueError("credit='influence' contradicts td_into_theta=True (there is no TD loss on the trained "
+        kind = self.credit.kind
+        if kind != "reward" and self.action.mode != "mixture":
+            raise ValueError(f"credit={kind!r} needs action_mode='mixture' (it credits all N candidates of a "
+                             f"mixture step), got action_mode={self.action.mode!r}")
+        if kind != "reward" and self.ablation.td_into_theta:
+            raise ValueError(f"credit={kind!r} contradicts td_into_theta=True (there is no TD loss on the trained "
                              "windows to send into theta); drop one")
+        if kind == "learnability" and not self.inputs.reference:
+            raise ValueError("credit='learnability' needs reference=True (learnability is the learner's loss minus "
+                             "the reference model's)")
+        if self.credit.signal in ("contrast", "sum") and not self.inputs.stream_model:
+            raise ValueError(f"learnability_signal={self.credit.signal!r} needs stream_model=True (the contrast is "
+                             "the stream model's loss minus the reference's)")
 
     @classmethod
     def options(cls) -> dict[str, tuple[str, str]]:

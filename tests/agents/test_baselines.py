@@ -178,8 +178,8 @@ def test_rho_loss_ranks_by_reducible_loss(soft):
     info = hand_info()
     il = np.array([4.9, 1.0, 2.0, 5.9, 1.5, 0.5])
     agent = RhoLossAgent(soft=soft, temperature=0.5)
-    agent.il_model = MustNotRun()  # known IL values come from the cache instead
-    agent.cache = {row.tobytes(): v for row, v in zip(info["token_ids"], il, strict=True)}
+    agent.reference.model = MustNotRun()  # known IL values come from the cache instead
+    agent.reference.cache = {row.tobytes(): v for row, v in zip(info["token_ids"], il, strict=True)}
     w = agent.act(None, info)
     reducible = info["loss"] - il  # [0.1, 3, 1, 0.1, 0.5, 0.5]
     if soft:
@@ -206,7 +206,7 @@ def test_rho_loss_il_model_is_seeded_cached_and_disjoint():
     with torch.no_grad():
         direct = window_losses(agents[1].il_model, torch.from_numpy(info["token_ids"])).numpy()
     np.testing.assert_allclose(il, direct, rtol=1e-5)  # same seed, same IL model
-    agents[0].il_model = MustNotRun()
+    agents[0].reference.model = MustNotRun()
     np.testing.assert_allclose(agents[0].irreducible_loss(info["token_ids"]), il)
     assert agents[0].metrics()["rho/il_forwarded"] == 0
 

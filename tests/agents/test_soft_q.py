@@ -335,7 +335,7 @@ def test_flat_options_land_in_their_groups_and_round_trip():
     assert (c.replay.size, c.replay.updates, c.replay.batch) == (300, 2, 32)  # batch: its default, replay on
     assert c.temperature.beta_min is None and c.credit.probe_every is None  # not read by these modes
     options = SoftQConfig.options()
-    assert len(options) == 31 and len(set(options.values())) == 31  # one group field per flat name
+    assert len(options) == 38 and len(set(options.values())) == 38  # one group field per flat name
     assert options["temperature"] == ("temperature", "mode") and options["replay_batch"] == ("replay", "batch")
     flat = c.flat()
     assert set(flat) == set(options)
@@ -359,6 +359,12 @@ def test_flat_options_land_in_their_groups_and_round_trip():
     ({"replay_batch": 8}, "replay_batch=8", "replay_updates=0"),
     ({"no_q_weighting": True, "warmup_steps": 3}, "warmup_steps=3", "no_q_weighting=True"),
     ({"no_q_weighting": True, "alternate_every": 4}, "alternate_every=4", "no_q_weighting=True"),
+    ({"reference_steps": 50}, "reference_steps=50", "reference=False"),
+    ({"credit": "learnability", "probe_every": 5}, "probe_every=5", "credit='learnability'"),
+    ({"credit": "learnability"}, "credit='learnability'", "reference=True"),
+    ({"credit": "learnability", "reference": True, "action_mode": "select"}, "credit='learnability'",
+     "action_mode='select'"),
+    ({"credit": "learnability", "reference": True, "reward_norm": 0.1}, "reward_norm=0.1", "credit='learnability'"),
 ])
 def test_contradictory_options_are_refused_naming_both(kwargs, first, second):
     with pytest.raises(ValueError) as err:

@@ -1,0 +1,113 @@
+"""A small reference language model that an agent trains on windows it is allowed to read, and its
+per-window losses: RHO-LOSS's irreducible-loss model, and the soft-Q agent's reference on D.
+
+:class:`ReferenceModel` is a tiny GPT-2 (the env's tokenizer, its own width and depth) trained with
+AdamW on an array of windows. Everything is seeded: the initialisation runs inside
+``torch.random.fork_rng`` seeded from ``seed`` (the global torch RNG is left as it was) and the
+training batches are drawn by the numpy Generator the caller passes, so two agents built with the
+same seed hold the same model.
+
+**FLOPs** are counted the env's way (:class:`curriculum_env.flops.FlopModel`: 6·P per trained token,
+2·P per forwarded one) and charged to the run through ``learner.add_flops``: the training at the first
+:meth:`losses` call after :meth:`fit` (the env zeroes its counters at ``reset``, after the agent's
+``setup``), every forward when it runs. Losses are cached keyed by the window's token bytes, so no
+window is forwarded twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from curriculum_env.flops import FlopModel
+from curriculum_env.learner import token_nll
+
+
+def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Per-window mean next-token cross-entropy [B] of ``ids`` [B, L] (the env's ``loss`` definition)."""
+    return token_nll(model(input_ids=ids).logits, ids).mean(-1)
+
+
+class ReferenceModel:
+    """A tiny GPT-2 trained on given windows; :meth:`losses` gives its cached per-window loss."""
+
+    def __init__(self, n_layer: int = 1, n_head: int = 2, n_embd: int = 32, steps: int = 200,
+                 batch_size: int = 16, lr: float = 3e-3, cache_size: int = 200_000):
+        for name, value in dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, steps=steps,
+                                batch_size=batch_size, cache_size=cache_size).items():
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"reference model: {name} must be a positive integer, got {value!r}")
+        if n_embd % n_head:
+            raise ValueError(f"reference model: n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        if not lr > 0:
+            raise ValueError(f"reference model: lr must be > 0, got {lr!r}")
+        self.shape = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+        self.steps, self.batch_size, self.lr, self.cache_size = steps, batch_size, lr, cache_size
+        self.model: torch.nn.Module | None = None
+        self.flops: FlopModel | None = None
+        self.cache: dict[bytes, float] = {}
+        self.train_loss = float("nan")
+        self.pending_flops = 0.0  # training FLOPs not yet charged to a learner
+        self.forwarded = 0  # windows forwarded by the last losses() call
+
+    def fit(self, windows: np.ndarray, tokenizer: Any, seed: int, rng: np.random.Generator) -> None:
+        """Initialise from ``seed`` and train ``steps`` AdamW steps on batches of ``windows`` [H, L] drawn
+        with ``rng``; clears the cache."""
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        data = torch.from_numpy(np.array(windows, dtype=np.int64))  # a writable copy
+        if data.ndim != 2 or not len(data):
+            raise ValueError(f"reference model: need windows [H, L] with H >= 1, got shape {tuple(data.shape)}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = GPT2LMHeadModel(GPT2Config(
+                vocab_size=len(tokenizer), n_positions=data.shape[1], resid_pdrop=0.0, embd_pdrop=0.0,
+                attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                **self.shape))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr)
+        model.train()
+        self.flops = FlopModel(model)
+        self.pending_flops = 0.0
+        for _ in range(self.steps):
+            batch = data[rng.choice(len(data), size=min(self.batch_size, len(data)), replace=False)]
+            self.pending_flops += self.flops.train(batch.numel())
+            loss = window_losses(model, batch).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            self.train_loss = float(loss.detach())
+        self.model = model.eval()
+        self.cache = {}
+
+    @torch.no_grad()
+    def losses(self, token_ids: np.ndarray, learner: Any = None) -> np.ndarray:
+        """The reference loss [N] of windows ``token_ids`` [N, L]; only windows not cached are forwarded.
+        ``learner`` (the env's): where the FLOPs are charged (its ``add_flops``)."""
+        if self.model is None:
+            raise RuntimeError("reference model: fit() must run before losses()")
+        ids = np.ascontiguousarray(token_ids, dtype=np.int64)
+        keys = [row.tobytes() for row in ids]
+        missing = [i for i, k in enumerate(keys) if k not in self.cache]
+        if learner is not None:
+            learner.add_flops(self.pending_flops + self.flops.forward(len(missing) * ids.shape[1]))
+            self.pending_flops = 0.0
+        if missing:
+            values = window_losses(self.model, torch.from_numpy(ids[missing])).numpy()
+            for i, value in zip(missing, values, strict=True):
+                self.cache[keys[i]] = float(value)
+            while len(self.cache) > self.cache_size:
+                self.cache.pop(next(iter(self.cache)))
+        self.forwarded = len(missing)
+        return np.array([self.cache[k] for k in keys])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": None if self.model is None else self.model.state_dict(), "pending_flops": self.pending_flops}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output into a model already built by :meth:`fit`; clears the cache."""
+        self.pending_flops = float(state.get("pending_flops", 0.0))
+        if state.get("model") is not None and self.model is not None:
+            self.model.load_state_dict(state["model"])
+            self.cache = {}

@@ -1,0 +1,147 @@
+"""What the soft-Q agent's Q-network reads per candidate, and the learnability reward.
+
+**Inputs** (``SoftQConfig.inputs.kind``):
+
+- ``hidden``: the env observation, the learner's detached last-layer hidden state of each candidate
+  [N, d] (the paper, §2.2);
+- ``features``: a short vector per candidate computed from what the env's scoring forward already
+  gives (``info["loss"]``, ``info["entropy"]``) and, with a reference model, the reference loss:
+  each statistic twice, z-scored over the N candidates of the step (where it ranks among this
+  step's candidates) and divided by log V (its level, comparable across steps and tasks);
+- ``both``: the two side by side [N, d + F].
+
+**Reference model** (``reference=True``). A tiny GPT-2 (:class:`agents.reference_model.ReferenceModel`)
+trained in ``setup`` on the env's held-out set D (``env.unwrapped.data.heldout``): the windows the
+reward is computed from, so it adds no information the env does not already give the agent, and
+reads neither source labels nor the test split. Its FLOPs (training and every forward) are charged
+to the run.
+
+**Learnability** (``credit="learnability"``): the per-candidate reward
+``r_i = z_i(L_theta(x_i) - L_ref(x_i))``, the candidate's loss under the learner minus its loss
+under the reference, z-scored over the N candidates of the step. It is the reducible loss of
+RHO-LOSS (Mindermann et al., 2022), there a ranking rule; here an intrinsic reward from which Q
+learns, through the soft Bellman target, a value over what it reads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.base import candidate_stat
+from agents.ngram_model import HashedBigram
+from agents.reference_model import ReferenceModel
+
+STATS = ("loss", "entropy", "reference", "learnability", "general", "contrast")
+"""The per-candidate statistics of the ``features`` input, in column order (``reference`` and
+``learnability`` only with a reference model, ``general`` and ``contrast`` only with a stream model too)."""
+SIGNALS = ("reducible", "contrast", "sum", "reducible+influence")
+"""Learnability rewards: ``reducible`` (learner loss - reference loss), ``contrast`` (stream-model loss -
+reference loss), ``sum`` (the sum of the two, each z-scored), ``reducible+influence`` (reducible plus the
+env's first-order influence probe on D, each z-scored; on probed steps only)."""
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """``x`` [N] minus its mean over the candidates, divided by its standard deviation (0 when constant)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+class CandidateInputs:
+    """Builds Q's input [N, k] per step and the learnability reward [N]; owns the reference model."""
+
+    def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False):
+        if stream_model and reference is None:
+            raise ValueError("a stream model is the other side of the reference's contrast: it needs a reference")
+        self.kind = kind
+        self.reference = reference
+        self.stream_model = stream_model
+        self.stream: HashedBigram | None = None
+        self.learner = None
+        self.log_vocab = 1.0
+        self.d = 0
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        return STATS[: 2 + 2 * (self.reference is not None) + 2 * self.stream_model]
+
+    @property
+    def needs_stats(self) -> bool:
+        """Whether the env must report ``loss`` and ``entropy`` per candidate."""
+        return self.kind != "hidden" or self.reference is not None
+
+    def setup(self, env: gym.Env, seed: int) -> int:
+        """Fit the reference model on D (seeded from ``seed``); return the width of Q's input."""
+        self.d = int(env.observation_space.shape[1])
+        if not self.needs_stats:
+            return self.d  # the paper's input: nothing of the env beyond its observation
+        u = env.unwrapped
+        self.learner = u.learner
+        self.log_vocab = math.log(len(u.data.tokenizer))
+        if self.reference is not None:
+            rng = np.random.default_rng(seed)
+            self.reference.fit(u.data.heldout.ids, u.data.tokenizer, seed, rng)
+        if self.stream_model:
+            self.stream = HashedBigram(len(u.data.tokenizer))
+        width = {"hidden": self.d, "features": 2 * len(self.stats), "both": self.d + 2 * len(self.stats)}
+        return width[self.kind]
+
+    def columns(self, info: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The per-candidate statistics [N] of this step, by name (:data:`STATS`)."""
+        out = {"loss": np.asarray(candidate_stat(info, "loss"), dtype=np.float64),
+               "entropy": np.asarray(candidate_stat(info, "entropy"), dtype=np.float64)}
+        if self.reference is not None:
+            out["reference"] = self.reference.losses(info["token_ids"], self.learner)
+            out["learnability"] = out["loss"] - out["reference"]
+        if self.stream is not None:  # the stream seen so far, this step's candidates included
+            self.stream.update(info["token_ids"])
+            out["general"] = self.stream.losses(info["token_ids"])
+            out["contrast"] = out["general"] - out["reference"]
+        return out
+
+    def build(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        """Q's input [N, k] (float32) and the statistics it was made from (empty for ``hidden`` alone
+        without a reference)."""
+        cols = self.columns(info) if self.needs_stats else {}
+        parts = []
+        if self.kind in ("hidden", "both"):
+            parts.append(np.asarray(obs, dtype=np.float32))
+        if self.kind in ("features", "both"):
+            z = [zscore(cols[s]) for s in self.stats]
+            level = [cols[s] / self.log_vocab for s in self.stats]
+            parts.append(np.stack(z + level, axis=1).astype(np.float32))
+        return torch.from_numpy(np.concatenate(parts, axis=1)), cols
+
+    @staticmethod
+    def learnability(cols: dict[str, np.ndarray], signal: str = "reducible",
+                     influence: np.ndarray | None = None) -> torch.Tensor:
+        """The learnability reward [N] (:data:`SIGNALS`), z-scored over the candidates; ``influence`` [N]:
+        the env's probe of this step (``reducible+influence`` only)."""
+        if signal == "reducible+influence":
+            if influence is None:
+                raise ValueError("learnability signal 'reducible+influence' needs this step's info['influence']")
+            r = zscore(zscore(cols["learnability"]) + zscore(influence))
+        elif signal == "reducible":
+            r = zscore(cols["learnability"])
+        elif signal == "contrast":
+            r = zscore(cols["contrast"])
+        elif signal == "sum":
+            r = zscore(zscore(cols["learnability"]) + zscore(cols["contrast"]))
+        else:
+            raise ValueError(f"learnability signal must be one of {SIGNALS}, got {signal!r}")
+        return torch.from_numpy(r).float()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reference": None if self.reference is None else self.reference.state_dict(),
+                "stream": None if self.stream is None else self.stream.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.reference is not None and state.get("reference") is not None:
+            self.reference.load_state_dict(state["reference"])
+        if self.stream is not None and state.get("stream") is not None:
+            self.stream.load_state_dict(state["stream"])
