@@ -8,10 +8,14 @@
     python -m benchmarks.compare --agents random,soft_q@beta=0.3,gamma=0   # an agent with options
     python -m benchmarks.compare --agents random,my_pkg.my_module:MyAgent   # an agent outside the registry
     python -m benchmarks.compare --tasks noisy,my_task.toml,my_pkg.tasks:make_task   # your own data
+    python -m benchmarks.compare --suite generalisation   # the generalisation suite (or --suite tuning/heldout)
 
 **Agents** are specs (:mod:`agents.specs`): a registered name or ``module.path:Class``, with
 constructor options after ``@``. **Tasks** are built-in names, task files (``.toml``/``.json``, see
 :func:`curriculum_env.data.tasks.task_from_file`) or ``module.path:function`` returning a ``Task``.
+``--suite`` runs the generalisation suite (:mod:`curriculum_env.data.suite`) instead: both halves
+(``generalisation``) or one (``tuning``, ``heldout``), into ``results/compare-suite`` by default; the report
+gives the held-out half its own table, since only that half says whether a method generalises.
 Both are checked before any run starts; worker processes (and Ray workers) rebuild them from the
 string, so nothing needs registering.
 
@@ -49,6 +53,10 @@ SCALES = {
     "small": dict(n_layer=4, n_head=4, n_embd=128, context_length=64, steps=600, eval_every=40, choice_every=120,
                   agents="random,oracle,rho_loss,soft_q", tasks="noisy,mixed", out="results/compare-small"),
 }
+# Task suites (--suite): the tasks of curriculum_env.data.suite.SUITES and their own output folder; like a scale's,
+# these are defaults that --out and the other options override, but --tasks with --suite is an error (both choose
+# the tasks). Under another --scale the folder is results/compare-<scale>-suite, so scales never share run files.
+SUITE_OUT = "results/compare-suite"
 # The benchmark's LR schedule: linear warm-up over the first 10% of the steps, then cosine decay to 10% of the
 # peak at the run's last step (the horizon is --steps), peak 2e-3. Chosen by measuring random and the oracle
 # (README, "The protocol": the peak matters, warm-up and floor within the seeds' spread).
@@ -168,13 +176,34 @@ def _prebuild(specs) -> None:
         build_task_data(EnvConfig(task=task, **specs[0].env))
 
 
+def suite_names() -> tuple[str, ...]:
+    from curriculum_env.data.suite import SUITES
+
+    return tuple(SUITES)
+
+
+def suite_defaults(suite: str | None, scale: str = "default") -> dict[str, str]:
+    """The options ``--suite`` sets (its tasks and output folder), as defaults that explicit options override;
+    none without a suite."""
+    if suite is None:
+        return {}
+    from curriculum_env.data.suite import SUITES
+
+    out = SUITE_OUT if scale == "default" else SUITE_OUT.replace("compare-", f"compare-{scale}-")
+    return {"tasks": ",".join(SUITES[suite]), "out": out}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", default=",".join(DEFAULT_AGENTS),
                    help="comma-separated agent specs: name, module.path:Class, either with @key=value,... options")
-    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
-                   help="comma-separated tasks: built-in names, .toml/.json task files or module.path:function")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated tasks: built-in names, .toml/.json task files or module.path:function "
+                        f"(default: {','.join(DEFAULT_TASKS)})")
+    p.add_argument("--suite", choices=suite_names(), default=None,
+                   help="run a task suite instead of --tasks: 'generalisation' (its tuning and held-out halves), "
+                        f"'tuning' or 'heldout'; output folder {SUITE_OUT} unless --out is given")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
     p.add_argument("--steps", type=int, default=300, help="gradient steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between test-split evaluations")
@@ -212,15 +241,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write every run's per-step metrics as TensorBoard events in OUT/tensorboard/")
-    scale, _ = p.parse_known_args(argv)
-    p.set_defaults(**SCALES[scale.scale])
+    first, _ = p.parse_known_args(argv)  # which scale and suite, and whether --tasks was given
+    if first.suite is not None and first.tasks is not None:
+        p.error("--tasks and --suite both choose the tasks: give one of them (--suite runs the suite's tasks)")
+    p.set_defaults(**{"tasks": ",".join(DEFAULT_TASKS), **SCALES[first.scale],
+                      **suite_defaults(first.suite, first.scale)})  # a suite's tasks win over a scale's
     args = p.parse_args(argv)
     if args.quick:
         if args.tasks == ",".join(DEFAULT_TASKS):
             args.tasks = "noisy,needle"
         args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 100), min(args.eval_every, 10)
-        if args.out == "results/compare":
-            args.out = "results/compare-quick"
+        if args.out in ("results/compare", suite_defaults(args.suite, args.scale).get("out")):
+            args.out += "-quick"
     from agents import make_agent
     from agents.specs import split_specs
     from curriculum_env.data.tasks import resolve_task

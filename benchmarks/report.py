@@ -13,8 +13,21 @@ import numpy as np
 from benchmarks.csv_table import write_csv
 from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
+from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
 
 BASELINE, ORACLE = "random", "oracle"
+# The halves of the generalisation suite (curriculum_env.data.suite): a task is in one when its name is in that
+# half's tuple. The report gives each half present its own table and aggregate, under these headings.
+SUITE_HALVES = (
+    ("tuning", SUITE_TUNING, "Generalisation suite, tuning half (methods may be tuned on these tasks)"),
+    ("held-out", SUITE_HELDOUT, "Generalisation suite, held-out half (never tuned on: a method generalises "
+                                "only if it wins here)"),
+)
+
+
+def suite_half(task: str) -> str | None:
+    """``"tuning"`` or ``"held-out"`` for a task of the generalisation suite, ``None`` for any other."""
+    return next((half for half, names, _ in SUITE_HALVES if task in names), None)
 
 
 def load_results(out: pathlib.Path) -> list[dict[str, Any]]:
@@ -116,7 +129,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         if r["spec"]["agent"] == BASELINE:
             baseline[r["spec"]["task"]][r["spec"]["seed"]] = r
     task_mean = {key: float(np.mean([number(r["final_test_nll"]) for r in rs])) for key, rs in by_task_agent.items()}
-    rows, needle, improvements = [], [], defaultdict(list)
+    rows, needle, improvements, by_half = [], [], defaultdict(list), defaultdict(lambda: defaultdict(list))
     for (task, agent), runs in sorted(by_task_agent.items()):
         base = baseline.get(task, {})
         step_vs_random = _seed_ratios(runs, base, lambda r, b: number(r["step_time"]) / number(b["step_time"]))
@@ -143,6 +156,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         point, lo, hi = iqm_ci(finals)
         improve = _seed_ratios(runs, base, lambda r, b: number(b["final_test_nll"]) - number(r["final_test_nll"]))
         improvements[agent].extend(improve)
+        if suite_half(task):
+            by_half[suite_half(task)][agent].extend(improve)
         paired = [r for r in runs if r["spec"]["seed"] in base]
         eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
         flops_eff = [_flops_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
@@ -171,17 +186,28 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             if oracle is not None and rand is not None else float("nan"),
             "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
         })
+    aggregate = _aggregate(improvements, rows)
+    aggregate_by_half = {half: _aggregate(by_half[half], [r for r in rows if suite_half(r["task"]) == half])
+                         for half, _, _ in SUITE_HALVES if half in by_half}
+    top_q = {}  # task/agent -> the Q-ranked windows of its lowest seed (early, middle, late)
+    for r in sorted(results, key=lambda r: -r["spec"]["seed"]):
+        if r.get("top_q"):
+            top_q[f"{r['spec']['task']}/{r['spec']['agent']}"] = r["top_q"]
+    summary = {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget, "top_q": top_q}
+    if aggregate_by_half:  # runs of the generalisation suite: each half's aggregate on its own
+        summary["aggregate_by_half"] = aggregate_by_half
+    return summary
+
+
+def _aggregate(improvements: dict[str, list[float]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per agent, the IQM [95% CI] of its per-seed improvements over random and its mean gap closed over ``rows``."""
     aggregate = []
     for agent, vals in sorted(improvements.items()):
         point, lo, hi = iqm_ci(vals)
         gaps = [r["gap_closed"] for r in rows if r["agent"] == agent and np.isfinite(r["gap_closed"])]
         aggregate.append({"agent": agent, "runs": len(vals), "improvement_iqm": point, "improvement_ci_low": lo,
                           "improvement_ci_high": hi, "mean_gap_closed": float(np.mean(gaps)) if gaps else float("nan")})
-    top_q = {}  # task/agent -> the Q-ranked windows of its lowest seed (early, middle, late)
-    for r in sorted(results, key=lambda r: -r["spec"]["seed"]):
-        if r.get("top_q"):
-            top_q[f"{r['spec']['task']}/{r['spec']['agent']}"] = r["top_q"]
-    return {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget, "top_q": top_q}
+    return aggregate
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -189,26 +215,23 @@ def _f(x: float, digits: int = 3) -> str:
 
 
 def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
-    """The comparison as markdown tables (per task, the needle figure, then aggregated over tasks)."""
+    """The comparison as markdown tables (per task, the needle figure, then aggregated over tasks). Tasks of the
+    generalisation suite (``SUITE_HALVES``) get a table per half, each under its own heading, after the other
+    tasks' table, and an aggregate per half after the aggregate over all tasks."""
     lines = ["Equal compute: " + "; ".join(
         f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
         + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
         for task, b in summary["equal_compute"].items()) + ".", ""]
     chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
-    lines += ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
-              "(seeds reaching) | gap closed | FLOPs ×plain | FLOPs-adj. speed-up | "
-              f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s |",
-              "|" + "---|" * 11]
-    for r in summary["rows"]:
-        e = r["efficiency_vs_random_seeds"]
-        lines.append(
-            f"| {r['task']} | {r['agent']} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
-            f"{_f(r['final_nll_ci_high'])}] | {_f(r['improvement_over_random_iqm'])} ({r['improved_seeds']}) | "
-            f"{_f(r['efficiency_vs_random'], 2)}× [{_f(e['ci_low'], 2)}, {_f(e['ci_high'], 2)}] "
-            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['flops_per_step_vs_plain'], 2)} | "
-            f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
-            f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
-            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
+    others = [r for r in summary["rows"] if suite_half(r["task"]) is None]
+    if others and len(others) < len(summary["rows"]):
+        lines += ["### Tasks outside the generalisation suite", ""]
+    if others or not summary["rows"]:
+        lines += _nll_table(others, chance)
+    for half, _, heading in SUITE_HALVES:  # each half of the generalisation suite in a table of its own
+        rows = [r for r in summary["rows"] if suite_half(r["task"]) == half]
+        if rows:
+            lines += (["", f"### {heading}", ""] if lines[-1] else [f"### {heading}", ""]) + _nll_table(rows, chance)
     if summary["needle"]:
         lines += ["", "Needle (D is the needle window itself, so no test NLL measures the task): share of steps "
                   "the agent trained the needle.", "",
@@ -219,10 +242,11 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
                          f"{_f(r['needle_trained_second_half_iqm'], 2)} | {_f(r['chance'], 2)} | "
                          f"{_f(r['step_time_vs_random'], 2)} |")
     lines += ["", "Across tasks (improvement = random's final test NLL − agent's, same task and seed; > 0 is better):",
-              "", "| agent | runs | improvement, IQM [95% CI] | mean gap closed |", "|---|---|---|---|"]
-    for a in summary["aggregate"]:
-        lines.append(f"| {a['agent']} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
-                     f"{_f(a['improvement_ci_high'])}] | {_f(a['mean_gap_closed'], 2)} |")
+              ""] + _aggregate_table(summary["aggregate"])
+    for half, _, _ in SUITE_HALVES:
+        if half in summary.get("aggregate_by_half", {}):
+            lines += ["", f"Across the {half} half of the generalisation suite only:", ""] \
+                + _aggregate_table(summary["aggregate_by_half"][half])
     if summary.get("top_q"):
         lines += ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
                   "paper §4.3):", "", "| task/agent | when | Q | source | text |", "|---|---|---|---|---|"]
@@ -245,11 +269,40 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
+    """The markdown lines of the per (task, agent) table of ``rows``."""
+    lines = ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
+             "(seeds reaching) | gap closed | FLOPs ×plain | FLOPs-adj. speed-up | "
+             f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s |",
+             "|" + "---|" * 11]
+    for r in rows:
+        e = r["efficiency_vs_random_seeds"]
+        lines.append(
+            f"| {r['task']} | {r['agent']} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
+            f"{_f(r['final_nll_ci_high'])}] | {_f(r['improvement_over_random_iqm'])} ({r['improved_seeds']}) | "
+            f"{_f(r['efficiency_vs_random'], 2)}× [{_f(e['ci_low'], 2)}, {_f(e['ci_high'], 2)}] "
+            f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['flops_per_step_vs_plain'], 2)} | "
+            f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
+            f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
+            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
+    return lines
+
+
+def _aggregate_table(aggregate: list[dict[str, Any]]) -> list[str]:
+    lines = ["| agent | runs | improvement, IQM [95% CI] | mean gap closed |", "|---|---|---|---|"]
+    for a in aggregate:
+        lines.append(f"| {a['agent']} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
+                     f"{_f(a['improvement_ci_high'])}] | {_f(a['mean_gap_closed'], 2)} |")
+    return lines
+
+
 def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]], md: str) -> None:
-    """``results.md``, ``summary.csv``, ``aggregate.csv``, ``summary.json`` and ``curves.csv``."""
+    """``results.md``, ``summary.csv``, ``aggregate.csv`` (and ``aggregate_by_half.csv`` for the generalisation
+    suite's halves), ``summary.json`` and ``curves.csv``."""
     (out / "results.md").write_text(md)
+    halves = [{"half": half, **row} for half, rows in summary.get("aggregate_by_half", {}).items() for row in rows]
     for name, rows in (("summary", summary["rows"]), ("needle", summary["needle"]),
-                       ("aggregate", summary["aggregate"])):
+                       ("aggregate", summary["aggregate"]), ("aggregate_by_half", halves)):
         if not rows:
             continue
         write_csv(out / f"{name}.csv",

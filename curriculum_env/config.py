@@ -98,7 +98,9 @@ class EnvConfig:
 
     # --- task and data --------------------------------------------------------------------------
     task: Any = "prose"
-    """Named task (``prose``, ``noisy``, ``mixed``, ``needle``) or a :class:`~curriculum_env.data.tasks.Task`."""
+    """Named task (``prose``, ``noisy``, ``mixed``, ``needle``; the generalisation suite's ``gen/...``, see
+    :mod:`curriculum_env.data.suite`), anything :func:`~curriculum_env.data.tasks.resolve_task` takes, or a
+    :class:`~curriculum_env.data.tasks.Task`."""
     num_candidates: int = 16
     """N, candidate windows streamed per step."""
     context_length: int = 64
@@ -124,7 +126,8 @@ class EnvConfig:
     vocab_size: int = 4096
     """Vocabulary of the trained BPE tokenizer (ignored when ``tokenizer`` is given)."""
     code_chars: int = 2_000_000
-    """Characters of standard-library source read for the offline ``code`` corpus."""
+    """Characters of standard-library source read for the offline ``code`` corpus (and the cap of each capped
+    corpus of :mod:`curriculum_env.data.stdlib_corpora`)."""
     cache_dir: str | None = None
     """Cache for tokenizer and windows (default ``$CURRICULUM_ENV_CACHE``, else ``~/.cache/curriculum_env``)."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 
 import numpy as np
 
-from curriculum_env.data import corpora
+from curriculum_env.data import corpora, stdlib_corpora
 from curriculum_env.data.cache import cached, load_npz, npz_bytes
 from curriculum_env.data.tasks import Source, Task, TaskData, resolve_task, split_of, task_key
 from curriculum_env.data.tokenizer import bpe_from_json, cache_root, load_pretrained, tokenizer_json, train_bpe
@@ -26,10 +27,8 @@ _LOCK = threading.Lock()
 
 def load_documents(src: Source, code_chars: int) -> list[corpora.Document]:
     """The documents of a non-synthetic source."""
-    if src.builtin == "prose":
-        return corpora.offline_prose()
-    if src.builtin == "code":
-        return corpora.offline_code(code_chars)
+    if src.builtin is not None:
+        return list(_builtin_documents(src.builtin, code_chars))
     if src.texts is not None:
         return corpora.from_strings(src.texts, prefix=src.label)
     if src.files is not None:
@@ -38,6 +37,17 @@ def load_documents(src: Source, code_chars: int) -> list[corpora.Document]:
         return corpora.from_dataset(src.dataset, src.dataset_config, src.dataset_split, src.text_field,
                                     src.max_documents)
     raise ValueError(f"source {src.label!r} is synthetic junk and has no documents")
+
+
+@functools.lru_cache(maxsize=8)
+def _builtin_documents(name: str, code_chars: int) -> tuple[corpora.Document, ...]:
+    """An offline corpus, read once per process (this interpreter's files do not change while it runs;
+    several tasks share a corpus, and reading one parses hundreds of files)."""
+    if name == "prose":
+        return tuple(corpora.offline_prose())
+    if name == "code":
+        return tuple(corpora.offline_code(code_chars))
+    return tuple(stdlib_corpora.read(name, code_chars))
 
 
 def _split_docs(docs, task: Task):

@@ -52,21 +52,28 @@ def offline_prose() -> list[Document]:
 
     docs = [Document(f"topic:{key}", text) for key, text in sorted(topics.items())]
     for path in _stdlib_files():
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue  # a handful of stdlib files are templates or use another encoding
-        parts = []
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                doc = ast.get_docstring(node)
-                if doc and len(doc) >= 40:
-                    parts.append(doc)
-        if parts:
-            docs.append(Document(f"docstrings:{_stdlib_name(path)}", "\n\n".join(parts)))
+        text = module_docstrings(path)
+        if text:
+            docs.append(Document(f"docstrings:{_stdlib_name(path)}", text))
     if not docs:
         raise RuntimeError("no prose found in this interpreter (pydoc_data.topics is empty)")
     return docs
+
+
+def module_docstrings(path: pathlib.Path) -> str | None:
+    """The docstrings (of at least 40 characters) of a module, its classes and functions, in :func:`ast.walk`
+    order and separated by blank lines; ``None`` for a file that does not parse or has none."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return None  # a handful of stdlib files are templates or use another encoding
+    parts = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc and len(doc) >= 40:
+                parts.append(doc)
+    return "\n\n".join(parts) if parts else None
 
 
 def offline_code(max_chars: int) -> list[Document]:

@@ -10,6 +10,9 @@ mixed     stream = 25% prose + 75% standard-library code; D/test = prose.
 needle    each batch = 1 needle window + N-1 constant-token fillers; D = the needle; test = prose.
 ========  ==========================================================================================
 
+The generalisation suite (:mod:`curriculum_env.data.suite`) adds eight ``gen/...`` tasks on other corpora of the
+standard library (:mod:`curriculum_env.data.stdlib_corpora`), in a tuning half and a held-out half.
+
 Splits are made per *document* of the target source by a hash of the document name (stable across
 runs and machines): ``test_fraction`` to the test split, ``heldout_fraction`` to D, the rest to the
 stream. Any stream window whose tokens equal a D or test window is dropped, so the three are disjoint
@@ -38,7 +41,9 @@ class Source:
 
     label: str
     builtin: str | None = None
-    """``prose`` or ``code``: the offline corpora read from this interpreter."""
+    """``prose`` or ``code``, the offline corpora read from this interpreter, or one of
+    :mod:`curriculum_env.data.stdlib_corpora` (``topics``, ``docstrings``, ``comments``, ``test_code``,
+    ``code:<package>``, ``code_except:<package>``)."""
     texts: tuple[str, ...] | None = None
     """In-memory strings, one document each."""
     files: tuple[str, ...] | None = None
@@ -57,7 +62,12 @@ class Source:
         if sum(given) != 1:
             raise ValueError(f"source {self.label!r}: give exactly one of builtin/texts/files/dataset/junk")
         if self.builtin is not None and self.builtin not in ("prose", "code"):
-            raise ValueError(f"source {self.label!r}: unknown builtin corpus {self.builtin!r} (prose, code)")
+            from curriculum_env.data.stdlib_corpora import check_name
+
+            try:
+                check_name(self.builtin)
+            except ValueError as exc:
+                raise ValueError(f"source {self.label!r}: {exc}") from None
         if self.junk is not None and self.junk not in JUNK_KINDS:
             raise ValueError(f"source {self.label!r}: unknown junk kind {self.junk!r} {JUNK_KINDS}")
         for name in ("texts", "files"):
@@ -151,7 +161,8 @@ def builtin_tasks() -> dict[str, Task]:
 
 
 def resolve_task(task: str | Task) -> Task:
-    """A :class:`Task` from a task, a built-in name, a task file (``.toml``/``.json``, see
+    """A :class:`Task` from a task, a built-in name, a task of the generalisation suite
+    (:mod:`curriculum_env.data.suite`, ``gen/...``), a task file (``.toml``/``.json``, see
     :func:`task_from_file`) or ``module.path:function`` (a function of no arguments returning a Task).
 
     The string is all a worker process needs to rebuild the task, so tasks given this way run in
@@ -161,15 +172,20 @@ def resolve_task(task: str | Task) -> Task:
         return task
     if not isinstance(task, str):
         raise ValueError(f"task must be a name, a task file, module:function or a Task, got {task!r}")
+    from curriculum_env.data.suite import SUITES, suite_tasks
+
     tasks = builtin_tasks()
     if task in tasks:
         return tasks[task]
+    if task in SUITES["generalisation"]:
+        return suite_tasks()[task]
     if task.endswith((".toml", ".json")):
         return task_from_file(task)
     if ":" in task:
         return _task_from_function(task)
-    raise ValueError(f"unknown task {task!r}; known tasks: {sorted(tasks)} (or a .toml/.json task file, "
-                     "module.path:function returning a Task, or a Task)")
+    raise ValueError(f"unknown task {task!r}; known tasks: {sorted(tasks)}, the generalisation suite's "
+                     f"{list(SUITES['generalisation'])} (or a .toml/.json task file, module.path:function "
+                     "returning a Task, or a Task)")
 
 
 def _task_from_function(path: str) -> Task:
@@ -202,7 +218,7 @@ def task_from_file(path: str | os.PathLike) -> Task:
         target = "docs"              # the source D and the test split measure
         [sources.docs]               # one table per stream source: its weight and exactly one of
         files = ["docs/*.txt"]       # files (globs, relative to this file), texts, dataset,
-        weight = 0.25                # builtin ("prose", "code") or junk ("random", "shuffled", ...)
+        weight = 0.25                # builtin ("prose", "code", "code:email", ...) or junk ("random", ...)
         [sources.code]
         builtin = "code"
         weight = 0.75

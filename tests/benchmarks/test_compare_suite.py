@@ -1,0 +1,68 @@
+"""``benchmarks.compare --suite``: its options (no run), and the report's separate table for each half."""
+
+import pytest
+
+from benchmarks import report
+from benchmarks.compare import DEFAULT_AGENTS, DEFAULT_TASKS, parse_args
+from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
+from tests.benchmarks.test_report import run
+
+
+@pytest.mark.parametrize(("suite", "tasks"), [("generalisation", SUITE_TUNING + SUITE_HELDOUT),
+                                              ("tuning", SUITE_TUNING), ("heldout", SUITE_HELDOUT)])
+def test_suite_sets_the_tasks_and_the_output_folder(suite, tasks):
+    args = parse_args(["--suite", suite, "--agents", "random,oracle"])
+    assert args.tasks == list(tasks) and args.out == "results/compare-suite"
+    assert args.agents == ["random", "oracle"] and args.steps == 300
+
+
+def test_suite_keeps_the_default_agents_and_explicit_options_win():
+    args = parse_args(["--suite", "heldout", "--out", "elsewhere", "--seeds", "5"])
+    assert args.agents == list(DEFAULT_AGENTS) and args.out == "elsewhere" and args.seeds == 5
+    quick = parse_args(["--suite", "tuning", "--agents", "random", "--quick"])
+    assert quick.tasks == list(SUITE_TUNING) and quick.out == "results/compare-suite-quick"
+    small = parse_args(["--suite", "tuning", "--agents", "random", "--scale", "small"])
+    assert small.tasks == list(SUITE_TUNING) and small.out == "results/compare-small-suite" and small.n_layer == 4
+
+
+def test_without_a_suite_the_defaults_are_unchanged():
+    args = parse_args(["--agents", "random"])
+    assert args.tasks == list(DEFAULT_TASKS) and args.out == "results/compare"
+    assert parse_args(["--agents", "random", "--scale", "small"]).tasks == ["noisy", "mixed"]
+    assert parse_args(["--agents", "random", "--quick"]).tasks == ["noisy", "needle"]
+    assert parse_args(["--agents", "random", "--tasks", SUITE_HELDOUT[0]]).tasks == [SUITE_HELDOUT[0]]
+
+
+@pytest.mark.parametrize("argv", [["--suite", "tuning", "--tasks", "noisy"], ["--tasks=noisy", "--suite=heldout"],
+                                  ["--suite", "generalisation", "--tasks", "gen/comments-in-tests"]])
+def test_tasks_with_suite_is_an_error_saying_so(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--agents", "random", *argv])
+    assert exit_.value.code == 2
+    assert "--tasks and --suite both choose the tasks" in capsys.readouterr().err
+
+
+def test_an_unknown_suite_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--agents", "random", "--suite", "everything"])
+    assert "invalid choice: 'everything'" in capsys.readouterr().err
+
+
+def test_the_report_gives_the_held_out_half_its_own_table(tmp_path):
+    tuning, heldout = SUITE_TUNING[0], SUITE_HELDOUT[0]
+    results = [run(agent, seed, nlls, task=task) for task in ("noisy", tuning, heldout) for seed in range(3)
+               for agent, nlls in (("random", [8.0, 6.0, 4.0]), ("oracle", [8.0, 5.0, 3.0]))]
+    summary = report.summarise(results)
+    md = report.markdown(summary)
+    heading = {half: f"### {title}" for half, _, title in report.SUITE_HALVES}
+    assert "held-out half" in heading["held-out"] and "tuning half" in heading["tuning"]
+    at_tuning, at_heldout = md.index(heading["tuning"]), md.index(heading["held-out"])
+    assert md.index("| noisy | oracle |") < at_tuning < md.index(f"| {tuning} | oracle |") < at_heldout
+    assert at_heldout < md.index(f"| {heldout} | oracle |") < md.index("Across tasks")
+    assert md.count("| task | agent |") == 3
+    assert "Across the held-out half of the generalisation suite only:" in md
+    assert [a["runs"] for a in summary["aggregate_by_half"]["held-out"]] == [3, 3]
+    report.write_tables(tmp_path, summary, results, md)
+    assert (tmp_path / "aggregate_by_half.csv").read_text().startswith("half,agent,")
+    plain = report.summarise([r for r in results if r["spec"]["task"] == "noisy"])
+    assert "aggregate_by_half" not in plain and "###" not in report.markdown(plain)
