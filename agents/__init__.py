@@ -16,14 +16,19 @@ from agents.base import Agent, rollout, source_mass
 from agents.specs import missing_methods, parse_spec
 
 # name -> "module:Class" or ("module:Class", default kwargs)
-# The default soft-Q (agents/soft_q.py, "Influence credit"): Q(h) amortises the env's influence probes
-# (every 5 steps, all N candidates, z-scored) through the soft Bellman target with gamma = 0.5 at beta = 0.05
-# (measured: as good as gamma = 0, beta = 0.1; gamma = 0.9 at beta = 0.1 or 0.3 is worse), (h, y) replay.
-SOFT_Q = {"credit": "influence", "probe_every": 5, "beta": 0.05, "gamma": 0.5, "replay_size": 2000,
-          "replay_updates": 8}
+# The default soft-Q (agents/soft_q.py, "Learnability credit"): Q reads per-candidate features of the scoring
+# forward and of a tiny reference model trained on D; every candidate's reward is its z-scored learnability
+# (learner loss - reference loss) in the soft Bellman target, gamma = 0.5, beta = 0.05, (x, y) replay.
+SOFT_Q = {"credit": "learnability", "inputs": "features", "reference": True, "beta": 0.05, "gamma": 0.5,
+          "replay_size": 2000, "replay_updates": 8}
+# The previous default (agents/soft_q.py, "Influence credit"): Q(h) on the hidden states amortises the env's
+# influence probes (every 5 steps, all N candidates, z-scored), same target and replay.
+SOFT_Q_INFLUENCE = {"credit": "influence", "probe_every": 5, "beta": 0.05, "gamma": 0.5, "replay_size": 2000,
+                    "replay_updates": 8}
 
 AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "soft_q": ("agents.soft_q:SoftQAgent", SOFT_Q),
+    "soft_q_influence": ("agents.soft_q:SoftQAgent", SOFT_Q_INFLUENCE),
     # ablations: uniform LM weights (Q still learns), the closed-loop temperature of the note with its
     # constants scaled to the z-scored Q (beta = 0.025 + 0.05 * failure rate, around the fixed 0.05)
     "soft_q_uniform": ("agents.soft_q:SoftQAgent", {**SOFT_Q, "no_q_weighting": True}),

@@ -35,8 +35,8 @@ ranks the needle first; ``reward_norm`` (divide by a running RMS) is what makes 
 when the gains are ~1e-3 (noisy task). gamma = 0 makes Q a per-candidate bandit estimate of the
 one-step gain; with gamma = 0.9 the bootstrap V-bar adds noise larger than the gain differences.
 
-Options (:class:`~agents.soft_q_config.SoftQConfig`, six groups: ``q``, ``temperature`` (:mod:`agents.temperature`),
-``action``, ``credit``, ``replay``, ``ablation``; the constructor takes them flat, and refuses an
+Options (:class:`~agents.soft_q_config.SoftQConfig`, seven groups: ``q``, ``temperature`` (:mod:`agents.temperature`),
+``action``, ``credit``, ``inputs``, ``replay``, ``ablation``; the constructor takes them flat, and refuses an
 option that the others make meaningless): ``no_q_weighting`` (§2.6), ``td_into_theta`` /
 ``td_lambda`` (§2.7), experience replay of (h, y) pairs, Q warm-up, and two ablations:
 
@@ -64,7 +64,8 @@ a_k and learns from it alone; the env trains it plus B - 1 candidates it picks a
 The agent reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``, the cheapest
 env step; plus ``paired_reward=True`` for ``reward_signal="gain"``).
 
-**Influence credit** (``credit="influence"``, the registered default ``soft_q``). Under a budget the
+**Influence credit** (``credit="influence"``, the ``soft_q_influence`` preset, the default before the
+learnability credit). Under a budget the
 step's reward is shared by the B windows trained together, and the paper's TD update cannot tell
 them apart. With this credit the env probes, every ``probe_every`` steps, each of the N candidates'
 first-order influence on a sample of D (env ``influence_every``: <grad l_D, grad l_x> at theta_k,
@@ -79,6 +80,19 @@ gamma 0.9 at beta 0.1: 14%, 74%. On ``mixed`` Q learns what the oracle knows (pr
 more; on ``noisy`` the probe itself is the limit: even ranking every step by exact first-order
 influence closes only ~45% there, because shuffled and repeated prose help the held-out loss about
 as much as prose does in the first step after training on them.
+
+**Learnability credit** (``credit="learnability"``, the registered default ``soft_q``;
+:mod:`agents.soft_q_inputs`). The agent trains a tiny reference GPT-2 on the env's held-out set D in
+``setup`` (D already feeds the reward: no source label and no test window is read; its FLOPs are
+charged to the run) and Q reads per-candidate features from the env's scoring forward instead of the
+hidden states: loss, entropy, reference loss and learnability (loss minus reference loss), each
+z-scored over the step and divided by log V. Every step each candidate's reward is its z-scored
+learnability -- the reducible loss of RHO-LOSS, here the intrinsic reward the soft Bellman target
+(eqs. 3-5) is built from, not a ranking rule -- optionally summed with the env's first-order influence
+probe on D (``learnability_signal="reducible+influence"``) or with the cross-entropy difference of a
+hashed bigram model of the stream seen so far (``stream_model=True``, ``contrast`` / ``sum``). Q(x_i)
+regresses on y_i = (1 - gamma) r_i + gamma V-bar(s') with (h, y) replay and selects B candidates by
+Gumbel-top-B from softmax(Q / beta). What each of these changes measured is in the README.
 """
 
 from __future__ import annotations

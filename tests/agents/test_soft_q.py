@@ -379,7 +379,8 @@ def test_every_registered_soft_q_preset_constructs_and_saves_its_config():
     assert len(names) >= 5
     for name in names:
         agent = make_agent(name)
-        agent.setup(stub_env(), 0)
+        needs_env = agent.config.inputs.reference  # a reference model is trained on the env's D
+        agent.setup(make_tiny(train_batch=2, **agent.env_kwargs) if needs_env else stub_env(), 0)
         assert agent.state_dict()["config"]["temperature"]["mode"] == agent.config.temperature.mode
     closed = make_agent("soft_q_closed_loop").config.temperature
     assert (closed.mode, closed.beta, closed.beta_min, closed.beta_k) == ("closed_loop", None, 0.025, 0.05)

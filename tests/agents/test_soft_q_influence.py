@@ -37,7 +37,7 @@ def test_each_probed_candidate_regresses_on_its_own_soft_bellman_target():
 
 
 def test_the_agent_asks_for_probes_and_reports_how_well_q_predicts_them():
-    agent = make_agent("soft_q")
+    agent = make_agent("soft_q_influence")
     assert agent.config.credit.kind == "influence"
     # the registry's probe period and the default probe kind reach the env (not read back from the config)
     assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order",
