@@ -78,7 +78,8 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 
 def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
-                "uncertainty_soft": ("entropy",), "rho_loss": ("loss",)}
+                "uncertainty_soft": ("entropy",), "rho_loss": ("loss",),
+                **{name: ("loss", "entropy") for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
     assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,
@@ -305,7 +306,7 @@ def test_soft_q_env_trains_exactly_the_b_it_sampled(weighting):
 
 
 def test_soft_q_uniform_steps_and_select_mode_under_the_budget():
-    agent = make_agent("soft_q_uniform")
+    agent = make_agent("soft_q_influence@no_q_weighting=True")  # uniform steps; Q on a stub env
     agent.setup(stub_env(), 0)
     rng = np.random.default_rng(0)
     info = {"token_ids": np.zeros((N, 4), np.int64)}
