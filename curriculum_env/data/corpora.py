@@ -15,7 +15,7 @@ import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-_SKIPPED_STDLIB_DIRS = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__"}
+SKIPPED_STDLIB_DIRS = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def _stdlib_files() -> list[pathlib.Path]:
     files = [
         p
         for p in root.rglob("*.py")
-        if not (_SKIPPED_STDLIB_DIRS & set(p.relative_to(root).parts))
+        if not (SKIPPED_STDLIB_DIRS & set(p.relative_to(root).parts))
     ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
@@ -83,13 +83,25 @@ def offline_code(max_chars: int) -> list[Document]:
     small budget still covers many modules rather than the first few alphabetically.
     """
     files = sorted(_stdlib_files(), key=lambda p: _stdlib_name(p)[::-1])
+    return capped_documents(((f"code:{_stdlib_name(path)}", read_source(path)) for path in files), max_chars)
+
+
+def read_source(path: pathlib.Path) -> str | None:
+    """The UTF-8 text of ``path``, or ``None`` when it cannot be read as such."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def capped_documents(named_texts: Iterable[tuple[str, str | None]], max_chars: int) -> list[Document]:
+    """Documents from ``(name, text)`` pairs in their order, skipping missing (``None``) texts, until they
+    hold ``max_chars`` characters (the document that crosses the cap is kept)."""
     docs, total = [], 0
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
+    for name, text in named_texts:
+        if text is None:
             continue
-        docs.append(Document(f"code:{_stdlib_name(path)}", text))
+        docs.append(Document(name, text))
         total += len(text)
         if total >= max_chars:
             break

@@ -48,13 +48,14 @@ import re
 import sysconfig
 import tokenize
 
-from curriculum_env.data.corpora import _SKIPPED_STDLIB_DIRS, Document, module_docstrings
+from curriculum_env.data.corpora import (SKIPPED_STDLIB_DIRS, Document, capped_documents, module_docstrings,
+                                         read_source)
 
 CORPORA = ("topics", "docstrings", "comments", "test_code")
 """The corpora without a parameter."""
 PACKAGE_FORMS = ("code", "code_except")
 """``<form>:<package>``: one package's library code, or all library code but that package's."""
-NOT_LIBRARY = frozenset(_SKIPPED_STDLIB_DIRS) | {"pydoc_data"}
+NOT_LIBRARY = frozenset(SKIPPED_STDLIB_DIRS) | {"pydoc_data"}
 """Top-level names that no package form takes (tests, IDLE, 2to3, site-packages, the topics literal)."""
 MIN_COMMENT_CHARS = 500
 """A file's comments must reach this many characters (a few windows) to make a ``comments`` document."""
@@ -80,7 +81,7 @@ def _py_files() -> tuple[str, ...]:
 
 def library_files() -> list[str]:
     """The library code's files (what ``code`` reads), relative to the standard library."""
-    return [f for f in _py_files() if not _SKIPPED_STDLIB_DIRS & set(f.split("/")[:-1])]
+    return [f for f in _py_files() if not SKIPPED_STDLIB_DIRS & set(f.split("/")[:-1])]
 
 
 def _interleaved(files: list[str]) -> list[str]:
@@ -149,43 +150,29 @@ def read(name: str, max_chars: int) -> list[Document]:
         return _capped(name, files, max_chars, comment_text)
     if name == "test_code":
         files = [f for f in _py_files() if f.split("/", 1)[0] == "test"]
-        return _capped(name, files, max_chars, _source)
+        return _capped(name, files, max_chars, read_source)
     form, _, package = name.partition(":")
     top = {f: f.split("/", 1)[0] for f in library_files()}
     if form == "code":
         files = [f for f, first in top.items() if first == package]
     else:
         files = [f for f, first in top.items() if first != package and first not in NOT_LIBRARY]
-    return _capped(name, files, max_chars, _source)
+    return _capped(name, files, max_chars, read_source)
 
 
 def _capped(name: str, files: list[str], max_chars: int, text_of) -> list[Document]:
     """One document per file with text (``text_of(path)`` not empty), in the interleaved order, until the
     documents hold ``max_chars`` characters."""
-    root, docs, total = stdlib_root(), [], 0
-    for rel in _interleaved(files):
-        text = text_of(root / rel)
-        if not text:
-            continue
-        docs.append(Document(f"{name}::{rel}", text))
-        total += len(text)
-        if total >= max_chars:
-            break
-    return docs
-
-
-def _source(path: pathlib.Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (UnicodeDecodeError, OSError):
-        return None
+    root = stdlib_root()
+    return capped_documents(((f"{name}::{rel}", text_of(root / rel) or None) for rel in _interleaved(files)),
+                            max_chars)
 
 
 def comment_text(path: pathlib.Path) -> str | None:
     """The ``#`` comments of a Python file without their ``#`` marks, one line each, a blank line where the
     comments are not on consecutive lines; the ``#!`` line and coding cookies are left out. ``None`` when
     they total under :data:`MIN_COMMENT_CHARS` characters or the file does not tokenize."""
-    source = _source(path)
+    source = read_source(path)
     if source is None:
         return None
     lines, last = [], None
