@@ -51,7 +51,9 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "oracle": "agents.oracle:OracleAgent",
     "ppo": "agents.sb3_agents:PPOAgent",
     "dqn": "agents.sb3_agents:DQNAgent",
+    # retrieval that follows soft-Q's Q (agents/langevin_rag.py), and the paper's Algorithm 2 exactly
     "langevin_rag": "agents.langevin_rag:LangevinRAGAgent",
+    "langevin_rag_paper": "agents.langevin_rag_paper:LangevinRAGPaperAgent",
 }
 
 

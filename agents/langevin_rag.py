@@ -1,190 +1,122 @@
-"""Langevin-RAG agent (paper §3, Algorithm 2): a soft-Q network whose energy landscape picks the data.
+"""Langevin-RAG that retrieves what Q values: the soft-Q agent choosing among windows retrieved for its Q.
 
-The agent owns Q_phi (d -> 32 -> 1, eq. 2), its Polyak target and the normalised soft TD update of
-Algorithm 1 (eqs. 3-5; the pieces are shared in :mod:`agents.q_learning`). The search itself is the
-env wrapper :class:`~curriculum_env.wrappers.langevin_rag.LangevinRAG`, which uses ``Q_phi`` as
-its SGLD energy and makes the retrieved windows the candidates. Per step:
+The paper's Langevin-RAG (§3, Algorithm 2; the ``langevin_rag_paper`` row,
+:mod:`agents.langevin_rag_paper`) searches for data with SGLD on Q and retrieves the real windows
+nearest to the decoded chains. This agent keeps the search -- a ring of I streamed windows, retrieval
+by sentence-embedding similarity, eq. 16's softmax over each query's top-k -- and changes what the
+queries are and who learns Q:
 
-1. ``act``: ``q = Q_phi(H)`` on the retrieved windows' hidden states [N, d]; over the R
-   softmax-sampled windows (``info["rag/sampled"]``) sample ``a ~ softmax(q / beta)`` (eq. 6) and
-   keep ``h_prev = H[a]``; send uniform weights 1/R (default) or ``softmax(q / beta)`` (Q-weighted);
-2. ``observe``: ``y = (1 - gamma) r + gamma V(s')`` with ``V = beta [logsumexp(qbar / beta) - log R]``
-   from the target network on the next retrieved set (eqs. 3-4), one clipped Adam step on
-   ``1/2 (Q_phi(h_prev) - y)^2``, then Polyak (eq. 5). Off-policy: how the data was chosen does
-   not enter the update (§3.5).
+- **One Q learner.** The candidates are chosen by the package's soft-Q agent (:class:`agents.soft_q.SoftQAgent`
+  with the registered ``soft_q`` options, any of which can be overridden here): Q on per-candidate
+  features, learnability credit, the normalised soft Bellman update (eqs. 3-6), Boltzmann selection of
+  the B trained windows. Its Q means what soft-Q's Q means, because it is soft-Q's Q.
+- **Queries are real windows of high Q.** After acting, the embeddings of the ``queries`` candidates
+  with the highest Q become the queries; the env's next candidates (through the env's candidate-source
+  hook, :class:`~curriculum_env.retrieval.source.RetrievalSource`, ``rule="pool"``) are ``N - n_fresh``
+  ring windows retrieved for them, without replacement, plus ``n_fresh`` windows of the fresh stream
+  batch (exploration: Q also sees what the queries would never reach). Embeddings are looked up, not
+  computed: each task's windows are embedded once and cached (:mod:`curriculum_env.retrieval.window_store`).
 
-The harness runs it through :meth:`LangevinRAGAgent.drive`, which wraps the env (unless it is
-already wrapped) and runs the loop; in plain Gymnasium code wrap the env yourself, call
-``agent.setup(wrapped, seed)`` (it sets ``wrapped.q_fn``) and then ``wrapped.reset``.
+Equal compute: the env trains exactly B of the N candidates, as for every agent; the ring costs no
+gradient step. ``info["examples_streamed"]`` counts every window that entered the ring, and the
+metrics ``rag/ring_size`` (windows retrievable now) and ``rag/ingested_total`` say how many it looked
+at; ``retrieved/<source>`` is each source's share of the retrieved candidates. The embedder's FLOPs for
+every window written into the ring are in ``flops/retrieval`` (zero for the hashed n-gram embedder,
+which has no model; ``embedder="minilm"`` charges all-MiniLM-L6-v2's 2·P per token).
 
-The agent reads no per-candidate LM statistic (``env_kwargs``: ``candidate_stats=()``).
-
-**Training budget** (env ``train_batch=B``, read in ``setup`` as ``self.budget``). The env trains the
-B largest of the weights above: uniform 1/R over the R retrieved windows trains B of them chosen
-uniformly at random when R >= B, and all R plus B - R of the N - R fill windows at random when
-R < B; ``q_weighting`` trains the B retrieved windows of highest Q (then fill windows at random if
-R < B); ``train_fill`` makes all N eligible. The TD step still regresses Q(h_a) of the one sampled
-window, which under a budget may be left out of the trained B (R > B, uniform weights): the
-update is off-policy anyway (§3.5). With the env's ``train_weighting="action"`` the weights must
-have at least B positive entries, so R < B without ``train_fill`` is refused by the env.
+Not saved by :meth:`state_dict`: the ring (the env's candidate source); resuming restores Q and the
+learner, and the ring refills from the stream at the next reset.
 """
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
-from torch import nn
 
-from agents.base import OnStep, source_mass, step_loop, train_budget
-from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
-from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
-
-
-@dataclass(frozen=True)
-class LangevinRAGAgentConfig(QLearningConfig):
-    """Hyperparameters of the Langevin-RAG agent (Q-learning fields in :class:`agents.q_learning.QLearningConfig`)."""
-
-    beta: float = 1.0
-    """beta, fixed Boltzmann temperature of softmax(Q/beta) over the retrieved windows (eq. 6) and of V (eq. 4)."""
-    q_weighting: bool = False
-    """LM loss weights softmax(Q/beta) over the retrieved windows (True) or uniform 1/R (False, §3.5)."""
-    train_fill: bool = False
-    """Also train on the N - R neighbour windows that only fill the fixed candidate count."""
-    wrapper: LangevinRAGConfig = field(default_factory=LangevinRAGConfig)
-    """Settings of the LangevinRAG wrapper that :meth:`LangevinRAGAgent.drive` builds (a dict is accepted)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.beta > 0:
-            raise ValueError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
-        if isinstance(self.wrapper, dict):
-            object.__setattr__(self, "wrapper", LangevinRAGConfig(**self.wrapper))  # frozen: set once here
-
-
-def find_wrapper(env: gym.Env) -> LangevinRAG | None:
-    """The LangevinRAG wrapper in ``env``'s wrapper chain, if any."""
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, LangevinRAG):
-            return env
-        env = env.env
-    return None
+from agents.soft_q import SoftQAgent
+from curriculum_env.retrieval.embedder import make_embedder
+from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
+from curriculum_env.retrieval.window_store import WindowEmbeddings
 
 
 class LangevinRAGAgent:
-    """Soft-Q learning on candidates that Langevin-RAG retrieves with Q as the energy (Algorithm 2)."""
+    """Soft-Q selection among windows retrieved from a ring for the soft-Q agent's highest-Q candidates."""
 
     name = "langevin_rag"
     action_mode = "mixture"
 
-    def __init__(self, **kwargs: Any):
-        self.config = LangevinRAGAgentConfig(**kwargs)
-        self.q: nn.Module | None = None
-        self.budget: int | None = None
+    def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int = 16, n_fresh: int = 4,
+                 top_k: int = 8, tau_rag: float = 0.1, queries: int = 4, progress: bool = False,
+                 **soft_q: Any):
+        """Retrieval options (see :class:`~curriculum_env.retrieval.source.RetrievalConfig`), ``queries``
+        (how many of the highest-Q candidates query the ring each step) and ``embedder``
+        (:func:`~curriculum_env.retrieval.embedder.make_embedder`); every other keyword is a soft-Q
+        option, over the registered ``soft_q`` preset."""
+        from agents import SOFT_Q  # the registered default soft-Q options
+
+        if not isinstance(queries, int) or isinstance(queries, bool) or queries < 1:
+            raise ValueError(f"queries must be a positive integer, got {queries!r}")
+        self.retrieval = RetrievalConfig(ring_size=ring_size, n_ingest=n_ingest, rule="pool", n_fresh=n_fresh,
+                                         top_k=top_k, tau=tau_rag)
+        make_embedder(embedder)  # refuse an unknown embedder now, not in a worker
+        self.embedder_name, self.n_queries, self.progress = embedder, queries, progress
+        self.chooser = SoftQAgent(**{**SOFT_Q, **soft_q})
+        self.source: RetrievalSource | None = None
+        self._queries: np.ndarray | None = None
+        self._metrics: dict[str, float] = {}
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """Env config it needs beyond ``action_mode``: no per-candidate statistic."""
-        return {"candidate_stats": ()}
+        """The soft-Q chooser's env config (per-candidate statistics, no hidden states)."""
+        return self.chooser.env_kwargs
 
-    # ------------------------------------------------------------------------------------ setup
+    @property
+    def last_q(self) -> np.ndarray | None:
+        """Q [N] of the candidates last acted on (the soft-Q chooser's)."""
+        return self.chooser.last_q
+
     def setup(self, env: gym.Env, seed: int) -> None:
-        """Build Q, target and Adam from ``seed``; hand Q to the env's LangevinRAG wrapper as energy."""
-        c = self.config
-        self.budget = train_budget(env)
-        d = int(env.observation_space.shape[1])
-        rng = np.random.default_rng(seed)
-        self.gen = torch.Generator().manual_seed(int(rng.integers(2**62)))  # action sampling
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**62)))
-            self.q = q_network(d, c.hidden)
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
-        self.wrapper = find_wrapper(env)
-        if self.wrapper is not None:
-            self.wrapper.q_fn = self.q  # the SGLD energy is the online Q_phi (eq. 12)
-        self.h_prev: torch.Tensor | None = None
-        self._metrics: dict[str, float] = {}
+        """Set up the soft-Q chooser, embed the task's windows (cached) and install the retrieval source."""
+        self.chooser.setup(env, seed)
+        base = env.unwrapped
+        store = WindowEmbeddings(base.data, make_embedder(self.embedder_name), base.config.cache_dir, self.progress)
+        self.source = RetrievalSource(store, lambda: self._queries, base.config.num_candidates,
+                                      base.config.context_length, self.retrieval, base.learner.add_flops)
+        base.set_candidate_source(self.source)
+        self.labels = list(base.data.stream_pools)
+        self._queries = None  # the reset's candidates are the stream's; queries start after the first act
 
-    def drive(self, env: gym.Env, steps: int, seed: int, on_step: OnStep | None = None) -> None:
-        """Wrap ``env`` in LangevinRAG (unless it is) and run ``steps`` steps from ``reset(seed=seed)``."""
-        wrapped = env if find_wrapper(env) is not None else LangevinRAG(env, config=self.config.wrapper)
-        step_loop(wrapped, self, steps, seed, on_step)
-
-    # ------------------------------------------------------------------------------------ policy
-    @staticmethod
-    def _retrieved(obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        mask = np.asarray(info.get("rag/sampled", np.ones(len(obs), dtype=bool)), dtype=bool)  # [N]
-        if mask.shape != (len(obs),) or not mask.any():
-            raise ValueError("info['rag/sampled'] must mark at least one of the N candidates")
-        return mask
-
-    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        """Mixture weights [N]: uniform 1/R or softmax(Q/beta) over the R retrieved windows (§3.5)."""
-        if self.q is None:
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> Any:
+        """The soft-Q chooser's weights; the ``queries`` highest-Q candidates become the next queries."""
+        if self.source is None:
             raise RuntimeError("call setup(env, seed) before act()")
-        c = self.config
-        h = torch.as_tensor(obs, dtype=torch.float32)  # [N, d]
-        mask = self._retrieved(obs, info)
-        idx = torch.from_numpy(np.flatnonzero(mask))
-        with torch.no_grad():
-            q = self.q(h).squeeze(-1)  # [N]
-        pi = torch.softmax(q[idx] / c.beta, dim=0)  # [R] (eq. 6)
-        a = int(idx[torch.multinomial(pi, 1, generator=self.gen)])
-        self.h_prev = h[a].clone()  # the sampled action's transition is what Q learns from
-        train = np.ones(len(obs), dtype=bool) if c.train_fill else mask
-        if c.q_weighting:
-            w = torch.softmax(q / c.beta, dim=0).numpy() * train
-        else:
-            w = train.astype(np.float64)
-        w = (w / w.sum()).astype(np.float32)
-        self._metrics = {
-            "q/mean": float(q[idx].mean()), "q/std": float(q[idx].std()) if len(idx) > 1 else 0.0,
-            "policy/entropy": float(-(pi * pi.clamp_min(1e-30).log()).sum()),
-            "policy/effective_batch": float(1.0 / np.sum(w.astype(np.float64) ** 2)),
-            **source_mass(w, np.asarray(info["source"])),
-        }
-        return w
+        weights = self.chooser.act(obs, info)
+        top = np.argsort(-np.asarray(self.chooser.last_q), kind="stable")[: self.n_queries]
+        self._queries = self.source.store.lookup(np.asarray(info["token_ids"])[top])
+        self._metrics = self._shares(info)
+        return weights
 
-    # ------------------------------------------------------------------------------------ Q update
+    def _shares(self, info: dict[str, Any]) -> dict[str, float]:
+        """``retrieved/<source>``: each source's share of the retrieved candidates, plus the ring's counters."""
+        out = {k: float(info[k]) for k in ("rag/ring_size", "rag/ingested_total", "rag/retrieved") if k in info}
+        sampled = np.asarray(info.get("rag/sampled", ()), dtype=bool)
+        if sampled.any():
+            labels = np.asarray(info["source"])[sampled]
+            out.update({f"retrieved/{s}": float(np.mean(labels == s)) for s in self.labels})
+        return out
+
     def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
                 truncated: bool) -> None:
-        """TD update of phi for the step just taken, bootstrapped from the next retrieved set."""
-        c = self.config
-        self._metrics.update({k: float(v) for k, v in info.items()
-                              if k.startswith(("langevin/", "time/")) and np.isscalar(v)})
-        self._metrics["rag/retrieved"] = float(info.get("rag/retrieved", len(obs)))
-        if terminated or self.h_prev is None:
-            return
-        mask = self._retrieved(obs, info)
-        with torch.no_grad():
-            qbar = self.q_target(torch.as_tensor(obs[mask], dtype=torch.float32)).squeeze(-1)  # [R]
-        v_next = soft_value(qbar, c.beta)  # eq. 4 over the R retrieved windows
-        y = td_target(reward, v_next, c.gamma)  # eq. 3, stop-gradient
-        loss = 0.5 * (self.q(self.h_prev[None]).squeeze() - y).pow(2)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), c.grad_clip)
-        self.opt.step()
-        polyak(self.q_target, self.q, c.tau)  # eq. 5
-        self._metrics.update({"td/loss": float(loss.detach()), "td/target": float(y), "v_bar": float(v_next)})
+        self.chooser.observe(reward, obs, info, terminated, truncated)
 
     def metrics(self) -> dict[str, float]:
-        return dict(self._metrics)
+        return {**self.chooser.metrics(), **self._metrics}
 
-    # ------------------------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"q": self.q.state_dict(), "q_target": self.q_target.state_dict(), "opt": self.opt.state_dict(),
-                "gen": self.gen.get_state(), "h_prev": self.h_prev, "metrics": dict(self._metrics)}
+        return {"chooser": self.chooser.state_dict(), "queries": None if self._queries is None else self._queries.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.gen.set_state(state["gen"])
-        self.h_prev = state["h_prev"]
-        self._metrics = dict(state["metrics"])
+        self.chooser.load_state_dict(state["chooser"])
+        self._queries = None if state["queries"] is None else np.array(state["queries"], dtype=np.float32)

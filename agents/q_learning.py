@@ -1,5 +1,5 @@
 """The Q-network and its normalised soft TD update (paper eqs. 2-5), shared by the soft-Q agent
-(:mod:`agents.soft_q`) and the Langevin-RAG agent (:mod:`agents.langevin_rag`)."""
+(:mod:`agents.soft_q`) and the paper's Langevin-RAG agent (:mod:`agents.langevin_rag_paper`)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import torch
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from agents.base import rollout
-from agents.langevin_rag import LangevinRAGAgent
+from agents.langevin_rag_paper import LangevinRAGPaperAgent
 from benchmarks.csv_table import write_csv
 from benchmarks.throughput import StepClock
 from curriculum_env.retrieval import RingBuffer
@@ -84,14 +84,14 @@ def ring_figure(out: pathlib.Path, rows: int, refresh: int, queries: int, reps: 
     return res
 
 
-def _agent(embedder: str, buffer_size: int, steps_sgld: int | None) -> LangevinRAGAgent:
+def _agent(embedder: str, buffer_size: int, steps_sgld: int | None) -> LangevinRAGPaperAgent:
     wrapper = dict(embedder=embedder, buffer_size=buffer_size)
     if steps_sgld is not None:
         wrapper["sgld"] = dict(steps=steps_sgld)
-    return LangevinRAGAgent(wrapper=wrapper)
+    return LangevinRAGPaperAgent(wrapper=wrapper)
 
 
-def _run(task: str, steps: int, seed: int, agent: LangevinRAGAgent) -> list[dict]:
+def _run(task: str, steps: int, seed: int, agent: LangevinRAGPaperAgent) -> list[dict]:
     """Roll ``agent`` with :func:`agents.base.rollout` on the tiny config wrapped in LangevinRAG; one row
     per step: its wall time (act + env step + observe, :class:`benchmarks.throughput.StepClock`), the
     env's phase times, the target domain's share of the retrieved windows, candidates and ring."""

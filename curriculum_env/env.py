@@ -15,6 +15,7 @@ from gymnasium import spaces
 from curriculum_env import env_state
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
+from curriculum_env.candidate_source import CandidateSource, checked_batch, draw_from
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
@@ -152,6 +153,7 @@ class CurriculumSelectEnv(gym.Env):
         else:
             self.action_space = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
         self.stream: CandidateStream | None = None
+        self.candidate_source: CandidateSource | None = None  # set_candidate_source; None: the stream's batches
         self._batch: Batch | None = None
         self._scores: Scores | None = None
         self._last: dict[str, Any] = {}
@@ -187,10 +189,13 @@ class CurriculumSelectEnv(gym.Env):
         with self.learner.flops.phase("forward"):
             return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
 
-    def _observe(self, reward_ids: np.ndarray | None = None) -> float | None:
+    def _observe(self, reward_ids: np.ndarray | None = None, reset: bool = False) -> float | None:
         """Stream the next candidates and score them; with ``reward_ids`` [M, L] also the reward (eq. 1),
         from the same pass over the M + N windows when the candidates' forward runs without gradients."""
         batch = self.stream.next_batch()
+        if self.candidate_source is not None:
+            b = self.candidate_source.propose(batch, draw_from(self.stream), reset)
+            batch = self._checked(b.ids, b.source, b.rarity, b.length)
         self._probe(batch.ids)  # before the scoring forward: a measured probe steps theta in place
         t0 = time.perf_counter()
         self._batch = batch
@@ -262,6 +267,7 @@ class CurriculumSelectEnv(gym.Env):
             **self.learner.flops.info(),
             **self._timing,
             **self._last,
+            **(self.candidate_source.info() if hasattr(self.candidate_source, "info") else {}),
         }
 
     def _weights(self, action: Any) -> np.ndarray:
@@ -323,7 +329,7 @@ class CurriculumSelectEnv(gym.Env):
         self._examples_trained = 0
         self._timing = {f"time/{k}": WallTime(0.0) for k in ("forward", "update", "reward")}
         self._last = {}
-        self._observe()
+        self._observe(reset=True)
         return self._obs(), self._info()
 
     def step(self, action: Any):
@@ -387,30 +393,34 @@ class CurriculumSelectEnv(gym.Env):
     def set_candidates(self, ids: np.ndarray, source: np.ndarray, rarity, length):
         """Make ``ids`` [N, L] the current candidates, re-scored under the current LM; returns ``(obs, info)``.
 
-        For wrappers that choose the candidates themselves (Langevin-RAG retrieves them from the
-        training stream); the next ``step`` trains on them. Nothing is counted as streamed. Wrong
-        shape, dtype or out-of-vocabulary ids raise ``ValueError`` and leave the env as it was.
+        The next ``step`` trains on them; nothing is counted as streamed. To choose every step's
+        candidates, install a candidate source instead (:meth:`set_candidate_source`). Wrong shape,
+        dtype or out-of-vocabulary ids raise ``ValueError`` and leave the env as it was.
         """
         if self._batch is None:
             raise RuntimeError("call reset() before set_candidates()")
-        n, length_l = self.config.num_candidates, self.config.context_length
-        ids = np.asarray(ids)
-        if ids.shape != (n, length_l) or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"candidate ids must be integers of shape ({n}, {length_l}), got {ids.dtype} {ids.shape}")
-        vocab = int(self.learner.input_embeddings.shape[0])
-        if ids.min() < 0 or ids.max() >= vocab:
-            raise ValueError(f"candidate ids must lie in [0, {vocab}), got range [{ids.min()}, {ids.max()}]")
-        source = np.asarray(source, dtype=object)
-        rarity, length = np.asarray(rarity, dtype=np.float32), np.asarray(length, dtype=np.float32)
-        if source.shape != (n,) or rarity.shape != (n,) or length.shape != (n,):
-            raise ValueError(f"source, rarity and length must each have shape ({n},)")
-        batch = Batch(ids.astype(np.int64, copy=True), source.copy(), rarity.copy(), length.copy())
+        batch = self._checked(ids, source, rarity, length)
         self._probe(batch.ids)
         t0 = time.perf_counter()
         self._scores = self._score(batch.ids)
         self._batch = batch
         self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
         return self._obs(), self._info()
+
+    def set_candidate_source(self, source: CandidateSource | None) -> None:
+        """Let ``source`` choose the candidates from the next reset or update on (``None``: the stream's own).
+
+        ``source.propose(fresh, draw, reset)`` returns the N windows to score and train on next; see
+        :mod:`curriculum_env.candidate_source` for the contract and for what counts as streamed.
+        """
+        if source is not None and not callable(getattr(source, "propose", None)):
+            raise TypeError(f"a candidate source needs propose(fresh, draw, reset), got {type(source).__name__}")
+        self.candidate_source = source
+
+    def _checked(self, ids, source, rarity, length) -> Batch:
+        vocab = int(self.learner.input_embeddings.shape[0])
+        return checked_batch(ids, source, rarity, length, self.config.num_candidates, self.config.context_length,
+                             vocab)
 
     def refresh(self):
         """Re-score the current candidates under the current LM; returns ``(obs, info)``.

@@ -39,6 +39,8 @@ class MiniLMEmbedder:
 
     name = "all-MiniLM-L6-v2"
     dim = 384
+    flops_per_token = 2.0 * 6 * (4 * 384 * 384 + 2 * 384 * 1536)
+    """2·P per token over the 6 layers' weight matrices (attention 4·d², MLP 2·d·4d); embeddings are lookups."""
 
     def __init__(self, batch_size: int = 64, device: str = "cpu"):
         self.batch_size = batch_size

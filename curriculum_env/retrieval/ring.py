@@ -138,6 +138,39 @@ class RingBuffer:
                          sampled, num_sampled)
 
 
+    def sample(self, queries: np.ndarray, count: int, top_k: int, tau: float, rng: np.random.Generator,
+               available: np.ndarray) -> Retrieved:
+        """Up to ``count`` distinct windows among the ``available`` slots [I] (bool), without replacement:
+        the queries take turns, each softmax-sampling (p_j ∝ exp(score_j / tau), eq. 16) one of its
+        ``top_k`` best remaining neighbours; a window taken, and any copy of its content, leaves the
+        pool for the other queries. Fewer than ``count`` only when the pool runs out."""
+        if tau <= 0:
+            raise ValueError(f"tau must be positive, got {tau}")
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim or not len(queries):
+            raise ValueError(f"queries must be [Q >= 1, {self.dim}], got {queries.shape}")
+        scores = queries @ self.vectors[: self.size].T  # [Q, S], inner product
+        open_ = np.asarray(available[: self.size], dtype=bool).copy()
+        slots, best, which = [], [], []
+        for j in range(int(count)):
+            if not open_.any():
+                break
+            q = j % len(queries)
+            cand = np.flatnonzero(open_)
+            row = scores[q, cand].astype(np.float64)
+            top = cand[np.argsort(-row, kind="stable")[: int(top_k)]]
+            logits = scores[q, top].astype(np.float64) / tau
+            p = np.exp(logits - logits.max())
+            slot = int(top[rng.choice(len(top), p=p / p.sum())])
+            slots.append(slot)
+            best.append(float(scores[q, slot]))
+            which.append(q)
+            open_[self.keys[: self.size] == self.keys[slot]] = False
+        n = len(slots)
+        return Retrieved(np.asarray(slots, np.int64), np.asarray(best, np.float32), np.asarray(which, np.int64),
+                         np.ones(n, dtype=bool), n)
+
+
 _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 

@@ -1,15 +1,15 @@
 """Langevin-RAG: search the whole training stream for data the Q-function values (paper §3, Algorithm 2).
 
-Each step the wrapper (1) runs logit-space SGLD with any Q-function as energy
-(:mod:`curriculum_env.wrappers.sgld`), (2) decodes the argmax tokens, embeds them with
-all-MiniLM-L6-v2 and retrieves real training windows from a FAISS inner-product ring buffer,
-(3) makes the retrieved windows the env's current candidates, which the next ``step`` trains on,
-and (4) refreshes the ring with fresh windows from the env's stream.
+After every update (and at reset) the wrapper's candidate source (1) runs logit-space SGLD with any
+Q-function as energy (:mod:`curriculum_env.wrappers.sgld`) through the updated LM, (2) decodes the argmax
+tokens, embeds them with all-MiniLM-L6-v2 and retrieves real training windows from a ring buffer by
+inner product (eq. 16), which become the env's candidates, and (3) refreshes the ring with windows the
+env streamed for it (:class:`~curriculum_env.retrieval.source.RetrievalSource`, installed through the
+env's public ``set_candidate_source``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +19,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from curriculum_env.retrieval.embedder import Embedder, embed_cached, make_embedder
-from curriculum_env.retrieval.ring import RingBuffer
+from curriculum_env.retrieval.embedder import Embedder, make_embedder
+from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
+from curriculum_env.retrieval.window_store import WindowEmbeddings
 from curriculum_env.walltime import WallTime
 from curriculum_env.wrappers.sgld import LogitSGLD, SGLDConfig
 
@@ -32,7 +33,7 @@ class LangevinRAGConfig:
     sgld: SGLDConfig = field(default_factory=SGLDConfig)
     """Logit-space SGLD hyperparameters (K, L, T_max, epsilon, sigma, tau_sld, tau_start/end, G)."""
     buffer_size: int = 2000
-    """I, windows in the ring buffer (paper 50,000; 2,000 embeds in ~20 s on one CPU core, then cached)."""
+    """I, windows in the ring buffer (paper 50,000)."""
     n_ingest: int = 100
     """Fresh stream windows written into the ring per step (paper), rounded up to whole env batches."""
     top_k: int = 10
@@ -41,17 +42,13 @@ class LangevinRAGConfig:
     """tau_rag, temperature of the softmax over the top-k similarity scores (eq. 16; paper)."""
     embedder: str = "all-MiniLM-L6-v2"
     """Sentence embedder (paper: all-MiniLM-L6-v2, d_st = 384); ``hash`` is a fast non-semantic stand-in."""
-    embed_batch: int = 64
-    """Texts per sentence-embedder batch."""
-    cache_embeddings: bool = True
-    """Cache the initial buffer's embeddings under the env cache dir, keyed by content and embedder."""
     progress: bool = True
-    """Show a tqdm bar while embedding the initial buffer."""
+    """Show a tqdm bar while a task's windows are embedded (once per task and embedder, then cached)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.sgld, dict):
             self.sgld = SGLDConfig(**self.sgld)
-        for name in ("buffer_size", "top_k", "embed_batch"):
+        for name in ("buffer_size", "top_k"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -62,7 +59,7 @@ class LangevinRAGConfig:
 
 
 class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Replace each step's streamed candidates by windows retrieved for SGLD queries (Algorithm 2).
+    """Make each step's candidates the windows retrieved for SGLD queries (Algorithm 2).
 
     Wraps a ``CurriculumSelect-v0`` env (any wrappers around it are fine). The spaces are the
     env's: the candidates are always exactly N = ``num_candidates`` distinct windows, so the
@@ -80,26 +77,25 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
     best-scoring unused neighbours of all queries, so an agent that wants the paper's set trains
     only on the sampled ones (weights 0 elsewhere).
 
-    **Where windows come from.** Every window in the ring comes from the env's own training
-    stream, ``env.unwrapped.stream.next_batch()``: at reset the env's first batch plus further
-    batches until I windows; each step the batch the env streamed after its update plus
-    ``ceil(n_ingest / N) - 1`` further batches. So the stream's "each window at most once per
-    epoch" holds for what enters the ring, the windows stay disjoint from D and the test split, and
-    ``info["examples_streamed"]`` counts them all. A window can be retrieved again while it stays in
-    the ring (I / n_ingest steps), as in the paper. Retrieval happens before the refresh (Algorithm
-    2 lines 17-18).
+    **Where windows come from.** Every window in the ring is one the env streamed for the source
+    (:mod:`curriculum_env.candidate_source`): at reset its first batch plus further batches until I
+    windows; each step its fresh batch plus ``ceil(n_ingest / N) - 1`` further batches. So the
+    windows stay disjoint from D and the test split, and ``info["examples_streamed"]`` counts them
+    all. Each window is embedded once per task and embedder (cached on disk,
+    :class:`~curriculum_env.retrieval.window_store.WindowEmbeddings`); the embedder's FLOPs per
+    window written into the ring are charged to ``flops/retrieval``, and SGLD's forward/backward
+    passes through the LM to ``flops/sgld``. A window can be retrieved again while it stays in the
+    ring (I / n_ingest steps), as in the paper.
 
-    **Randomness.** SGLD draws from a ``torch.Generator`` and retrieval from a numpy generator,
-    both seeded at every reset from a hash of the env's ``np_random`` state (which the wrapper
-    never advances), so runs are reproducible from the env seed and the env's own draws (the
-    reward subsets) are exactly those of an unwrapped run.
+    **Randomness.** SGLD draws from a ``torch.Generator`` and retrieval from a numpy generator, both
+    seeded at every reset from a hash of the episode's first stream batch, so runs are reproducible
+    from the env seed and the env's own draws (the reward subsets) are exactly those of an unwrapped run.
 
     **Info** adds ``langevin/*`` SGLD diagnostics (§3.6: ``q_init``, ``q_final``, ``q_gain``,
     ``q_random``, ``q_tokens``, ``entropy``, ``max_prob`` at tau_end, ``cosine``, ``jaccard``,
-    ``grad_norm``, ``clip_fraction``), ``rag/*`` (``retrieved`` R, ``sampled`` [N], ``score`` [N],
-    ``query`` [N], ``slot`` [N], ``queries`` texts [K], ``ring_size``, ``ingested``) and wall times
-    ``time/sgld``, ``time/retrieval``, ``time/ingest``, ``time/lm`` (= ``time/update``) and
-    ``time/reward``.
+    ``grad_norm``, ``clip_fraction``), ``rag/queries`` (the K decoded query texts), the source's ``rag/*``
+    fields (:mod:`curriculum_env.retrieval.source`) and wall times ``time/sgld``, ``time/retrieval``,
+    ``time/ingest``.
 
     Example::
 
@@ -113,14 +109,14 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self, q_fn=q_fn, config=config, embedder=embedder,
                                                  _disable_deepcopy=True, **kwargs)
         gym.Wrapper.__init__(self, env)
-        if not hasattr(env.unwrapped, "set_candidates") or not hasattr(env.unwrapped, "learner"):
-            raise TypeError(f"LangevinRAG wraps a CurriculumSelect-v0 env, got {type(env.unwrapped).__name__}")
+        base = env.unwrapped
+        if not hasattr(base, "set_candidate_source") or not hasattr(base, "learner"):
+            raise TypeError(f"LangevinRAG wraps a CurriculumSelect-v0 env, got {type(base).__name__}")
         if config is None:
             config = LangevinRAGConfig(**kwargs)
         elif kwargs:
             raise TypeError("give either config or keyword settings, not both")
         self.config = config
-        base = env.unwrapped
         self.n = int(base.config.num_candidates)
         self.num_chains = config.sgld.num_chains or self.n
         if config.sgld.query_length > base.config.context_length:
@@ -129,100 +125,52 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.q_fn = q_fn
         self.embedder = embedder if embedder is not None else make_embedder(config.embedder)
         self.sgld = LogitSGLD(base.learner, config.sgld)
-        self.ring: RingBuffer | None = None
+        store = WindowEmbeddings(base.data, self.embedder, base.config.cache_dir, config.progress)
+        retrieval = RetrievalConfig(ring_size=config.buffer_size, n_ingest=config.n_ingest, rule="paper", n_fresh=0,
+                                    top_k=config.top_k, tau=config.tau_rag)
+        self.source = RetrievalSource(store, self._queries, self.n, base.config.context_length, retrieval,
+                                      base.learner.add_flops)
+        base.set_candidate_source(self.source)
         self._torch_gen: torch.Generator | None = None
-        self._rng: np.random.Generator | None = None
+        self._extra: dict[str, Any] = {}
 
-    # ------------------------------------------------------------------------------------ helpers
-    def _seed_generators(self) -> None:
-        state = repr(self.env.unwrapped.np_random.bit_generator.state).encode()
-        seed = int.from_bytes(hashlib.sha256(state).digest()[:8], "little") >> 1
-        device = self.env.unwrapped.learner.input_embeddings.device
-        self._torch_gen = torch.Generator(device=device).manual_seed(seed)
-        self._rng = np.random.default_rng(seed)
+    @property
+    def ring(self):
+        """The source's ring buffer (:class:`~curriculum_env.retrieval.ring.RingBuffer`)."""
+        return self.source.ring
 
-    def _stream(self, first: dict[str, Any] | None, count: int) -> dict[str, np.ndarray]:
-        """``first`` (the env's freshly streamed batch, from its info) plus stream batches to >= ``count``."""
-        parts = []
-        if first is not None:
-            parts.append((first["token_ids"], first["source"], first["rarity"], first["length"]))
-        stream = self.env.unwrapped.stream
-        while sum(len(p[0]) for p in parts) < count:
-            b = stream.next_batch()
-            parts.append((b.ids, b.source, b.rarity, b.length))
-        ids, source, rarity, length = (np.concatenate(col) for col in zip(*parts, strict=True))
-        return {"ids": ids, "source": source, "rarity": rarity, "length": length}
-
-    def _ingest(self, windows: dict[str, np.ndarray], initial: bool) -> None:
-        texts = self.env.unwrapped.learner.tokenizer.batch_decode(windows["ids"].tolist())
-        if initial and self.config.cache_embeddings:
-            vectors = embed_cached(self.embedder, texts, self.env.unwrapped.config.cache_dir,
-                                   self.config.embed_batch, self.config.progress)
-        else:
-            vectors = self.embedder.encode(texts)
-        self.ring.add(vectors, windows["ids"], texts, windows["source"], windows["rarity"], windows["length"])
-
-    def _select(self) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
-        """SGLD -> argmax tokens -> retrieval -> the env's new candidates; returns (obs, info, extra)."""
+    def _queries(self) -> np.ndarray:
+        """SGLD through the current LM -> argmax tokens -> their sentence embeddings [K, d] (eq. 15)."""
         if self.q_fn is None:
             raise RuntimeError("LangevinRAG needs q_fn (hidden states [B, d] -> Q [B]) before reset/step")
-        base = self.env.unwrapped
+        learner = self.env.unwrapped.learner
+        if self._torch_gen is None:  # a new episode: the source has just seeded its generator
+            seed = int(self.source.rng.integers(2**62))
+            self._torch_gen = torch.Generator(device=learner.input_embeddings.device).manual_seed(seed)
         t0 = time.perf_counter()
-        result = self.sgld.run(self.q_fn, self._torch_gen, self.num_chains)  # §3.2, eq. 15
+        with learner.flops.phase("sgld"):
+            result = self.sgld.run(self.q_fn, self._torch_gen, self.num_chains)
         t_sgld = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        queries = np.asarray(base.learner.tokenizer.batch_decode(result.tokens.cpu().tolist()), dtype=object)
-        picked = self.ring.retrieve(self.embedder.encode(list(queries)), self.config.top_k,
-                                    self.config.tau_rag, self.n, self._rng)  # eq. 16 + fill to N
-        t_retrieval = time.perf_counter() - t0
-        s = picked.slots
-        obs, info = base.set_candidates(self.ring.ids[s], self.ring.source[s], self.ring.rarity[s], self.ring.length[s])
-        extra = {
-            **result.diagnostics(),
-            "rag/retrieved": picked.num_sampled,
-            "rag/sampled": picked.sampled,
-            "rag/score": picked.scores,
-            "rag/query": picked.query,
-            "rag/slot": s,
-            "rag/queries": queries,
-            "rag/ring_size": len(self.ring),
-            "time/sgld": WallTime(t_sgld),
-            "time/retrieval": WallTime(t_retrieval),
-        }
-        return obs, info, extra
+        queries = np.asarray(learner.tokenizer.batch_decode(result.tokens.cpu().tolist()), dtype=object)
+        self._extra = {**result.diagnostics(), "rag/queries": queries, "time/sgld": WallTime(t_sgld)}
+        learner.add_flops(self.source.store.flops(len(queries), self.config.sgld.query_length), "retrieval")
+        return self.embedder.encode(list(queries))
 
-    # ------------------------------------------------------------------------------------ API
+    def _with_extra(self, info: dict[str, Any]) -> dict[str, Any]:
+        info.update(self._extra)
+        return info
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Reset the env, fill the ring with I stream windows (cached embeddings), retrieve the first candidates."""
-        _, info = self.env.reset(seed=seed, options=options)
-        self._seed_generators()
-        base = self.env.unwrapped
-        self.ring = RingBuffer(self.config.buffer_size, self.embedder.dim, base.config.context_length)
-        t0 = time.perf_counter()
-        self._ingest(self._stream(info, self.config.buffer_size), initial=True)
-        t_ingest = time.perf_counter() - t0
-        obs, info, extra = self._select()
-        info.update(extra, **{"rag/ingested": len(self.ring), "time/ingest": WallTime(t_ingest),
-                              "time/lm": WallTime(0.0)})
-        return obs, info
+        """Reset the env; its source fills the ring with I stream windows and retrieves the first candidates."""
+        self._torch_gen = None
+        obs, info = self.env.reset(seed=seed, options=options)
+        return obs, self._with_extra(info)
 
     def step(self, action: Any):
-        """Train on the current (retrieved) candidates, then retrieve the next ones and refresh the ring."""
+        """Train on the current (retrieved) candidates; the source retrieves the next ones and refreshes the ring."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info["time/lm"] = info["time/update"]
-        if terminated:  # training diverged: the env kept its candidates; nothing more to do
-            return obs, reward, terminated, truncated, info
-        fresh = {k: info[k] for k in ("token_ids", "source", "rarity", "length")}
-        obs, new_info, extra = self._select()  # retrieve before the refresh (Algorithm 2, lines 17-18)
-        t0 = time.perf_counter()
-        ingested = 0
-        if self.config.n_ingest:
-            windows = self._stream(fresh, self.config.n_ingest)
-            self._ingest(windows, initial=False)
-            ingested = len(windows["ids"])
-        t_ingest = time.perf_counter() - t0
-        new_info.update({k: info[k] for k in info if k not in new_info}, **extra)
-        new_info.update({"rag/ingested": ingested, "time/ingest": WallTime(t_ingest), "time/lm": info["time/update"],
-                         "examples_streamed": self.env.unwrapped.stream.examples_streamed})
-        return obs, reward, terminated, truncated, new_info
+        return obs, reward, terminated, truncated, self._with_extra(info)
 
+    def close(self):
+        self.env.unwrapped.set_candidate_source(None)
+        super().close()

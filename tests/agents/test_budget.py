@@ -23,8 +23,9 @@ from tests.conftest import make_tiny
 B, N, D = 3, 8, 16
 STATS = ("loss", "entropy")
 TINY_RAG = dict(sgld=SGLDConfig(steps=2, query_length=8, num_chains=4), buffer_size=32, n_ingest=8, top_k=4,
-                progress=False, cache_embeddings=False, embedder="hash-32")
-FAST = {"rho_loss": dict(il_steps=2, holdout_windows=16), "langevin_rag": dict(wrapper=TINY_RAG),
+                progress=False, embedder="hash-32")
+FAST = {"rho_loss": dict(il_steps=2, holdout_windows=16), "langevin_rag_paper": dict(wrapper=TINY_RAG),
+        "langevin_rag": dict(embedder="hash-32", ring_size=32, reference_steps=20),
         "ppo": dict(n_steps=8, batch_size=8, n_epochs=1), "dqn": dict(learning_starts=2)}
 
 
@@ -79,7 +80,7 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
                 "uncertainty_soft": ("entropy",), "rho_loss": ("loss",),
-                **{name: ("loss", "entropy") for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop")}}
+                **{name: ("loss", "entropy") for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
     assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,

@@ -250,10 +250,10 @@ def test_needle_metrics_and_config_errors():
         SoftQAgent(temperature="warm")
     with pytest.raises(TypeError, match="'betta' .did you mean 'beta'.*accepted: .*replay_size"):
         SoftQAgent(betta=1.0)
-    from agents.langevin_rag import LangevinRAGAgentConfig  # shares QLearningConfig's checks
+    from agents.langevin_rag_paper import LangevinRAGPaperConfig  # shares QLearningConfig's checks
 
-    with pytest.raises(ValueError, match=r"LangevinRAGAgentConfig\.gamma"):
-        LangevinRAGAgentConfig(gamma=1.0)
+    with pytest.raises(ValueError, match=r"LangevinRAGPaperConfig\.gamma"):
+        LangevinRAGPaperConfig(gamma=1.0)
     with pytest.raises(ValueError, match=r"QConfig\.hidden"):
         SoftQConfig.from_flat(hidden=0)
 
