@@ -47,17 +47,23 @@ class LangevinRAGAgent:
     name = "langevin_rag"
     action_mode = "mixture"
 
-    def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int = 16, n_fresh: int = 4,
-                 top_k: int = 8, tau_rag: float = 0.1, queries: int = 4, progress: bool = False,
-                 **soft_q: Any):
+    def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int = 128, n_fresh: int = 4,
+                 top_k: int = 8, tau_rag: float = 0.1, query: str = "regression", queries: int = 4,
+                 memory: int = 512, ridge: float = 1.0, progress: bool = False, **soft_q: Any):
         """Retrieval options (see :class:`~curriculum_env.retrieval.source.RetrievalConfig`), ``queries``
         (how many of the highest-Q candidates query the ring each step) and ``embedder``
         (:func:`~curriculum_env.retrieval.embedder.make_embedder`); every other keyword is a soft-Q
         option, over the registered ``soft_q`` preset."""
         from agents import SOFT_Q  # the registered default soft-Q options
 
-        if not isinstance(queries, int) or isinstance(queries, bool) or queries < 1:
-            raise ValueError(f"queries must be a positive integer, got {queries!r}")
+        for name, value in (("queries", queries), ("memory", memory)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if query not in ("regression", "windows"):
+            raise ValueError(f"query must be 'regression' or 'windows', got {query!r}")
+        if not ridge > 0:
+            raise ValueError(f"ridge must be > 0, got {ridge!r}")
+        self.query, self.memory, self.ridge = query, memory, float(ridge)
         self.retrieval = RetrievalConfig(ring_size=ring_size, n_ingest=n_ingest, rule="pool", n_fresh=n_fresh,
                                          top_k=top_k, tau=tau_rag)
         make_embedder(embedder)  # refuse an unknown embedder now, not in a worker
@@ -86,6 +92,8 @@ class LangevinRAGAgent:
                                       base.config.context_length, self.retrieval, base.learner.add_flops)
         base.set_candidate_source(self.source)
         self.labels = list(base.data.stream_pools)
+        self._mem_e = np.zeros((0, store.dim))  # embeddings and z-scored Q of recent candidates (query="regression")
+        self._mem_y = np.zeros(0)
         self._queries = None  # the reset's candidates are the stream's; queries start after the first act
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> Any:
@@ -93,10 +101,27 @@ class LangevinRAGAgent:
         if self.source is None:
             raise RuntimeError("call setup(env, seed) before act()")
         weights = self.chooser.act(obs, info)
-        top = np.argsort(-np.asarray(self.chooser.last_q), kind="stable")[: self.n_queries]
-        self._queries = self.source.store.lookup(np.asarray(info["token_ids"])[top])
+        q = np.asarray(self.chooser.last_q, dtype=np.float64)
+        if self.query == "windows":
+            top = np.argsort(-q, kind="stable")[: self.n_queries]
+            self._queries = self.source.store.lookup(np.asarray(info["token_ids"])[top])
+        else:
+            self._queries = self._regression_query(self.source.store.lookup(np.asarray(info["token_ids"])), q)
         self._metrics = self._shares(info)
         return weights
+
+    def _regression_query(self, e: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """One query w [1, d]: ridge regression of Q (z-scored per batch) on the embeddings of the last
+        ``memory`` candidates, so w·e ranks ring windows as Q would; scaled to unit std over the ring so
+        that tau_rag is in standard deviations of that score."""
+        y = (q - q.mean()) / (q.std() + 1e-12)
+        self._mem_e = np.concatenate([self._mem_e, e])[-self.memory:]
+        self._mem_y = np.concatenate([self._mem_y, y])[-self.memory:]
+        x = self._mem_e - self._mem_e.mean(0)
+        w = np.linalg.solve(x.T @ x + self.ridge * np.eye(x.shape[1]), x.T @ self._mem_y)
+        ring = self.source.ring
+        spread = float((ring.vectors[: ring.size] @ w).std()) if ring is not None and ring.size > 1 else 0.0
+        return (w / spread if spread > 0 else w)[None].astype(np.float32)
 
     def _shares(self, info: dict[str, Any]) -> dict[str, float]:
         """``retrieved/<source>``: each source's share of the retrieved candidates, plus the ring's counters."""
@@ -115,8 +140,11 @@ class LangevinRAGAgent:
         return {**self.chooser.metrics(), **self._metrics}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"chooser": self.chooser.state_dict(), "queries": None if self._queries is None else self._queries.copy()}
+        queries = None if self._queries is None else self._queries.copy()
+        return {"chooser": self.chooser.state_dict(), "queries": queries, "memory": (self._mem_e.copy(),
+                                                                                      self._mem_y.copy())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.chooser.load_state_dict(state["chooser"])
         self._queries = None if state["queries"] is None else np.array(state["queries"], dtype=np.float32)
+        self._mem_e, self._mem_y = (np.array(a) for a in state["memory"])

@@ -35,6 +35,7 @@ have at least B positive entries, so R < B without ``train_fill`` is refused by 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ class LangevinRAGPaperConfig(QLearningConfig):
     """Also train on the N - R neighbour windows that only fill the fixed candidate count."""
     wrapper: LangevinRAGConfig = field(default_factory=LangevinRAGConfig)
     """Settings of the LangevinRAG wrapper that :meth:`LangevinRAGPaperAgent.drive` builds (a dict is accepted)."""
+    embedder: str | None = None
+    """Shorthand for ``wrapper.embedder`` (a flat option for specs: ``langevin_rag_paper@embedder=hash-256``)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,6 +70,8 @@ class LangevinRAGPaperConfig(QLearningConfig):
             raise ValueError(f"{type(self).__name__}.beta must be > 0, got {self.beta!r}")
         if isinstance(self.wrapper, dict):
             object.__setattr__(self, "wrapper", LangevinRAGConfig(**self.wrapper))  # frozen: set once here
+        if self.embedder is not None:
+            object.__setattr__(self, "wrapper", dataclasses.replace(self.wrapper, embedder=self.embedder))
 
 
 def find_wrapper(env: gym.Env) -> LangevinRAG | None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.csv_table import write_csv
+from benchmarks.figures import plot_curves, plot_sgld, plot_source_shares
 from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
@@ -400,64 +401,16 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
         plt.close(fig)
     mass = [r for r in results if r["spec"]["agent"] == "soft_q" and r["spec"]["task"] in tasks and r["diagnostics"]]
     if mass:
-        paths.append(plot_policy_mass(out / "soft_q_mass.png", mass))
+        paths.append(plot_source_shares(out / "soft_q_mass.png", mass, "mass/", "soft_q policy mass", "mass of pi"))
+    for agent in sorted({r["spec"]["agent"] for r in results if r["spec"]["agent"].startswith("langevin_rag")}):
+        runs = [r for r in results if r["spec"]["agent"] == agent and r.get("diagnostics")]
+        if any(k.startswith("retrieved/") for r in runs for row in r.get("diagnostics") for k in row):
+            paths.append(plot_source_shares(out / f"retrieval_{agent}.png", runs, "retrieved/",
+                                            f"{agent}: sources retrieved", "share of retrieved windows"))
+    sgld = [r for r in results if r.get("diagnostics") and any(k.startswith("langevin/") for k in r.get("diagnostics")[0])]
+    if sgld:
+        paths.append(plot_sgld(out / "langevin_diagnostics.png", sgld))
     return paths
-
-
-def plot_curves(path: pathlib.Path, results: list[dict[str, Any]], tasks: list[str], colors: dict, x_key: str,
-                y_key: str, xlabel: str, ylabel: str) -> pathlib.Path:
-    """One panel per task: ``y_key`` of each agent's curve points against ``x_key`` (IQM over seeds with
-    a bootstrap band; only the points where every seed measured ``y_key``); the multiple-choice panel has
-    its chance level."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.8), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for agent, color in colors.items():
-            runs = [r for r in results if r["spec"]["task"] == task and r["spec"]["agent"] == agent]
-            if not runs:
-                continue
-            n = min(len(r["curve"]) for r in runs)
-            points = [i for i in range(n) if all(r["curve"][i].get(y_key) is not None for r in runs)]
-            x = [float(np.mean([number(r["curve"][i][x_key]) for r in runs])) for i in points]
-            bands = [iqm_ci([number(r["curve"][i][y_key]) for r in runs], n_resamples=300) for i in points]
-            ax.plot(x, [b[0] for b in bands], label=agent, color=color, lw=1.4, marker="." if len(x) < 8 else None)
-            ax.fill_between(x, [b[1] for b in bands], [b[2] for b in bands], color=color, alpha=0.15)
-        chance = next((r.get("choice_chance") for r in results if r.get("choice_chance")), None)
-        if y_key == "choice_accuracy" and chance:
-            ax.axhline(chance, color="k", lw=0.8, ls="--", label="chance")
-        ax.set(title=task, xlabel=xlabel, ylabel=ylabel)
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_policy_mass(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.Path:
-    """Policy mass per source against steps (mean over seeds), one panel per task."""
-    import matplotlib.pyplot as plt
-
-    labels_of = {r["spec"]["task"]: {k for row in r["diagnostics"] for k in row if k.startswith("mass/")}
-                 for r in runs}
-    tasks = sorted(t for t, labels in labels_of.items() if len(labels) > 1)  # one source: its mass is 1
-    fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.5 * max(1, len(tasks)), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=False):
-        group = [r["diagnostics"] for r in runs if r["spec"]["task"] == task]
-        n = min(len(d) for d in group)
-        labels = sorted(labels_of[task])
-        steps = [row["step"] for row in group[0][:n]]
-        for key in labels:
-            ax.plot(steps, np.nanmean([[row.get(key, np.nan) for row in d[:n]] for d in group], axis=0),
-                    label=key.removeprefix("mass/"), lw=1.4)
-        ax.set(title=f"{task}: soft_q policy mass per source", xlabel="step", ylabel="mass of pi", ylim=(0, 1))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _diagnostic_keys(row: dict[str, float]) -> list[str]:

@@ -246,7 +246,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
             if metrics and step % max(1, spec.steps // 50) == 0:
                 diagnostics.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
             for k, v in metrics.items():
-                if k.startswith("mass/"):
+                if k.startswith(("mass/", "retrieved/")):  # policy mass; Langevin-RAG's retrieved sources
                     mass_sums[k] = mass_sums.get(k, 0.0) + float(v)
             if step in marks:
                 top = _top_q_windows(agent, acted["info"], tokenizer)

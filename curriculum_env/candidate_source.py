@@ -15,8 +15,10 @@ is on the record. The env scores the returned N windows -- the one scoring forwa
 nothing is scored and thrown away -- and the next ``step`` trains on them like any candidates.
 
 A source that wants to report something implements ``info() -> dict``; the env adds it to every
-``info`` (keys should carry a prefix, e.g. ``rag/``). A returned batch of the wrong shape, dtype or
-vocabulary raises ``ValueError`` naming the problem, and the env's candidates stay as they were.
+``info`` (keys should carry a prefix, e.g. ``rag/``). A source that raises, or returns a batch of the
+wrong shape, dtype or vocabulary, makes the env raise ``ValueError`` naming the problem; the update of
+that step has happened, so the env then refuses to step until ``reset()`` rather than train on stale
+candidates. ``save_state`` does not include the source's own state.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def checked_batch(ids: Any, source: Any, rarity: Any, length: Any, n: int, conte
     """A copy of the candidates as a :class:`Batch`, or ``ValueError`` naming what is wrong with them."""
     ids = np.asarray(ids)
     if ids.shape != (n, context_length) or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"candidate ids must be integers of shape ({n}, {context_length}), got {ids.dtype} {ids.shape}")
+        raise ValueError(f"candidate ids must be integers of shape ({n}, {context_length}), "
+                         f"got {ids.dtype} {ids.shape}")
     if ids.min() < 0 or ids.max() >= vocab:
         raise ValueError(f"candidate ids must lie in [0, {vocab}), got range [{ids.min()}, {ids.max()}]")
     source = np.asarray(source, dtype=object)

@@ -13,9 +13,9 @@ import torch
 from gymnasium import spaces
 
 from curriculum_env import env_state
+from curriculum_env.candidate_source import CandidateSource, checked_batch, draw_from
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
-from curriculum_env.candidate_source import CandidateSource, checked_batch, draw_from
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
@@ -194,8 +194,13 @@ class CurriculumSelectEnv(gym.Env):
         from the same pass over the M + N windows when the candidates' forward runs without gradients."""
         batch = self.stream.next_batch()
         if self.candidate_source is not None:
-            b = self.candidate_source.propose(batch, draw_from(self.stream), reset)
-            batch = self._checked(b.ids, b.source, b.rarity, b.length)
+            try:
+                b = self.candidate_source.propose(batch, draw_from(self.stream), reset)
+                batch = self._checked(b.ids, b.source, b.rarity, b.length)
+            except Exception as exc:  # theta may have moved already: refuse to go on with stale candidates
+                self._batch = None
+                raise ValueError(f"the candidate source {type(self.candidate_source).__name__} failed ({exc}); "
+                                 "call reset() to start a new episode") from exc
         self._probe(batch.ids)  # before the scoring forward: a measured probe steps theta in place
         t0 = time.perf_counter()
         self._batch = batch

@@ -7,8 +7,9 @@ its content hash. Pools shared by several tasks (``prose`` in ``prose``, ``noisy
 share one file. A window found in no pool (a caller's own) is embedded on the spot.
 
 Cost: :meth:`WindowEmbeddings.flops` is what embedding the windows would cost the embedder (its
-``flops_per_token`` times the window's tokens, plus the two special tokens), charged by the caller per window it *uses*, whether the vector came from the
-cache or not -- the cache saves wall time, not compute that a user without it would spend.
+``flops_per_token`` times the window's tokens, plus the two special tokens), charged by the caller per
+window it *uses*, whether the vector came from the cache or not: the cache saves wall time, not the
+compute a user without it would spend.
 """
 
 from __future__ import annotations

@@ -141,8 +141,6 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _queries(self) -> np.ndarray:
         """SGLD through the current LM -> argmax tokens -> their sentence embeddings [K, d] (eq. 15)."""
-        if self.q_fn is None:
-            raise RuntimeError("LangevinRAG needs q_fn (hidden states [B, d] -> Q [B]) before reset/step")
         learner = self.env.unwrapped.learner
         if self._torch_gen is None:  # a new episode: the source has just seeded its generator
             seed = int(self.source.rng.integers(2**62))
@@ -162,14 +160,20 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Reset the env; its source fills the ring with I stream windows and retrieves the first candidates."""
+        self._need_q_fn()
         self._torch_gen = None
         obs, info = self.env.reset(seed=seed, options=options)
         return obs, self._with_extra(info)
 
     def step(self, action: Any):
         """Train on the current (retrieved) candidates; the source retrieves the next ones and refreshes the ring."""
+        self._need_q_fn()
         obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, reward, terminated, truncated, self._with_extra(info)
+
+    def _need_q_fn(self) -> None:
+        if self.q_fn is None:
+            raise RuntimeError("LangevinRAG needs q_fn (hidden states [B, d] -> Q [B]) before reset/step")
 
     def close(self):
         self.env.unwrapped.set_candidate_source(None)

@@ -80,7 +80,8 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
                 "uncertainty_soft": ("entropy",), "rho_loss": ("loss",),
-                **{name: ("loss", "entropy") for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag")}}
+                **{name: ("loss", "entropy")
+                   for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
     assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,

@@ -187,3 +187,41 @@ def test_agent_drive_wraps_a_plain_env():
     agent = make_agent("langevin_rag_paper", wrapper={**TINY_RAG, "embedder": "hash-32"}, q_weighting=True)
     out = rollout(make_tiny(), agent, steps=2, seed=0)
     assert out["step"] == 2 and np.isfinite(out["reward"])
+
+
+# ------------------------------------------------------------------------------------ the default agent
+RAG = dict(embedder="hash-32", ring_size=64, n_fresh=2, queries=2, reference_steps=20)
+
+
+def test_default_agent_queries_with_its_highest_q_windows_and_trains_b():
+    agent = make_agent("langevin_rag", **RAG, query="windows")
+    env = make_tiny(task="mixed", train_batch=2, action_mode="mixture", **agent.env_kwargs)
+    seen = []
+    rollout(env, agent, 4, seed=0, on_step=lambda s, r, info, m: seen.append((info, m)))
+    for i, (info, m) in enumerate(seen):
+        assert info["examples_trained"] == 2 * (i + 1) and len(info["trained"]) == 2
+        assert info["rag/retrieved"] == N - 2  # the next candidates: retrieved for this step's queries
+        if i:  # the metrics describe the candidates acted on; the reset's were the stream's own
+            assert sum(m[f"retrieved/{s}"] for s in ("prose", "code")) == pytest.approx(1.0)
+    assert agent._queries.shape == (2, 32)  # query="windows": the two highest-Q candidates' embeddings
+    assert agent.source.ring is not None and env.unwrapped.candidate_source is agent.source
+
+
+def test_default_agent_is_deterministic_and_refuses_bad_options():
+    runs = []
+    for _ in range(2):
+        agent = make_agent("langevin_rag", **RAG)
+        env = make_tiny(task="noisy", train_batch=2, action_mode="mixture", **agent.env_kwargs)
+        trace = []
+        rollout(env, agent, 3, seed=5, on_step=lambda s, r, info, m: trace.append((info["token_ids"].copy(), r)))
+        runs.append(trace)
+    for (ids_a, r_a), (ids_b, r_b) in zip(*runs, strict=True):
+        np.testing.assert_array_equal(ids_a, ids_b)
+        assert r_a == r_b
+    with pytest.raises(ValueError, match="queries"):
+        make_agent("langevin_rag", queries=0)
+    with pytest.raises(ValueError, match="embedder"):
+        make_agent("langevin_rag", embedder="word2vec")
+    agent = make_agent("langevin_rag", **{**RAG, "n_fresh": 99})
+    with pytest.raises(ValueError, match="n_fresh"):
+        agent.setup(make_tiny(train_batch=2, **agent.env_kwargs), 0)

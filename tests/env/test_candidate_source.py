@@ -1,0 +1,113 @@
+"""The env's candidate-source hook: the source chooses what is scored and trained, every window it is
+streamed counts, nothing is scored twice, and a failing source stops the episode instead of corrupting it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curriculum_env.candidate_source import concat
+from curriculum_env.data.stream import Batch
+from tests.conftest import make_tiny
+
+N = 8
+
+
+class Reversed:
+    """Keeps every window it is given; proposes the last N it holds, newest first; asks for one extra batch."""
+
+    def __init__(self, extra: int = N):
+        self.extra, self.calls, self.held = extra, [], None
+
+    def propose(self, fresh, draw, reset):
+        more = draw(self.extra)
+        self.calls.append((reset, len(fresh.ids), len(more.ids)))
+        self.held = concat([fresh, more]) if reset or self.held is None else concat([self.held, fresh, more])
+        last = slice(len(self.held.ids) - N, None)
+        return Batch(*(getattr(self.held, f)[last][::-1] for f in ("ids", "source", "rarity", "length")))
+
+    def info(self):
+        return {"src/held": len(self.held.ids)}
+
+
+def test_the_source_chooses_what_is_scored_and_trained_and_all_it_draws_is_streamed():
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+    src = Reversed()
+    base.set_candidate_source(src)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(info["token_ids"], src.held.ids[-N:][::-1])
+    assert info["examples_streamed"] == 2 * N and info["src/held"] == 2 * N  # fresh + one drawn batch
+    for step in (1, 2):
+        proposed = info["token_ids"]
+        obs, _, _, _, info = env.step(np.ones(N, np.float32))
+        # the update trained on the proposed windows; the next candidates are the source's again
+        np.testing.assert_array_equal(info["token_ids"], src.held.ids[-N:][::-1])
+        assert info["examples_streamed"] == 2 * N * (step + 1) and info["examples_trained"] == N * step
+        assert not np.array_equal(info["token_ids"], proposed)
+    assert src.calls == [(True, N, N), (False, N, N), (False, N, N)]
+    # the observation is the scoring of the proposed windows under the current LM
+    h = base.learner.hidden(input_ids=info["token_ids"]).float().numpy()
+    np.testing.assert_allclose(obs, h, rtol=1e-4, atol=1e-5)
+
+
+def test_a_source_costs_no_second_scoring_forward():
+    def forward_flops(source):
+        env = make_tiny(task="noisy")
+        env.unwrapped.set_candidate_source(source)
+        env.reset(seed=0)
+        for _ in range(3):
+            _, _, _, _, info = env.step(np.ones(N, np.float32))
+        return info["flops/forward"], info["flops/update"]
+
+    assert forward_flops(Reversed(extra=0)) == forward_flops(None)
+
+
+def test_without_a_source_the_env_is_bit_identical_to_its_stream():
+    runs = []
+    for source in (None, "set then cleared"):
+        env = make_tiny(task="noisy")
+        if source:
+            env.unwrapped.set_candidate_source(Reversed())
+            env.unwrapped.set_candidate_source(None)
+        _, info = env.reset(seed=3)
+        _, reward, _, _, info = env.step(np.ones(N, np.float32))
+        runs.append((info["token_ids"], reward))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+class Broken:
+    def __init__(self, how):
+        self.how, self.n = how, 0
+
+    def propose(self, fresh, draw, reset):
+        self.n += 1
+        if self.n == 1:
+            return fresh
+        if self.how == "shape":
+            return Batch(fresh.ids[:3], fresh.source[:3], fresh.rarity[:3], fresh.length[:3])
+        if self.how == "vocab":
+            return Batch(fresh.ids + 10**6, fresh.source, fresh.rarity, fresh.length)
+        raise RuntimeError("index offline")
+
+
+@pytest.mark.parametrize("how, message", [("shape", "shape"), ("vocab", r"lie in \[0"), ("raise", "index offline")])
+def test_a_failing_source_names_the_problem_and_the_env_wants_a_reset(how, message):
+    env = make_tiny(task="noisy")
+    env.unwrapped.set_candidate_source(Broken(how))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(np.ones(N, np.float32))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.ones(N, np.float32))
+    env.unwrapped.set_candidate_source(None)
+    _, info = env.reset(seed=0)
+    _, reward, _, _, _ = env.step(np.ones(N, np.float32))
+    assert np.isfinite(reward)
+
+
+def test_set_candidate_source_refuses_an_object_without_propose():
+    env = make_tiny()
+    with pytest.raises(TypeError, match="propose"):
+        env.unwrapped.set_candidate_source(object())
