@@ -35,6 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.base import source_mass
 from agents.soft_q import SoftQAgent
 from curriculum_env.retrieval.embedder import make_embedder
 from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
@@ -128,8 +129,8 @@ class LangevinRAGAgent:
         out = {k: float(info[k]) for k in ("rag/ring_size", "rag/ingested_total", "rag/retrieved") if k in info}
         sampled = np.asarray(info.get("rag/sampled", ()), dtype=bool)
         if sampled.any():
-            labels = np.asarray(info["source"])[sampled]
-            out.update({f"retrieved/{s}": float(np.mean(labels == s)) for s in self.labels})
+            mass = source_mass(sampled.astype(np.float64), np.asarray(info["source"]))
+            out.update({f"retrieved/{s}": mass.get(f"mass/{s}", 0.0) for s in self.labels})
         return out
 
     def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.csv_table import write_csv
-from benchmarks.figures import plot_curves, plot_sgld, plot_source_shares
+from benchmarks.plotting import plot_curves, plot_sgld, plot_source_shares
 from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
@@ -407,7 +407,7 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
         if any(k.startswith("retrieved/") for r in runs for row in r.get("diagnostics") for k in row):
             paths.append(plot_source_shares(out / f"retrieval_{agent}.png", runs, "retrieved/",
                                             f"{agent}: sources retrieved", "share of retrieved windows"))
-    sgld = [r for r in results if r.get("diagnostics") and any(k.startswith("langevin/") for k in r.get("diagnostics")[0])]
+    sgld = [r for r in results if r.get("diagnostics") and any(k.startswith("langevin/") for k in r["diagnostics"][0])]
     if sgld:
         paths.append(plot_sgld(out / "langevin_diagnostics.png", sgld))
     return paths

@@ -13,6 +13,7 @@ import torch
 from gymnasium import spaces
 
 from curriculum_env import env_state
+from curriculum_env.actions import action_weights
 from curriculum_env.candidate_source import CandidateSource, checked_batch, draw_from
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
@@ -275,36 +276,6 @@ class CurriculumSelectEnv(gym.Env):
             **(self.candidate_source.info() if hasattr(self.candidate_source, "info") else {}),
         }
 
-    def _weights(self, action: Any) -> np.ndarray:
-        """Validate ``action`` and turn it into normalised weights [N]; raises before any change."""
-        n = self.config.num_candidates
-        if self.config.action_mode == "select":
-            a = np.asarray(action)
-            if a.ndim != 0 or not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(f"select mode takes one integer candidate index, got {action!r}")
-            if not 0 <= int(a) < n:
-                raise ValueError(f"candidate index {int(a)} out of range [0, {n})")
-            w = np.zeros(n)
-            w[int(a)] = 1.0
-            return w
-        try:
-            w = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"mixture weights must be numeric, got {action!r}") from exc
-        if w.shape != (n,):
-            raise ValueError(f"mixture weights must have shape ({n},), got {w.shape}")
-        if not np.all(np.isfinite(w)):
-            raise ValueError("mixture weights contain NaN or inf")
-        if np.any(w < 0):
-            raise ValueError(f"mixture weights must be non-negative, got min {w.min():.4g}")
-        if w.sum() <= 0:
-            raise ValueError("mixture weights are all zero; give at least one positive weight")
-        b = self.config.train_batch
-        if b is not None and self.config.train_weighting == "action" and np.count_nonzero(w) < b:
-            raise ValueError(f"train_weighting='action' needs at least train_batch={b} positive weights, "
-                             f"got {np.count_nonzero(w)}")
-        return w / w.sum()
-
     def _train_weights(self, weights: np.ndarray) -> np.ndarray:
         """The weights [N] the LM trains with: ``weights`` itself, or under ``train_batch`` exactly B
         non-zero entries on the B largest weights (ties broken by a permutation from ``np_random``,
@@ -340,7 +311,7 @@ class CurriculumSelectEnv(gym.Env):
     def step(self, action: Any):
         if self._batch is None:
             raise RuntimeError("call reset() before step()")
-        weights = self._weights(action)
+        weights = action_weights(action, self.config)  # checked before any change
         train_weights = self._train_weights(weights)
         m = min(self.config.reward_batch, len(self.data.heldout))
         # drawn whether or not the reward is computed, so every random stream is the same either way

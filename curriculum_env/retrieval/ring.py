@@ -115,9 +115,7 @@ class RingBuffer:
                 picked.append((slot, float(scores[q, j]), q))
 
         for q in range(len(queries)):
-            logits = scores[q, :k_top].astype(np.float64) / tau  # eq. 16
-            p = np.exp(logits - logits.max())
-            take(q, int(rng.choice(k_top, p=p / p.sum())))
+            take(q, softmax_pick(scores[q, :k_top], tau, rng))  # eq. 16
         num_sampled = min(len(picked), n)
         while True:  # fill: best unused neighbours of all queries, searching deeper if duplicates block
             for flat in np.argsort(-scores, axis=None, kind="stable"):  # all (query, rank) pairs, best first
@@ -157,11 +155,8 @@ class RingBuffer:
                 break
             q = j % len(queries)
             cand = np.flatnonzero(open_)
-            row = scores[q, cand].astype(np.float64)
-            top = cand[np.argsort(-row, kind="stable")[: int(top_k)]]
-            logits = scores[q, top].astype(np.float64) / tau
-            p = np.exp(logits - logits.max())
-            slot = int(top[rng.choice(len(top), p=p / p.sum())])
+            top = cand[np.argsort(-scores[q, cand], kind="stable")[: int(top_k)]]
+            slot = int(top[softmax_pick(scores[q, top], tau, rng)])
             slots.append(slot)
             best.append(float(scores[q, slot]))
             which.append(q)
@@ -169,6 +164,13 @@ class RingBuffer:
         n = len(slots)
         return Retrieved(np.asarray(slots, np.int64), np.asarray(best, np.float32), np.asarray(which, np.int64),
                          np.ones(n, dtype=bool), n)
+
+
+def softmax_pick(scores: np.ndarray, tau: float, rng: np.random.Generator) -> int:
+    """Index of one of ``scores`` [k] drawn with p_j ∝ exp(score_j / tau) (eq. 16)."""
+    logits = np.asarray(scores, dtype=np.float64) / tau
+    p = np.exp(logits - logits.max())
+    return int(rng.choice(len(logits), p=p / p.sum()))
 
 
 _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)

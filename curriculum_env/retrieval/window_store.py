@@ -36,7 +36,8 @@ class WindowEmbeddings:
             keys.append(content_keys(pool.ids))
         self.vectors = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)  # [W, d]
         flat = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-        self.row = {int(k): i for i, k in enumerate(flat.tolist())}
+        self._order = np.argsort(flat, kind="stable")  # rows by content key, for a vectorised lookup
+        self._sorted = flat[self._order]
         self.missed = 0  # windows embedded on the spot (not in any pool)
 
     def __len__(self) -> int:
@@ -45,7 +46,12 @@ class WindowEmbeddings:
     def lookup(self, ids: np.ndarray) -> np.ndarray:
         """Embeddings [n, d] of windows ``ids`` [n, L]."""
         ids = np.asarray(ids, dtype=np.int64)
-        rows = np.array([self.row.get(int(k), -1) for k in content_keys(ids).tolist()], dtype=np.int64)
+        keys = content_keys(ids)
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        if len(self._sorted):
+            at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+            hit = self._sorted[at] == keys
+            rows[hit] = self._order[at[hit]]
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         found = rows >= 0
         out[found] = self.vectors[rows[found]]

@@ -213,7 +213,7 @@ def test_default_agent_is_deterministic_and_refuses_bad_options():
         agent = make_agent("langevin_rag", **RAG)
         env = make_tiny(task="noisy", train_batch=2, action_mode="mixture", **agent.env_kwargs)
         trace = []
-        rollout(env, agent, 3, seed=5, on_step=lambda s, r, info, m: trace.append((info["token_ids"].copy(), r)))
+        rollout(env, agent, 3, seed=5, on_step=lambda s, r, info, m, t=trace: t.append((info["token_ids"].copy(), r)))
         runs.append(trace)
     for (ids_a, r_a), (ids_b, r_b) in zip(*runs, strict=True):
         np.testing.assert_array_equal(ids_a, ids_b)
