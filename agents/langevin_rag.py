@@ -34,6 +34,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from agents.base import source_mass
 from agents.soft_q import SoftQAgent
@@ -118,10 +119,16 @@ class LangevinRAGAgent:
         y = (q - q.mean()) / (q.std() + 1e-12)
         self._mem_e = np.concatenate([self._mem_e, e])[-self.memory:]
         self._mem_y = np.concatenate([self._mem_y, y])[-self.memory:]
-        x = self._mem_e - self._mem_e.mean(0)
-        w = np.linalg.solve(x.T @ x + self.ridge * np.eye(x.shape[1]), x.T @ self._mem_y)
+        # in torch (float64): it honours the run's thread count, where numpy's BLAS would spin its own threads
+        x = torch.from_numpy(self._mem_e).double()
+        x = x - x.mean(0)
+        gram = x.T @ x
+        gram.diagonal().add_(self.ridge)
+        w = torch.linalg.solve(gram, x.T @ torch.from_numpy(self._mem_y).double()).numpy()
         ring = self.source.ring
-        spread = float((ring.vectors[: ring.size] @ w).std()) if ring is not None and ring.size > 1 else 0.0
+        spread = 0.0
+        if ring is not None and ring.size > 1:
+            spread = float((torch.from_numpy(ring.vectors[: ring.size]) @ torch.from_numpy(w).float()).std())
         return (w / spread if spread > 0 else w)[None].astype(np.float32)
 
     def _shares(self, info: dict[str, Any]) -> dict[str, float]:

@@ -113,6 +113,30 @@ def _flops_efficiency(run: dict[str, Any], base: dict[str, Any]) -> float:
     return plain / need if np.isfinite(need) and need > 0 else float("nan")
 
 
+def _retrieval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A retrieval agent's row: each source's share of the retrieved candidates (mean over seeds), the
+    target's share retrieved against its share of the stream, and the windows it looked at; None for
+    agents that retrieve nothing."""
+    shares = [{k.removeprefix("retrieved/"): v for k, v in r.get("mean_mass", {}).items()
+               if k.startswith("retrieved/")} for r in runs]
+    if not all(shares):
+        return None
+    labels = sorted(set().union(*shares))
+    mean = {s: float(np.mean([sh.get(s, 0.0) for sh in shares])) for s in labels}
+    target, stream = runs[0].get("target"), runs[0].get("stream_shares", {})
+    out: dict[str, Any] = {"retrieved_shares": mean, "target": target}
+    if target in stream:
+        per_seed = [sh.get(target, 0.0) for sh in shares]
+        out.update({"retrieved_target_share": float(np.mean(per_seed)), "stream_target_share": stream[target],
+                    "retrieved_target_vs_stream": float(np.mean(per_seed)) / stream[target],
+                    "retrieved_target_vs_stream_min": min(per_seed) / stream[target]})
+    for key in ("ingested_total", "ring_size"):
+        values = [r["windows"][key] for r in runs if key in r.get("windows", {})]
+        if values:
+            out[f"windows_{key}"] = float(np.mean(values))
+    return out
+
+
 def _spread(values: list[float]) -> dict[str, Any]:
     point, lo, hi = iqm_ci(values)
     return {"iqm": point, "ci_low": lo, "ci_high": hi, "per_seed": [float(v) for v in values]}
@@ -134,10 +158,13 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     for (task, agent), runs in sorted(by_task_agent.items()):
         base = baseline.get(task, {})
         step_vs_random = _seed_ratios(runs, base, lambda r, b: number(r["step_time"]) / number(b["step_time"]))
+        median_vs_random = _seed_ratios(runs, base, lambda r, b: number(r.get("step_time_median"))
+                                        / number(b.get("step_time_median")))
         overhead = [number(r["step_time"]) / number(r["plain_step_time"]) for r in runs]
         common = {"task": task, "agent": agent, "seeds": len(runs),
                   "step_time_ms": 1e3 * iqm([number(r["step_time"]) for r in runs]),
                   "step_time_vs_random": iqm(step_vs_random) if step_vs_random else float("nan"),
+                  "median_step_time_vs_random": iqm(median_vs_random) if median_vs_random else float("nan"),
                   "selection_overhead": iqm(overhead),
                   "flops_per_step_vs_plain": iqm([flops_per_step_vs_plain(r) for r in runs]),
                   "flops_per_step": iqm([number(r.get("flops")) / r["gradient_steps"] for r in runs]),
@@ -145,7 +172,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
                   "examples_streamed": runs[0]["examples_streamed"],
                   "examples_trained": budget[task]["examples_trained"],
                   "gradient_steps": budget[task]["gradient_steps"],
-                  "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs]))}
+                  "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs])),
+                  **(_retrieval(runs) or {})}
         if all("needle_trained" in r for r in runs):  # D is the needle itself: no test NLL measures it
             shares = [r["needle_trained"]["all"] for r in runs]
             late = [r["needle_trained"]["second_half"] for r in runs]
@@ -248,6 +276,7 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
         if half in summary.get("aggregate_by_half", {}):
             lines += ["", f"Across the {half} half of the generalisation suite only:", ""] \
                 + _aggregate_table(summary["aggregate_by_half"][half])
+    lines += _retrieval_table(summary["rows"])
     if summary.get("top_q"):
         lines += ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
                   "paper §4.3):", "", "| task/agent | when | Q | source | text |", "|---|---|---|---|---|"]
@@ -286,6 +315,26 @@ def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
             f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
             f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
             f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
+    return lines
+
+
+def _retrieval_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The retrieval agents' windows: the target's share retrieved against the stream's, what they looked at."""
+    rows = [r for r in rows if "retrieved_shares" in r]
+    if not rows:
+        return []
+    lines = ["", "Retrieval (mean over seeds): the target domain's share of the retrieved candidates against its "
+             "share of the stream, and the windows each run looked at.", "",
+             "| task | agent | target | stream share | retrieved share | × stream (lowest seed) | windows ingested "
+             "| examples streamed | ring (open) | median step ×random |", "|" + "---|" * 10]
+    for r in rows:
+        g = lambda key, r=r: r.get(key, float("nan"))  # noqa: E731
+        lines.append(f"| {r['task']} | {r['agent']} | {r.get('target', '–')} | "
+                     f"{_f(g('stream_target_share'), 2)} | {_f(g('retrieved_target_share'), 2)} "
+                     f"| {_f(r.get('retrieved_target_vs_stream', np.nan), 2)} "
+                     f"({_f(r.get('retrieved_target_vs_stream_min', np.nan), 2)}) | "
+                     f"{_f(g('windows_ingested_total'), 0)} | {r['examples_streamed']} | "
+                     f"{_f(g('windows_ring_size'), 0)} | {_f(r['median_step_time_vs_random'], 2)} |")
     return lines
 
 

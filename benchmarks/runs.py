@@ -173,15 +173,21 @@ def plain_step_time(env, seed: int, steps: int = 20) -> float:
     return float(np.mean(stepper.times[2:]))  # the first two warm the allocator
 
 
+def stream_shares(task: Any) -> dict[str, float]:
+    """Each source's share of ``task``'s stream (its mixture weights, normalised)."""
+    total = sum(w for _, w in task.stream)
+    return {src.label: float(w) / total for src, w in task.stream}
+
+
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` (and, with ``tensorboard``, as
     TensorBoard events in ``out/tensorboard/<run>/``, :mod:`benchmarks.event_log`) and return the result.
 
     The caller writes the result (:func:`save_result`), so remote workers (Ray) need no shared disk
     for results and a run killed midway leaves no result file. Timing: ``step_time`` is the mean
-    wall time of an agent step (act + env step + observe) with the test-split evaluations taken out
-    and the first step (agent setup, reset) reported apart as ``setup_time``; ``plain_step_time``
-    is :func:`plain_step_time` on the same model.
+    wall time of an agent step (act + env step + observe), ``step_time_median`` its median, with the
+    test-split evaluations taken out and the first step (agent setup, reset) reported apart as
+    ``setup_time``; ``plain_step_time`` is :func:`plain_step_time` on the same model.
     """
     import gymnasium as gym
     import torch
@@ -202,6 +208,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     diagnostics: list[dict[str, float]] = []
     top_q: dict[str, Any] = {}
     mass_sums: dict[str, float] = {}
+    windows: dict[str, float] = {}
     needle_hits: list[float] = []
     step_times: list[float] = []
     flops: dict[str, float] = {}
@@ -248,6 +255,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
             for k, v in metrics.items():
                 if k.startswith(("mass/", "retrieved/")):  # policy mass; Langevin-RAG's retrieved sources
                     mass_sums[k] = mass_sums.get(k, 0.0) + float(v)
+                elif k in ("rag/ring_size", "rag/ingested_total"):  # the windows a retrieval agent looked at
+                    windows[k.removeprefix("rag/")] = float(v)
             if step in marks:
                 top = _top_q_windows(agent, acted["info"], tokenizer)
                 if top is not None:
@@ -291,10 +300,14 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "flop_params": u.learner.flop_model.params,
         "wall_time": wall_time, "setup_time": step_times[0] if step_times else float("nan"),
         "step_time": float(np.mean(step_times[1:])) if len(step_times) > 1 else float("nan"),
+        "step_time_median": float(np.median(step_times[1:])) if len(step_times) > 1 else float("nan"),
         "plain_step_time": plain,
         "diagnostics": diagnostics, "top_q": top_q,
         "mean_mass": {k: v / steps_done for k, v in mass_sums.items()},
+        "target": u.data.task.target.label, "stream_shares": stream_shares(u.data.task),
     }
+    if windows:
+        result["windows"] = windows
     if needle_hits:  # the needle task: how often was the needle among the trained windows?
         cfg = env.unwrapped.config
         result["needle_trained"] = {"all": float(np.mean(needle_hits)),

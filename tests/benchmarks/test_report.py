@@ -129,3 +129,24 @@ def test_compare_refuses_the_all_n_table_when_agents_train_different_amounts(tmp
     assert proc.returncode == 2, proc.stderr
     assert "No comparison" in proc.stderr and "refusing" in proc.stderr
     assert not (tmp_path / "results.md").exists()
+
+
+def test_retrieval_row_compares_the_retrieved_target_share_with_the_stream_share():
+    results = []
+    for seed, share in enumerate([0.5, 0.6, 0.4]):
+        results.append({**run("random", seed, [8.0, 7.0]), "step_time_median": 0.01})
+        rag = {**run("rag", seed, [8.0, 6.0]), "step_time_median": 0.03, "target": "prose",
+               "stream_shares": {"prose": 0.25, "junk": 0.75},
+               "mean_mass": {"retrieved/prose": share, "retrieved/junk": 1 - share, "mass/prose": 0.9},
+               "windows": {"ingested_total": 1000.0 + seed, "ring_size": 700.0}}
+        results.append(rag)
+    rows = {r["agent"]: r for r in report.summarise(results)["rows"]}
+    assert "retrieved_shares" not in rows["random"]  # an agent that retrieves nothing has no retrieval fields
+    rag = rows["rag"]
+    assert rag["retrieved_shares"] == pytest.approx({"prose": 0.5, "junk": 0.5})
+    assert rag["retrieved_target_vs_stream"] == pytest.approx(2.0)  # 0.5 / 0.25
+    assert rag["retrieved_target_vs_stream_min"] == pytest.approx(1.6)  # the lowest seed: 0.4 / 0.25
+    assert rag["windows_ingested_total"] == pytest.approx(1001.0)
+    assert rag["median_step_time_vs_random"] == pytest.approx(3.0)
+    md = report.markdown(report.summarise(results))
+    assert "| noisy | rag | prose | 0.25 | 0.50 | 2.00 (1.60) | 1001 |" in md
