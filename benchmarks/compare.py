@@ -39,7 +39,7 @@ import pathlib
 import sys
 import time
 
-# soft_q_uniform (an ablation) and langevin_rag_paper (the paper's Algorithm 2, ~45x random's step) are
+# soft_q_uniform (an ablation) and langevin_rag_paper (the paper's Algorithm 2, ~40x random's step) are
 # registered but left out, so that the default table fits in 15 minutes on two cores: --agents adds them.
 DEFAULT_AGENTS = ("soft_q", "soft_q_closed_loop", "soft_q_paper", "langevin_rag", "random", "loss",
                   "uncertainty", "competence", "rho_loss", "oracle", "ppo")
