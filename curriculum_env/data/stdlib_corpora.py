@@ -48,8 +48,7 @@ import re
 import sysconfig
 import tokenize
 
-from curriculum_env.data.corpora import (SKIPPED_STDLIB_DIRS, Document, capped_documents, module_docstrings,
-                                         read_source)
+from curriculum_env.data.corpora import SKIPPED_STDLIB_DIRS, Document, capped_documents, module_docstrings, read_source
 
 CORPORA = ("topics", "docstrings", "comments", "test_code")
 """The corpora without a parameter."""
