@@ -35,7 +35,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
+from agents.scoring import BaselineAgent, ModeConfig, choose_uniform
 
 
 def competence(t: float, steps_to_full: float, c0: float) -> float:
@@ -85,7 +85,7 @@ class CompetenceAgent(BaselineAgent):
         self.reservoir = np.zeros(0)
         self.seen = 0
 
-    def _add(self, values: np.ndarray) -> None:
+    def remember(self, values: np.ndarray) -> None:
         """Reservoir sampling (algorithm R) into the sorted buffer."""
         cap = self.config.reservoir_size
         for v in values:
@@ -106,7 +106,7 @@ class CompetenceAgent(BaselineAgent):
         difficulty = np.asarray(info["difficulty"], dtype=np.float64)  # [N]
         if difficulty.ndim != 1 or not np.all(np.isfinite(difficulty)):
             raise ValueError("info['difficulty'] must be a finite vector [N]")
-        self._add(difficulty)
+        self.remember(difficulty)
         c = competence(info["step"], self.steps_to_full, self.config.c0)
         cdf = self.cdf(difficulty)  # [N]
         eligible = cdf <= c

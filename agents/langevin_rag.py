@@ -81,6 +81,11 @@ class LangevinRAGAgent:
         return self.chooser.env_kwargs
 
     @property
+    def queries(self) -> np.ndarray | None:
+        """The embeddings [K, d] the next retrieval queries the ring with (None before the first act)."""
+        return self._queries
+
+    @property
     def last_q(self) -> np.ndarray | None:
         """Q [N] of the candidates last acted on (the soft-Q chooser's)."""
         return self.chooser.last_q

@@ -6,7 +6,7 @@ for that statistic alone (``env_kwargs``: ``candidate_stats=("loss",)``).
 
 Under the env's training budget ``train_batch=B`` the hard variant trains the B highest-loss
 candidates (``top_k`` defaults to B in mixture mode) and the soft one B drawn without replacement
-from ``softmax(loss / T)`` (see :mod:`agents._scoring`).
+from ``softmax(loss / T)`` (see :mod:`agents.scoring`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from agents._scoring import ScoreAgent
 from agents.base import candidate_stat
+from agents.scoring import ScoreAgent
 
 
 class LossAgent(ScoreAgent):
     """Hard: all weight on argmax loss (under a budget B: uniform on the B highest). Soft (``soft=True``):
     weights ``softmax(loss / temperature)``.
 
-    Keyword arguments are the fields of :class:`~agents._scoring.ScoreConfig` (``action_mode``,
+    Keyword arguments are the fields of :class:`~agents.scoring.ScoreConfig` (``action_mode``,
     ``soft``, ``temperature``, ``top_k``).
     """
 

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
+from agents.scoring import BaselineAgent, ModeConfig, choose_uniform
 
 
 class OracleAgent(BaselineAgent):

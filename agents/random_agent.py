@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from agents._scoring import BaselineAgent, ModeConfig, choose_uniform
+from agents.scoring import BaselineAgent, ModeConfig, choose_uniform
 
 
 class RandomAgent(BaselineAgent):

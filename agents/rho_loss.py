@@ -37,9 +37,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents._scoring import ScoreAgent, ScoreConfig
 from agents.base import candidate_stat
 from agents.reference_model import ReferenceModel, window_losses  # noqa: F401 (window_losses: re-export)
+from agents.scoring import ScoreAgent, ScoreConfig
 
 
 @dataclass
@@ -101,7 +101,8 @@ class RhoLossAgent(ScoreAgent):
         return self.reference.train_loss
 
     # ------------------------------------------------------------------------ the IL model
-    def _holdout(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
+    def reserve_holdout(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
+        """The windows the IL model trains on: target-domain windows of the stream pools (never D or the test split)."""
         data = env.unwrapped.data
         rows = []
         for label in data.task.target_labels:
@@ -117,7 +118,7 @@ class RhoLossAgent(ScoreAgent):
         self.learner = env.unwrapped.learner
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
-        self.reference.fit(self._holdout(env, rng), env.unwrapped.data.tokenizer, seed, rng)
+        self.reference.fit(self.reserve_holdout(env, rng), env.unwrapped.data.tokenizer, seed, rng)
         self.setup_time = time.perf_counter() - t0
 
     def irreducible_loss(self, token_ids: np.ndarray) -> np.ndarray:

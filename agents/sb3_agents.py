@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents._scoring import check_action_mode
 from agents.base import OnStep
 from agents.sb3_policy import EquivariantDQNPolicy, EquivariantPolicy
+from agents.scoring import check_action_mode
 
 
 @contextlib.contextmanager

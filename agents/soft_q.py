@@ -188,7 +188,7 @@ class SoftQAgent:
         self.sq_mean = 0.0  # running mean of signal^2 (reward_norm)
         self._metrics: dict[str, float] = {}
 
-    def _uniform_step(self) -> bool:
+    def uniform_step(self) -> bool:
         """Whether this step's LM update ignores Q (ablation, warm-up or alternating uniform block)."""
         c = self.config.ablation
         if c.no_q_weighting or self.step < c.warmup_steps:
@@ -196,7 +196,7 @@ class SoftQAgent:
         return bool(c.alternate_every) and (self.step // c.alternate_every) % 2 == 0
 
     # ------------------------------------------------------------------------------------ Q update
-    def _q_step(self, h: torch.Tensor, y: torch.Tensor) -> float:
+    def q_step(self, h: torch.Tensor, y: torch.Tensor) -> float:
         """One clipped Adam step on 1/2 (Q_phi(h) - y)^2, mean over the batch; h [B, d], y [B]."""
         loss = 0.5 * (self.q(h).squeeze(-1) - y).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
@@ -233,12 +233,12 @@ class SoftQAgent:
         """Regress Q(h) [k] on targets y [k]: one step on these pairs, store them in the replay and take
         its extra steps, then Polyak (eq. 5)."""
         c = self.config
-        self._q_step(h, y)
+        self.q_step(h, y)
         if self.replay is not None:
             for row, target in zip(h, y, strict=True):
                 self.replay.add(row, float(target))
             for _ in range(c.replay.updates):
-                self._q_step(*self.replay.sample(c.replay.batch, self.gen))
+                self.q_step(*self.replay.sample(c.replay.batch, self.gen))
         polyak(self.q_target, self.q, c.q.tau)  # eq. 5
 
     def _probe_update(self, qbar: torch.Tensor, beta: float) -> None:
@@ -286,7 +286,7 @@ class SoftQAgent:
                 self._metrics["learnability/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
         self.last_q = q.numpy().copy()
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
-        uniform = self._uniform_step()
+        uniform = self.uniform_step()
         if self.budget is not None and c.action.mode == "mixture":
             return self._act_budget(H, q, pi, beta, uniform, info)
         behaviour = torch.full((n,), 1.0 / n) if uniform and c.action.mode == "select" else pi

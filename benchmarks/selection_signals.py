@@ -26,8 +26,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents._scoring import BaselineAgent, ModeConfig
 from agents.base import train_budget
+from agents.scoring import BaselineAgent, ModeConfig
 
 
 class _Ranker(BaselineAgent):
@@ -82,7 +82,7 @@ class PooledSimilarityRanker(SimilarityRanker):
 
     def features(self, ids, obs):
         with torch.no_grad():
-            return self.env.learner._body(torch.as_tensor(ids)).float().mean(1)
+            return self.env.learner.body_states(torch.as_tensor(ids)).float().mean(1)
 
 
 class InfluenceRanker(_Ranker):

@@ -135,7 +135,7 @@ def reference_step(learner, ids: np.ndarray, heldout: np.ndarray) -> dict[str, f
     Same precision (autocast), attention kernels and chunk sizes as the env.
     """
     model, opt, cfg, device = learner.model, learner.optimizer, learner.cfg, learner.device
-    ids_t, held_t = learner._as_ids(ids), learner._as_ids(heldout)
+    ids_t, held_t = learner.as_ids(ids), learner.as_ids(heldout)
     times: dict[str, float] = {}
     _sync(device)
     t0 = time.perf_counter()
@@ -243,7 +243,7 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
         "memory": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "peak RSS sampled every 10 ms",
     }
     if reference:
-        u._scores = None  # the env is done: drop its pending observation (a fused graph holds all N windows)
+        u.release()  # the env is done: drop its pending observation (a fused graph holds all N windows)
         rng = np.random.default_rng(seed)
         heldout = u.data.heldout.ids
 

@@ -244,13 +244,13 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
         out(ratio_line(f"{name} ({'reads' if reads else 'no'} reward) vs plain", t[name], t["plain"], goal))
         out(ratio_line(f"{name}, reward + observation on, vs plain", t[f"{name}_full"], t["plain"]))
         u = steppers[name].env.unwrapped
-        flops = u.learner.flops.total / max(1, u._step) / u.learner.flop_model.train(budget * length)
+        flops = u.learner.flops.total / max(1, u.steps_taken) / u.learner.flop_model.train(budget * length)
         out(f"{'':<4}model FLOPs per step vs plain: {flops:.3f}")
         results.update({f"{name}_ms": t[name] * 1e3, f"{name}_full_ms": t[f"{name}_full"] * 1e3,
                         f"{name}_ratio": t[name] / t["plain"], f"{name}_full_ratio": t[f"{name}_full"] / t["plain"],
                         f"{name}_flops_ratio": flops})
     u = steppers[agents[0]].env.unwrapped
-    ids, ref = u._batch.ids, u.data.heldout.ids[: u.config.reward_batch]
+    ids, ref = u.candidates.ids, u.data.heldout.ids[: u.config.reward_batch]
     one = lambda: u.learner.score_and_log_prob(ids, ref)  # noqa: E731
     two = lambda: (u.learner.score(ids, with_grad=False, stats=()), u.learner.log_prob(ref))  # noqa: E731
     med = {}

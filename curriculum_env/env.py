@@ -393,6 +393,51 @@ class CurriculumSelectEnv(gym.Env):
             raise TypeError(f"a candidate source needs propose(fresh, draw, reset), got {type(source).__name__}")
         self.candidate_source = source
 
+    # ------------------------------------------------------------------ read-only state for agents, wrappers, tools
+    @property
+    def candidates(self) -> Batch:
+        """The N candidates the next action weights (do not modify; ``set_candidates`` replaces them)."""
+        if self._batch is None:
+            raise RuntimeError("no candidates: call reset() first (a failed step or release() drops them)")
+        return self._batch
+
+    @property
+    def steps_taken(self) -> int:
+        """Updates since the last reset."""
+        return self._step
+
+    @property
+    def examples_trained(self) -> int:
+        """Windows trained with non-zero weight since the last reset."""
+        return self._examples_trained
+
+    @property
+    def last_step(self) -> dict[str, Any]:
+        """A copy of the last step's own record (weights, trained, train loss, reward, ...; empty after reset)."""
+        return dict(self._last)
+
+    @property
+    def probe_rng(self) -> np.random.Generator:
+        """The generator the influence probes draw their held-out sample from (copy it to predict the next)."""
+        return self._probe_rng
+
+    @property
+    def observation_holds_graph(self) -> bool:
+        """Whether the pending observation keeps its forward's autograd graph for the next update (``fused``)."""
+        return self._scores is not None and bool(self._scores.with_grad)
+
+    def observation(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """``(obs, info)`` of the current candidates as the last reset or step returned them, without re-scoring."""
+        if self._batch is None or self._scores is None:
+            raise RuntimeError("no observation: call reset() first")
+        return self._obs(), self._info()
+
+    def release(self) -> None:
+        """Drop the pending observation and any autograd graph it holds (a fused forward keeps all N windows);
+        the env needs ``reset()`` before it steps again."""
+        self._scores = None
+        self._batch = None
+
     def _checked(self, ids, source, rarity, length) -> Batch:
         vocab = int(self.learner.input_embeddings.shape[0])
         return checked_batch(ids, source, rarity, length, self.config.num_candidates, self.config.context_length,

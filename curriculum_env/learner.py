@@ -197,7 +197,8 @@ class Learner:
         """theta, the LM parameters the optimizer steps."""
         return list(self.model.parameters())
 
-    def _as_ids(self, ids) -> torch.Tensor:
+    def as_ids(self, ids) -> torch.Tensor:
+        """Token ids (array-like or tensor) as a long tensor on the learner's device."""
         if isinstance(ids, torch.Tensor):
             return ids.to(device=self.device, dtype=torch.long)
         return torch.from_numpy(np.array(ids, dtype=np.int64)).to(self.device)
@@ -212,7 +213,7 @@ class Learner:
             out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, output_hidden_states=True)
         return out.logits, out.hidden_states[-1]
 
-    def _body(self, input_ids=None, inputs_embeds=None) -> torch.Tensor:
+    def body_states(self, input_ids=None, inputs_embeds=None) -> torch.Tensor:
         """Last-layer hidden states [B, L, d] from the transformer body alone (no LM head, no logits)."""
         with self.autocast():
             return self.model.base_model(input_ids=input_ids, inputs_embeds=inputs_embeds)[0]
@@ -225,11 +226,11 @@ class Learner:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids or inputs_embeds")
         if input_ids is not None:
-            input_ids = self._as_ids(input_ids)
+            input_ids = self.as_ids(input_ids)
             if input_ids.ndim != 2:
                 raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
         with torch.set_grad_enabled(grad):
-            h = self._body(input_ids, inputs_embeds)
+            h = self.body_states(input_ids, inputs_embeds)
         tokens = h.shape[0] * h.shape[1]
         body = self.flop_model.forward(tokens, head=False)
         self.flops.add(3 * body if grad else body)
@@ -277,7 +278,7 @@ class Learner:
         """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B],
         all still on the model's device."""
         if not with_grad and not stats:
-            return self._body(ids)[:, -1].detach().float(), None, None
+            return self.body_states(ids)[:, -1].detach().float(), None, None
         logits, h = self._forward(ids)  # [B, L, V]
         loss, entropy = self._stats(logits, ids, stats)
         return h[:, -1].detach().float(), loss, entropy
@@ -302,7 +303,7 @@ class Learner:
         with gradients, of ``eval_micro_batch_size`` without; hidden states and entropies come back to the
         host in one transfer, the losses stay on the device (the fused update needs their graph).
         """
-        ids = self._as_ids(ids)
+        ids = self.as_ids(ids)
         hs, losses, ents = [], [], []
         size = self.cfg.micro_batch_size if with_grad else self.eval_micro_batch_size
         with torch.set_grad_enabled(with_grad), self._mode(train=with_grad):
@@ -323,7 +324,7 @@ class Learner:
         and next observation. Chunks of ``eval_micro_batch_size``; the reference rows go through the LM
         head, the candidate rows only when ``stats`` asks. The same numbers as the two calls (the rows
         of a batch do not interact); FLOPs go to ``reward`` (the M) and ``forward`` (the N)."""
-        ids, reference = self._as_ids(ids), self._as_ids(reference)
+        ids, reference = self.as_ids(ids), self.as_ids(reference)
         m = len(reference)
         both = torch.cat([reference, ids])
         hs, losses, ents = [], [], []
@@ -369,7 +370,7 @@ class Learner:
     def gradient(self, ids) -> torch.Tensor:
         """Flat gradient float32 [P] of the mean per-token NLL of windows ``ids`` [B, L] w.r.t. theta,
         accumulated over micro-batches; theta and its ``.grad`` are untouched (in the model's current mode)."""
-        ids = self._as_ids(ids)
+        ids = self.as_ids(ids)
         params = [p for p in self.model.parameters() if p.requires_grad]
         total = [torch.zeros_like(p) for p in params]
         for chunk in ids.split(self.cfg.micro_batch_size):
@@ -396,7 +397,7 @@ class Learner:
         Chunks of ``eval_micro_batch_size``; the per-chunk sums are accumulated in float64 on the device
         in order (the same numbers as summing them as Python floats) and read once: one host sync.
         """
-        ids = self._as_ids(ids)
+        ids = self.as_ids(ids)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         with self._mode(train=False):
@@ -411,7 +412,7 @@ class Learner:
         """Summed log-probability [B] of the tokens at positions ``start ..`` of each window ``ids`` [B, L],
         each predicted from the tokens before it (the multiple-choice score of
         :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
-        ids = self._as_ids(ids)
+        ids = self.as_ids(ids)
         if not 1 <= start < ids.shape[1]:
             raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
         out = []
@@ -457,7 +458,7 @@ class Learner:
         else:
             active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
             w = torch.as_tensor(w_host[active], device=self.device)
-            ids_t = self._as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
+            ids_t = self.as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
             mb = self.cfg.micro_batch_size
             for start in range(0, len(active), mb):
                 part = (w[start:start + mb] * self.window_losses(ids_t[start:start + mb])).sum()

@@ -28,7 +28,7 @@ _LOCK = threading.Lock()
 def load_documents(src: Source, code_chars: int) -> list[corpora.Document]:
     """The documents of a non-synthetic source."""
     if src.builtin is not None:
-        return list(_builtin_documents(src.builtin, code_chars))
+        return list(builtin_documents(src.builtin, code_chars))
     if src.texts is not None:
         return corpora.from_strings(src.texts, prefix=src.label)
     if src.files is not None:
@@ -40,7 +40,7 @@ def load_documents(src: Source, code_chars: int) -> list[corpora.Document]:
 
 
 @functools.lru_cache(maxsize=8)
-def _builtin_documents(name: str, code_chars: int) -> tuple[corpora.Document, ...]:
+def builtin_documents(name: str, code_chars: int) -> tuple[corpora.Document, ...]:
     """An offline corpus, read once per process (this interpreter's files do not change while it runs;
     several tasks share a corpus, and reading one parses hundreds of files)."""
     if name == "prose":
@@ -130,7 +130,7 @@ def _no_window(task: Task, label: str, what: str, length: int, docs=None, all_do
                       "give the source more (or longer) documents or lower context_length")
 
 
-def _build(task: Task, cfg, tokenizer, docs_of) -> dict[str, np.ndarray]:
+def tokenize_pools(task: Task, cfg, tokenizer, docs_of) -> dict[str, np.ndarray]:
     """Token ids of every pool: ``stream/<label>``, ``heldout``, ``test``."""
     length, vocab = cfg.context_length, len(tokenizer)
     target = task.target.label
@@ -178,7 +178,7 @@ def _build(task: Task, cfg, tokenizer, docs_of) -> dict[str, np.ndarray]:
 
 
 def _task_arrays(arrays: dict[str, np.ndarray], task: Task, length: int, vocab: int) -> dict[str, np.ndarray]:
-    """``arrays`` if they are what :func:`_build` makes for ``task``, else ``ValueError`` (a cache entry
+    """``arrays`` if they are what :func:`tokenize_pools` makes for ``task``, else ``ValueError`` (a cache entry
     that does not fit is rebuilt)."""
     labels = [src.label for src, _ in task.stream]
     if task.needle:
@@ -235,7 +235,7 @@ def build_task_data(cfg) -> TaskData:
         else:  # keyed by the sources, so a hit skips reading the documents
             tokenizer = cached(root / f"tokenizer-{tok_key}.json",
                                lambda: tokenizer_json(_tokenizer(task, cfg, docs_of)), bpe_from_json)
-        arrays = cached(root / f"task-{key}.npz", lambda: npz_bytes(_build(task, cfg, tokenizer, docs_of)),
+        arrays = cached(root / f"task-{key}.npz", lambda: npz_bytes(tokenize_pools(task, cfg, tokenizer, docs_of)),
                         lambda payload: _task_arrays(load_npz(payload), task, cfg.context_length, len(tokenizer)))
         pools, heldout, test = _pools(arrays, tokenizer)
         weights = {src.label: float(w) for src, w in task.stream}

@@ -162,7 +162,7 @@ def test_competence_reservoir_keeps_a_bounded_sample():
     agent = CompetenceAgent(reservoir_size=50)
     agent.setup(FakeEnv, 0)
     values = np.arange(1000, dtype=np.float64)
-    agent._add(values)
+    agent.remember(values)
     assert len(agent.reservoir) == 50 and np.all(np.diff(agent.reservoir) >= 0)
     assert set(agent.reservoir) <= set(values) and agent.reservoir.max() > 100  # not just the first 50
 
@@ -196,7 +196,7 @@ def test_rho_loss_il_model_is_seeded_cached_and_disjoint():
         a.setup(env, seed=5)
     assert torch.equal(before, torch.get_rng_state())  # global RNG untouched
     data = env.unwrapped.data
-    holdout = agents[0]._holdout(env, np.random.default_rng(5))
+    holdout = agents[0].reserve_holdout(env, np.random.default_rng(5))
     reserved = {r.tobytes() for r in holdout}
     assert not reserved & {r.tobytes() for r in data.heldout.ids}
     assert not reserved & {r.tobytes() for r in data.test.ids}

@@ -249,7 +249,7 @@ def test_soft_q_td_step_regresses_all_b_on_the_same_target():
                        replay_batch=2, beta=0.5)
     agent.setup(stub_env(), 0)
     steps = []  # per Q step (the TD step on the B, then one replay step): (grad, value) of each parameter
-    real = agent._q_step
+    real = agent.q_step
 
     def spy(h, y):
         loss = real(h, y)
@@ -257,7 +257,7 @@ def test_soft_q_td_step_regresses_all_b_on_the_same_target():
                       for p in agent.q.parameters()])
         return loss
 
-    agent._q_step = spy
+    agent.q_step = spy
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((N, D)).astype(np.float32)
     info = {"token_ids": np.zeros((N, 4), np.int64)}

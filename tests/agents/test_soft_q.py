@@ -215,7 +215,7 @@ def test_uniform_phases_warmup_and_alternation():
     pattern = []
     for step in range(8):
         alt.step = step
-        pattern.append(alt._uniform_step())
+        pattern.append(alt.uniform_step())
     assert pattern == [True, True, False, False, True, True, False, False]
 
 

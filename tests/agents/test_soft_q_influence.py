@@ -19,8 +19,8 @@ def test_each_probed_candidate_regresses_on_its_own_soft_bellman_target():
     obs, info = env.reset(seed=0)
     assert "influence" in info  # step 0 is a probe step
     seen = []
-    real = agent._q_step
-    agent._q_step = lambda h, y: (seen.append((h.clone(), y.clone())), real(h, y))[1]
+    real = agent.q_step
+    agent.q_step = lambda h, y: (seen.append((h.clone(), y.clone())), real(h, y))[1]
     agent.act(obs, info)  # keeps the probe; its update waits for the next state's V-bar
     assert seen == []
     obs2, reward, term, trunc, info2 = env.step(np.ones(8, np.float32))

@@ -108,8 +108,8 @@ def test_each_candidate_regresses_on_its_learnability_soft_bellman_target():
     agent.setup(env, 0)
     obs, info = env.reset(seed=0)
     seen = []
-    real = agent._q_step
-    agent._q_step = lambda h, y: (seen.append((h.clone(), y.clone())), real(h, y))[1]
+    real = agent.q_step
+    agent.q_step = lambda h, y: (seen.append((h.clone(), y.clone())), real(h, y))[1]
     x0, _ = agent.inputs.build(obs, info)
     learnability = info["loss"] - agent.inputs.reference.losses(info["token_ids"])
     obs2, reward, term, trunc, info2 = env.step(agent.act(obs, info))  # the target waits for s' (V-bar)

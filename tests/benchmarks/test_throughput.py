@@ -124,7 +124,7 @@ def test_stepper_goes_on_past_the_end_of_an_episode():
     stepper = Stepper({**TINY, "max_episode_steps": 2}, None)
     for _ in range(5):
         stepper.step()
-    assert len(stepper.times) == 5 and stepper.env.unwrapped._step == 1  # reset after steps 2 and 4
+    assert len(stepper.times) == 5 and stepper.env.unwrapped.steps_taken == 1  # reset after steps 2 and 4
     stepper.env.close()
 
 

@@ -16,7 +16,7 @@ def test_trains_exactly_the_b_largest_weights_with_weight_one_over_b():
     env.reset(seed=0)
     w = np.array([0.1, 0.9, 0.0, 0.5, 0.2, 0.8, 0.3, 0.05], dtype=np.float32)
     for step in range(1, 4):
-        sources = env.unwrapped._batch.source.copy()  # the candidates this action weights
+        sources = env.unwrapped.candidates.source.copy()  # the candidates this action weights
         _, _, _, _, info = env.step(w)
         np.testing.assert_array_equal(info["trained"], [1, 3, 5])
         np.testing.assert_array_equal(info["trained_source"], sources[[1, 3, 5]])
@@ -110,7 +110,7 @@ def test_observation_forward_runs_without_gradients_under_a_budget():
     env = make_tiny(train_batch=2)
     env.reset(seed=0)
     assert not env.unwrapped.fused
-    assert not env.unwrapped._scores.with_grad
+    assert not env.unwrapped.observation_holds_graph
     assert make_tiny().unwrapped.fused  # the paper's mixture keeps the fused forward
 
 
@@ -144,7 +144,7 @@ def test_too_few_positive_weights_for_action_weighting_raise_and_change_nothing(
         env.step(w)
     assert u.np_random.bit_generator.state == state
     torch.testing.assert_close(params(u.learner.model), before, rtol=0, atol=0)
-    assert u._examples_trained == 0
+    assert u.examples_trained == 0
 
 
 @pytest.mark.parametrize("stats", [(), ("loss",), ("entropy",), ("loss", "entropy")])
@@ -188,7 +188,7 @@ def test_save_and_load_resume_a_budgeted_episode_exactly(tmp_path):
     other.reset(seed=9)
     other.unwrapped.load_state(tmp_path / "s.pt")
     again = [other.step(np.ones(8, dtype=np.float32)) for _ in range(3)]
-    assert other.unwrapped._last["trained_source"].dtype == object  # restored as it was saved
+    assert other.unwrapped.last_step["trained_source"].dtype == object  # restored as it was saved
     for x, y in zip(ahead, again, strict=True):
         assert x[1] == y[1]
         np.testing.assert_array_equal(x[4]["trained"], y[4]["trained"])

@@ -110,7 +110,7 @@ def test_the_cache_holds_one_verified_file_per_entry_and_a_hit_reads_it(cache):
         payload_of(path.read_bytes())  # each carries a checksum that matches
     with np.load(_one(folder, "task-*.npz")) as f:  # still a plain .npz to numpy
         assert np.array_equal(f["heldout"], clean["heldout"])
-    with mock.patch.object(build, "_build", side_effect=AssertionError("rebuilt a verified entry")), \
+    with mock.patch.object(build, "tokenize_pools", side_effect=AssertionError("rebuilt a verified entry")), \
             mock.patch.object(build, "_tokenizer", side_effect=AssertionError("retrained a verified tokenizer")), \
             warnings.catch_warnings():
         warnings.simplefilter("error", CacheRebuiltWarning)
@@ -127,13 +127,13 @@ def test_a_damaged_cache_file_is_named_rebuilt_and_gives_the_same_data(cache, pa
     damaged = _one(folder, pattern)
     damage(damaged)
     calls = {"build": 0}
-    real_build = build._build
+    real_build = build.tokenize_pools
 
     def counting_build(*args):
         calls["build"] += 1
         return real_build(*args)
 
-    with mock.patch.object(build, "_build", counting_build), pytest.warns(CacheRebuiltWarning) as record:
+    with mock.patch.object(build, "tokenize_pools", counting_build), pytest.warns(CacheRebuiltWarning) as record:
         data = _fresh(_config(folder))
     messages = [str(w.message) for w in record if issubclass(w.category, CacheRebuiltWarning)]
     assert len(messages) == 1 and str(damaged) in messages[0] and "rebuilt" in messages[0], messages

@@ -22,7 +22,7 @@ def test_influence_predicts_the_reference_loss_change_of_a_small_sgd_step():
     for _ in range(3):  # away from the init
         _, _, _, _, info = env.step(np.ones(8, dtype=np.float32))
     u = env.unwrapped
-    sample = u.data.heldout.ids[np.sort(copy.deepcopy(u._probe_rng).choice(len(u.data.heldout), 6, replace=False))]
+    sample = u.data.heldout.ids[np.sort(copy.deepcopy(u.probe_rng).choice(len(u.data.heldout), 6, replace=False))]
     influence = u.learner.influence(info["token_ids"], sample)
     ref = torch.as_tensor(sample)
     lr = 1e-3
@@ -84,7 +84,7 @@ def test_measured_probe_is_the_loss_drop_of_one_real_update_by_hand():
     env.reset(seed=2)
     _, _, _, _, info = env.step(np.ones(8, dtype=np.float32))
     u = env.unwrapped
-    replay = copy.deepcopy(u._probe_rng)
+    replay = copy.deepcopy(u.probe_rng)
     env.step(np.ones(8, dtype=np.float32))  # the next probe draws its sample from `replay`'s state
     # recompute the probe of that step by hand, on copies: one AdamW step on candidate 5 alone
     env2 = make_tiny(influence_every=1, influence_kind="measured", influence_heldout=6)

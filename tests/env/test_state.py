@@ -16,8 +16,8 @@ def snapshot(env):
         copy.deepcopy(u.learner.optimizer.state_dict()),
         copy.deepcopy(u.np_random.bit_generator.state),
         copy.deepcopy(u.stream.state_dict()),
-        u._batch.ids.copy(),
-        u._step,
+        u.candidates.ids.copy(),
+        u.steps_taken,
     )
 
 

@@ -102,7 +102,7 @@ def test_one_pass_gives_the_reward_and_observation_of_two(stats, chunk):
     env.reset(seed=1)
     u = env.unwrapped
     learner = u.learner
-    ids, ref = u._batch.ids, u.data.heldout.ids[:M]
+    ids, ref = u.candidates.ids, u.data.heldout.ids[:M]
     scores, reward = learner.score_and_log_prob(ids, ref, stats)
     apart = learner.score(ids, with_grad=False, stats=stats)
     assert reward == learner.log_prob(ref)

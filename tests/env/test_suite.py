@@ -105,7 +105,7 @@ def test_the_corpora_are_deterministic_and_named_apart(name):
 
 
 def test_document_names_never_collide_across_corpora():
-    names = [d.name for corpus in ("prose", "code") for d in build._builtin_documents(corpus, 2_000_000)]
+    names = [d.name for corpus in ("prose", "code") for d in build.builtin_documents(corpus, 2_000_000)]
     for corpus in CORPORA + ("code:asyncio", "code_except:asyncio"):
         names += [d.name for d in stdlib_corpora.read(corpus, 300_000)]
     assert len(names) == len(set(names))

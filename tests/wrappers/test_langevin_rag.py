@@ -155,8 +155,8 @@ def test_set_candidates_validates_and_leaves_the_env_unchanged():
             base.set_candidates(ids, info["source"], info["rarity"], info["length"])
     with pytest.raises(ValueError, match="source"):
         base.set_candidates(info["token_ids"], info["source"][:2], info["rarity"], info["length"])
-    np.testing.assert_array_equal(base._obs(), obs)
-    np.testing.assert_array_equal(base._info()["token_ids"], info["token_ids"])
+    np.testing.assert_array_equal(base.observation()[0], obs)
+    np.testing.assert_array_equal(base.observation()[1]["token_ids"], info["token_ids"])
     new_ids = np.roll(info["token_ids"], 1, axis=0)
     obs2, info2 = base.set_candidates(new_ids, np.roll(info["source"], 1), info["rarity"], info["length"])
     np.testing.assert_allclose(obs2, np.roll(obs, 1, axis=0), atol=1e-5)  # re-scored under the same theta
@@ -177,7 +177,7 @@ def test_agent_learns_q_and_trains_on_retrieved_windows():
     assert np.isfinite(metrics["td/loss"]) and "langevin/q_gain" in metrics
     before = [p.detach().clone() for p in agent.q.parameters()]
     reward = float(info["reward"])
-    obs = np.asarray(env.unwrapped._obs())
+    obs = np.asarray(env.unwrapped.observation()[0])
     agent.act(obs, info)
     agent.observe(reward, obs, info, False, False)
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.q.parameters(), strict=True))  # TD step moved phi
@@ -203,7 +203,7 @@ def test_default_agent_queries_with_its_highest_q_windows_and_trains_b():
         assert info["rag/retrieved"] == N - 2  # the next candidates: retrieved for this step's queries
         if i:  # the metrics describe the candidates acted on; the reset's were the stream's own
             assert sum(m[f"retrieved/{s}"] for s in ("prose", "code")) == pytest.approx(1.0)
-    assert agent._queries.shape == (2, 32)  # query="windows": the two highest-Q candidates' embeddings
+    assert agent.queries.shape == (2, 32)  # query="windows": the two highest-Q candidates' embeddings
     assert agent.source.ring is not None and env.unwrapped.candidate_source is agent.source
 
 
