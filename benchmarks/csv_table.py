@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
-import pathlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from curriculum_env.files import write_atomic
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] = ()) -> None:
@@ -17,8 +19,8 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], column
     leading columns (and gives a file with no rows its header); without it and without rows the file
     is empty. Values are written as :mod:`csv` writes them (``str``; floats as ``repr``).
 
-    The file is written to a temporary name beside ``path`` and moved into place with
-    ``os.replace``, so a crash leaves the old file or the new one, never half of one.
+    The file is written atomically (:func:`curriculum_env.files.write_atomic`), so a crash leaves the
+    old file or the new one, never half of one.
     """
     rows = list(rows)
     bad = [type(row).__name__ for row in rows if not isinstance(row, Mapping)]
@@ -26,14 +28,9 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]], column
         raise TypeError(f"write_csv takes rows as dicts (column -> value), got {bad[0]} rows; "
                         f"turn a plain row into a dict of its columns first")
     fields = list(dict.fromkeys([*columns, *(key for row in rows for key in row)]))  # union, first-seen order
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="") as f:
-            if fields:
-                writer = csv.DictWriter(f, fieldnames=fields, restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = io.StringIO(newline="")
+    if fields:
+        writer = csv.DictWriter(text, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    write_atomic(path, text.getvalue().encode())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 import re
 import time
@@ -13,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from curriculum_env.files import write_atomic
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.=@,+-]")
 
@@ -47,9 +48,7 @@ class RunSpec:
 def atomic_write_json(path: pathlib.Path, obj: Any) -> None:
     """Write strict JSON (:func:`strict_json`) so a crash leaves either the old file or the new one,
     never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(strict_json(obj, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, strict_json(obj, indent=1).encode())
 
 
 def strict_json(obj: Any, **kwargs: Any) -> str:

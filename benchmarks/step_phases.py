@@ -56,6 +56,7 @@ import torch
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from benchmarks.allocator import keep_freed_memory
+from benchmarks.memory import resident_bytes
 from curriculum_env.data.tasks import CODE, PROSE, Task
 from curriculum_env.flops import parameter_counts
 from curriculum_env.learner import token_nll
@@ -79,14 +80,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 class PeakMemory:
     """Peak memory over a ``with`` block: CUDA's allocator peak, or on CPU the resident set sampled
     every 10 ms by a thread (``/proc/self/status``; 0 where that file does not exist)."""
@@ -97,13 +90,13 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, (resident_bytes() or 0))
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            self.peak = _rss_bytes()
+            self.peak = (resident_bytes() or 0)
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self
@@ -114,7 +107,7 @@ class PeakMemory:
         else:
             self._stop.set()
             self._thread.join()
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, (resident_bytes() or 0))
 
 
 def _summary(times: dict[str, list[float]], tokens: int, train_tokens: int, flops: float,

@@ -54,6 +54,7 @@ import torch
 
 import curriculum_env  # noqa: F401
 from benchmarks.allocator import keep_freed_memory
+from benchmarks.memory import resident_bytes
 from benchmarks.runs import PlainStepper
 from curriculum_env.learner import token_nll
 
@@ -64,11 +65,9 @@ PLAIN_GOAL = 1.6  # env step / plain training, agents that do not read the rewar
 
 
 def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Resident memory now, in MiB (the process's peak where the current value is not reported)."""
+    rss = resident_bytes()
+    return rss / 2**20 if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class StepClock(gym.Wrapper):

@@ -5,6 +5,7 @@ candidates, in one ``torch.save`` file that loads with ``weights_only=True``."""
 from __future__ import annotations
 
 import copy
+import io
 import os
 import pathlib
 
@@ -13,6 +14,7 @@ import torch
 
 from curriculum_env.config import EnvConfig
 from curriculum_env.data.stream import Batch
+from curriculum_env.files import write_atomic
 
 STATE_VERSION = 3  # 2: the influence probe's generator and last probe; 3: FLOPs counters
 
@@ -43,12 +45,11 @@ def save(env, path: str | os.PathLike) -> None:
     if not parent.exists() or not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"
         raise FileNotFoundError(f"cannot save the env state to {path}: its folder {parent} {what}")
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch.save reports an unwritable place as a RuntimeError
-        tmp.unlink(missing_ok=True)
+        write_atomic(path, buffer.getvalue())
+    except OSError as exc:
         raise OSError(f"cannot save the env state to {path}: {exc}") from exc
 
 

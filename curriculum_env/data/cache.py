@@ -20,12 +20,13 @@ import io
 import logging
 import os
 import pathlib
-import secrets
 import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
+
+from curriculum_env.files import write_atomic
 
 T = TypeVar("T")
 
@@ -63,22 +64,6 @@ def payload_of(raw: bytes) -> bytes:
         raise DamagedEntry(f"sha256 mismatch: {len(raw)} bytes do not match the checksum written with them "
                            "(truncated or altered)")
     return payload
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a unique temporary file in the same folder and ``os.replace``."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_entry(path: str | os.PathLike, payload: bytes) -> None:
