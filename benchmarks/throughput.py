@@ -4,11 +4,9 @@
     python -m benchmarks.throughput --only floor         # the budgeted step against its compute floor
     python -m benchmarks.throughput --only floor --budget 4 --rounds 10 --block 10
     python -m benchmarks.throughput --rss-steps 2000     # plus RSS growth over 2,000 steps
-    python -m benchmarks.throughput --preset gpt2-124m --device cuda [--train-batch 16]   # the paper's scale
 
-``--preset`` times one env step at a preset's scale phase by phase (tokens/s, peak memory, MFU) against
-the same step done the reference way, in the same run: :mod:`benchmarks.step_phases`, whose options
-(``--steps``, ``--train-batch``, ``--precision``, ``--compile``, ...) it then takes.
+A preset's step (the paper's scale) is timed phase by phase against the reference way by
+``python -m studies.step_phases --preset gpt2-124m --device cuda`` (:mod:`studies.step_phases`).
 
 Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` only with ``--rss-steps``):
 
@@ -44,7 +42,6 @@ import argparse
 import copy
 import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
@@ -439,20 +436,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-agents", action="store_true", help="drop the agents section")
     p.add_argument("--agents", type=lambda t: [a.strip() for a in t.split(",") if a.strip()],
                    default=list(PLAIN_AGENTS), help="agents of the plain section (comma-separated)")
-    args = p.parse_args(argv)
+    p.add_argument("--preset", help=argparse.SUPPRESS)  # refused below with the command that does it
+    args, unknown = p.parse_known_args(argv)
+    if args.preset is not None:
+        p.error(f"throughput times the benchmark's scale; time the {args.preset!r} preset's step with "
+                f"python -m studies.step_phases --preset {args.preset} ...")
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.skip_agents:
         args.only = [s for s in args.only if s != "agents"]
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a == "--preset" or a.startswith("--preset=") for a in argv):
-        from benchmarks import step_phases
-
-        step_phases.main(argv)
-    else:
-        run(parse_args(argv))
+    run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ Choices and why:
 - **Data.** At 1,024 tokens per window the built-in tasks (whose held-out sets are all ``prose``) hold
   only 23 held-out windows, far fewer than M = 256, so the env refuses them under a preset rather
   than quietly scoring the reward on 23 windows (see :meth:`EnvConfig.check_heldout`): give a task
-  with more target text (your files or a ``datasets`` name; offline, ``benchmarks.step_phases:stdlib_task``
+  with more target text (your files or a ``datasets`` name; offline, ``task="stdlib"``
   -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
   ``reward_batch`` / ``context_length`` explicitly. A pretrained ``model=`` ignores the shape fields.
 - ``fused_forward=False``: the fused forward keeps the autograd graph of all N windows alive from the
@@ -71,7 +71,7 @@ Choices and why:
   model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the bf16 weight copies once):
   82 GB / 49 GB for N = 64, more than or most of one 80 GB GPU. The separate no-grad scoring forward
   costs one forward of N more and keeps memory at one micro-batch; pass ``fused_forward=True`` to try
-  the fused step under bf16 (``benchmarks.step_phases --fused`` reports its peak memory).
+  the fused step under bf16 (``studies.step_phases --fused`` reports its peak memory).
 - ``micro_batch_size=16`` / ``eval_micro_batch_size=32``: a fwd/bwd chunk of 16 windows holds ~13 GB
   of activations under bf16; a no-grad chunk of 32 holds fp32 logits and log-softmax of ~6.6 GB each.
 - ``precision="bf16"``, ``device="auto"``: bf16 autocast with fp32 master weights on the GPU when
@@ -351,7 +351,7 @@ class EnvConfig:
         raise ValueError(
             f"preset {self.preset!r}: task {task.name!r} has {available} held-out windows of {self.context_length} "
             f"tokens, fewer than reward_batch={self.reward_batch}. Give a task with more target text (your files "
-            "or a datasets name; offline: task='benchmarks.step_phases:stdlib_task', the standard library's "
+            "or a datasets name; offline: task='stdlib', the standard library's "
             f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
 
 

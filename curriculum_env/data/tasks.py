@@ -8,6 +8,8 @@ prose     stream = prose; D and test = prose. Clean: curriculum should not hurt.
 noisy     stream = 25% prose + 75% junk (random tokens, shuffled words, repeated n-grams); D/test = prose.
 mixed     stream = 25% prose + 75% standard-library code; D/test = prose.
 needle    each batch = 1 needle window + N-1 constant-token fillers; D = the needle; test = prose.
+stdlib    stream, D and test = standard-library code, 30% of its files held out as D and 5% as test:
+          enough held-out text for the paper's M = 256 windows of 1,024 tokens (the gpt2-124m preset).
 ========  ==========================================================================================
 
 The generalisation suite (:mod:`curriculum_env.data.suite`) adds eight ``gen/...`` tasks on other corpora of the
@@ -157,6 +159,7 @@ def builtin_tasks() -> dict[str, Task]:
         "needle": Task(
             "needle", PROSE, ((PROSE, 1.0), (Source("filler", junk="constant"), 1.0)), needle=True, **shared
         ),
+        "stdlib": Task("stdlib", CODE, ((CODE, 1.0),), heldout_fraction=0.3, test_fraction=0.05, **shared),
     }
 
 

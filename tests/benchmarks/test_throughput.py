@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from agents import make_agent
@@ -128,16 +129,22 @@ def test_stepper_goes_on_past_the_end_of_an_episode():
     stepper.env.close()
 
 
-def test_preset_flag_hands_the_run_to_step_phases(capsys):
+def test_a_preset_is_refused_with_the_command_that_times_it(capsys):
     from benchmarks import throughput
 
-    throughput.main(["--preset", "none", "--device", "cpu", "--task", "prose", "--steps", "1", "--warmup", "0",
-                     "--n-layer", "1", "--context-length", "32", "--num-candidates", "4", "--reward-batch", "4",
-                     "--threads", "1"])
-    text = capsys.readouterr().out
-    assert "env step / reference step" in text  # step_phases' table, not throughput's sections
-    assert "sections:" not in text
+    with pytest.raises(SystemExit):
+        throughput.main(["--preset", "gpt2-124m", "--device", "cuda"])
+    assert "python -m studies.step_phases --preset gpt2-124m" in capsys.readouterr().err
 
+
+def test_step_phases_runs_a_preset_from_the_command_line(capsys):
+    from studies import step_phases
+
+    step_phases.main(["--preset", "none", "--device", "cpu", "--task", "prose", "--steps", "1", "--warmup", "0",
+                      "--n-layer", "1", "--context-length", "32", "--num-candidates", "4", "--reward-batch", "4",
+                      "--threads", "1"])
+    text = capsys.readouterr().out
+    assert "env step / reference step" in text
 
 def test_plain_section_times_each_agent_against_plain_training():
     lines = []

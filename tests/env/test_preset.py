@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from benchmarks.step_phases import extrapolate, measure, table
 from curriculum_env.config import GPT2_124M, PRESETS, EnvConfig
+from studies.step_phases import extrapolate, measure, table
 from tests.conftest import TINY, make_tiny
 
 # The preset's width and heads (the observation is [N, 768]) with one block, short windows, few candidates

@@ -11,7 +11,7 @@ import ast
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PACKAGES = ("agents", "benchmarks", "curriculum_env", "tests")
+PACKAGES = ("agents", "benchmarks", "curriculum_env", "studies", "tests")
 OWNERS = {"self", "cls"}
 # attributes of other libraries that are their public API despite the underscore
 ALLOWED = {"_exit", "_attn_implementation", "_asdict", "_replace", "_fields", "_make"}

@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m benchmarks.langevin_search ring   --out results/langevin [--rows 50000 --refresh 100]
-    python -m benchmarks.langevin_search phases --out results/langevin [--steps 10]
-    python -m benchmarks.langevin_search noisy  --out results/langevin [--steps 40]
-    python -m benchmarks.langevin_search all    --out results/langevin
+    python -m studies.langevin_search ring   --out results/langevin [--rows 50000 --refresh 100]
+    python -m studies.langevin_search phases --out results/langevin [--steps 10]
+    python -m studies.langevin_search noisy  --out results/langevin [--steps 40]
+    python -m studies.langevin_search all    --out results/langevin
 
 ``ring``: time to write ``--refresh`` rows into an ``--rows x 384`` ring buffer in place, against a
 full ``faiss.IndexFlatIP`` rebuild and the K-query search, all measured in the same run.

@@ -1,8 +1,8 @@
 """One env step at a given scale, phase by phase, against the same step done the reference way.
 
-    python -m benchmarks.step_phases --preset gpt2-124m --device cuda --steps 5          # the paper's scale
-    python -m benchmarks.step_phases --preset gpt2-124m --device cuda --train-batch 16   # equal compute, B = 16
-    python -m benchmarks.step_phases --preset gpt2-124m --device cpu --steps 1 \\
+    python -m studies.step_phases --preset gpt2-124m --device cuda --steps 5          # the paper's scale
+    python -m studies.step_phases --preset gpt2-124m --device cuda --train-batch 16   # equal compute, B = 16
+    python -m studies.step_phases --preset gpt2-124m --device cpu --steps 1 \\
         --num-candidates 4 --reward-batch 8 --extrapolate 64,256                         # CPU: small N, M, scaled
 
 **The env's step** (:func:`measure`): the env built from ``preset`` with the overrides, uniform
@@ -34,8 +34,8 @@ body-only scoring forward, ``candidate_stats=()``, costs 2·(P - V·d)). Attenti
 under-estimate. ``peak_flops`` defaults to 989 TFLOP/s on CUDA (H100 SXM, bf16 dense) and to none on
 CPU (MFU left blank) unless given.
 
-**Data.** The paper's M = 256 windows of 1,024 tokens need more held-out text than the built-in
-tasks have (23 such windows), so the default task is :func:`stdlib_task`: the standard library's
+**Data.** The paper's M = 256 windows of 1,024 tokens need more held-out text than the other built-in
+tasks have (23 such windows), so the default task is the built-in ``stdlib``: the standard library's
 code as target and stream, 30% of its files held out (683 held-out windows of 1,024 tokens with
 ``code_chars=12_000_000``, the preset's). Content does not change the timing.
 """
@@ -57,21 +57,13 @@ import torch
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from benchmarks.allocator import keep_freed_memory
 from benchmarks.memory import resident_bytes
-from curriculum_env.data.tasks import CODE, PROSE, Task
 from curriculum_env.flops import parameter_counts
 from curriculum_env.learner import token_nll
 
 H100_BF16_DENSE = 989e12
-STDLIB_TASK = "benchmarks.step_phases:stdlib_task"
+STDLIB_TASK = "stdlib"  # the built-in task with enough held-out code for the paper's M and L
 PHASES = {"env": ("forward", "update", "reward"), "reference": ("extract", "update", "reward")}
 FIELDS = ("step", "tokens_per_s", "train_tokens_per_s", "flops", "mfu", "peak_mem_bytes")
-
-
-def stdlib_task() -> Task:
-    """The standard library's code as target and stream (30% of files held out, 5% test), with the
-    built-in tasks' tokenizer sources: enough held-out text for M = 256 windows of 1,024 tokens."""
-    return Task("stdlib", CODE, ((CODE, 1.0),), heldout_fraction=0.3, test_fraction=0.05,
-                tokenizer_sources=(PROSE, CODE))
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -2,11 +2,11 @@
 
 Usage::
 
-    python -m benchmarks.q_ranking needle   --out results/soft_q [--steps 300] [--agent soft_q_paper@beta=0.01]
-    python -m benchmarks.q_ranking noisy    --out results/soft_q [--steps 300]
-    python -m benchmarks.q_ranking overhead --out results/soft_q [--steps 60]
-    python -m benchmarks.q_ranking signal   --out results/soft_q [--steps 300]
-    python -m benchmarks.q_ranking all      --out results/soft_q
+    python -m studies.q_ranking needle   --out results/soft_q [--steps 300] [--agent soft_q_paper@beta=0.01]
+    python -m studies.q_ranking noisy    --out results/soft_q [--steps 300]
+    python -m studies.q_ranking overhead --out results/soft_q [--steps 60]
+    python -m studies.q_ranking signal   --out results/soft_q [--steps 300]
+    python -m studies.q_ranking all      --out results/soft_q
 
 ``--agent`` is an agent spec (:mod:`agents.specs`): a soft-Q preset of ``agents.AGENTS`` (default
 ``soft_q_paper``, the paper's settings) with any flat option of ``SoftQAgent``
@@ -14,7 +14,7 @@ Usage::
 ``paired_reward`` for the gain signal, ``influence_every`` for influence credit), and ``--env`` overrides
 them in the same ``key=value,...`` syntax. The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
 
-    python -m benchmarks.q_ranking needle --seed 0 --tag _gain --agent soft_q_gain
+    python -m studies.q_ranking needle --seed 0 --tag _gain --agent soft_q_gain
 
 and ``--agent soft_q_gain@reward_norm=0.01,lr=0.003,replay_updates=8`` for the noisy figure.
 Each figure writes ``<name>.csv`` (one row per step) and ``<name>.png`` into ``--out`` and prints

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from benchmarks import q_ranking
+from studies import q_ranking
 from tests.conftest import TINY, make_tiny
 
 ENV = ",".join(f"{k}={v}" for k, v in TINY.items())  # the --env syntax: agents.specs.parse_options
