@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agents.base import Agent, rollout, source_mass
-from agents.specs import missing_methods, parse_spec
+from agents.base import Agent, missing_methods, rollout, source_mass
+from agents.specs import parse_spec
 
 # name -> "module:Class" or ("module:Class", default kwargs)
 # The default soft-Q (agents/soft_q.py, "Learnability credit"): Q reads per-candidate features of the scoring

@@ -39,7 +39,9 @@ OnStep = Callable[[int, float, dict, dict], None]
 
 @runtime_checkable
 class Agent(Protocol):
-    """What the harness calls on an agent (see the module docstring)."""
+    """What the harness calls on every agent (see the module docstring); :func:`missing_methods` checks it.
+    ``metrics``, ``state_dict``/``load_state_dict`` and ``env_kwargs`` are optional, and an agent with
+    ``drive`` needs none of the methods."""
 
     name: str
     action_mode: str
@@ -51,11 +53,19 @@ class Agent(Protocol):
     def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
                 truncated: bool) -> None: ...
 
-    def metrics(self) -> dict[str, float]: ...
 
-    def state_dict(self) -> dict[str, Any]: ...
+PROTOCOL_METHODS = tuple(name for name, value in vars(Agent).items()
+                         if callable(value) and not name.startswith("_"))  # setup, act, observe
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+def missing_methods(agent: Any) -> list[str]:
+    """The :class:`Agent` methods ``agent`` lacks (an agent with ``drive`` drives the env itself), plus
+    ``action_mode`` when it does not declare one."""
+    needed = () if callable(getattr(agent, "drive", None)) else PROTOCOL_METHODS
+    missing = [m for m in needed if not callable(getattr(agent, m, None))]
+    if getattr(agent, "action_mode", None) not in ("mixture", "select"):
+        missing.append("action_mode ('mixture' or 'select')")
+    return missing
 
 
 def rollout(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | None = None) -> dict[str, float]:

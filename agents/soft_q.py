@@ -61,8 +61,9 @@ target y for every b (mean over B of ``1/2 (Q(h_b) - y)^2``), and replay stores 
 a_k and learns from it alone; the env trains it plus B - 1 candidates it picks at random.
 ``probe_weight`` has no meaning under a budget (the B trained share the weight) and is refused.
 
-The agent reads no per-candidate statistic (``env_kwargs``: ``candidate_stats=()``, the cheapest
-env step; plus ``paired_reward=True`` for ``reward_signal="gain"``).
+With the paper's inputs (hidden states, no reference model) the agent reads no per-candidate statistic
+(``env_kwargs``: ``candidate_stats=()``, the cheapest env step; plus ``paired_reward=True`` for
+``reward_signal="gain"``); the learnability features below ask for the scoring forward's loss and entropy.
 
 **Influence credit** (``credit="influence"``, the ``soft_q_influence`` preset, the default before the
 learnability credit). Under a budget the
@@ -73,13 +74,8 @@ one forward/backward per candidate; see :meth:`curriculum_env.learner.Learner.in
 candidate gets its own reward r_i = its influence z-scored over the N, and Q(h_i) regresses on
 y_i = (1 - gamma) r_i + gamma V-bar(s') -- eqs. 3-5 with the normalised log-mean-exp value of the
 next candidates from the Polyak target -- with (h, y) replay. Q amortises the probes (MATES) and
-selects every step: B windows by Gumbel-top-B from softmax(Q / beta). On the benchmark (3 seeds,
-300 steps, B = 4 of 16), share of the random -> oracle gap in final test NLL: beta 0.1, gamma 0:
-25% on noisy, 128% on mixed; beta 0.05, gamma 0.5: 25%, 131% (the default); beta 1: 10%, 57%;
-gamma 0.9 at beta 0.1: 14%, 74%. On ``mixed`` Q learns what the oracle knows (prose over code) and
-more; on ``noisy`` the probe itself is the limit: even ranking every step by exact first-order
-influence closes only ~45% there, because shuffled and repeated prose help the held-out loss about
-as much as prose does in the first step after training on them.
+selects every step: B windows by Gumbel-top-B from softmax(Q / beta). How beta and gamma change
+it, measured, is in ``docs/influence_credit.md``.
 
 **Learnability credit** (``credit="learnability"``, the registered default ``soft_q``;
 :mod:`agents.soft_q_inputs`). The agent trains a tiny reference GPT-2 on the env's held-out set D in

@@ -18,8 +18,6 @@ import re
 from typing import Any
 
 OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The agent methods the harness calls (``metrics``, ``state_dict``, ``load_state_dict`` are optional).
-REQUIRED = ("setup", "act", "observe")
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -86,13 +84,3 @@ def split_specs(text: str) -> list[str]:
         else:
             specs.append(piece)
     return specs
-
-
-def missing_methods(agent: Any) -> list[str]:
-    """The protocol methods ``agent`` lacks (an agent with ``drive`` drives the env itself), plus
-    ``action_mode`` when it does not declare one."""
-    needed = () if callable(getattr(agent, "drive", None)) else REQUIRED
-    missing = [m for m in needed if not callable(getattr(agent, m, None))]
-    if getattr(agent, "action_mode", None) not in ("mixture", "select"):
-        missing.append("action_mode ('mixture' or 'select')")
-    return missing

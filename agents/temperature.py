@@ -1,6 +1,7 @@
 """Boltzmann temperature beta for the soft-Q agent: fixed, phased, or closed loop on the failure rate.
 
-The note ``paper/temperature-curriculum-note.md`` argues that beta need not be fixed: a closed loop
+A research note that accompanies the paper ("Temperature, curriculum difficulty, and noise level are the
+same"; not shipped in this repository) argues that beta need not be fixed: a closed loop
 sets it from the recent failure rate, ``beta = beta_min + k * failure_rate`` (the note's
 ``0.5 + 0.7 * rate``), so many failures explore broadly and few failures focus; a phased schedule
 goes high -> medium -> low -> adaptive.

@@ -3,7 +3,8 @@
 import pytest
 
 from agents import make_agent
-from agents.specs import missing_methods, parse_options, parse_spec, split_specs
+from agents.base import missing_methods
+from agents.specs import parse_options, parse_spec, split_specs
 
 
 def test_options_are_python_literals_or_bare_strings():
