@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from curriculum_env.data.tasks import TaskData
+from curriculum_env.data.windows import WindowPool
 
-
-@dataclass
-class Batch:
-    """One step's candidates: ids [N, L] and, per candidate, source label and difficulty scores."""
-
-    ids: np.ndarray
-    source: np.ndarray
-    rarity: np.ndarray
-    length: np.ndarray
+Batch = WindowPool
+"""One step's candidates: a pool of N windows (ids [N, L], and per window its source label and difficulty
+scores) -- the same record as a source's pool of windows."""
 
 
 class CandidateStream:
