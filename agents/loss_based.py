@@ -11,11 +11,6 @@ from ``softmax(loss / T)`` (see :mod:`agents.scoring`).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from agents.base import candidate_stat
 from agents.scoring import ScoreAgent
 
 
@@ -29,6 +24,3 @@ class LossAgent(ScoreAgent):
 
     name = "loss"
     stats = ("loss",)
-
-    def score(self, info: dict[str, Any]) -> np.ndarray:
-        return np.asarray(candidate_stat(info, "loss"), dtype=np.float64)  # [N]

@@ -30,7 +30,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import gumbel_top_k, train_budget
+from agents.base import candidate_stat, gumbel_top_k, train_budget
 
 ACTION_MODES = ("mixture", "select")
 
@@ -193,8 +193,11 @@ class ScoreAgent(BaselineAgent):
     config_class: type[ScoreConfig] = ScoreConfig
 
     def score(self, info: dict[str, Any]) -> np.ndarray:
-        """Per-candidate score [N]; higher means preferred."""
-        raise NotImplementedError
+        """Per-candidate score [N]; higher means preferred. By default the env's statistic ``stats[0]``
+        (``info["loss"]``, ``info["entropy"]``); override it for anything else."""
+        if not self.stats:
+            raise NotImplementedError(f"{type(self).__name__} names no statistic in stats: override score()")
+        return np.asarray(candidate_stat(info, self.stats[0]), dtype=np.float64)  # [N]
 
     @property
     def top_k(self) -> int:
