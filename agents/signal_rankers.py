@@ -42,8 +42,7 @@ class _Ranker(BaselineAgent):
         self.budget = train_budget(env) or 1
 
     def heldout(self, size: int) -> np.ndarray:
-        pool = self.env.data.heldout.ids
-        return pool[self.rng.choice(len(pool), size=min(size, len(pool)), replace=False)]
+        return self.env.data.heldout.sample(self.rng, size)
 
     def signal(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError

@@ -169,13 +169,13 @@ class FloorStepper:
         device = u.learner.device
         rng = np.random.default_rng(seed)
         stream = CandidateStream(u.data, cfg.num_candidates, np.random.default_rng(seed))
-        heldout = u.data.heldout.ids
+        heldout = u.data.heldout
         m = min(cfg.reward_batch, len(heldout))
         self.windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for _ in range(pool):
             ids = stream.next_batch().ids
             chosen = np.sort(rng.choice(cfg.num_candidates, size=budget, replace=False))
-            held = heldout[np.sort(rng.choice(len(heldout), size=m, replace=False))]
+            held = heldout.sample(rng, m)
             self.windows.append(tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
                                       for a in (ids, ids[chosen], held)))
         self._k = 0

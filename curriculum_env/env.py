@@ -237,9 +237,7 @@ class CurriculumSelectEnv(gym.Env):
         if not k or self._step % k:
             return
         t0 = time.perf_counter()
-        size = min(self.config.influence_heldout, len(self.data.heldout))
-        sample = self.data.heldout.ids[np.sort(self._probe_rng.choice(len(self.data.heldout), size=size,
-                                                                      replace=False))]
+        sample = self.data.heldout.sample(self._probe_rng, self.config.influence_heldout)
         probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
         with self.learner.flops.phase("influence"):
             self._influence = probe(ids, sample)
@@ -315,7 +313,7 @@ class CurriculumSelectEnv(gym.Env):
         train_weights = self._train_weights(weights)
         m = min(self.config.reward_batch, len(self.data.heldout))
         # drawn whether or not the reward is computed, so every random stream is the same either way
-        heldout = self.data.heldout.ids[np.sort(self.np_random.choice(len(self.data.heldout), size=m, replace=False))]
+        heldout = self.data.heldout.sample(self.np_random, m)
         reward_ids = heldout if self.config.compute_reward else None
         lr = self.learner.lr
         t0 = time.perf_counter()

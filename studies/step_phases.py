@@ -230,10 +230,10 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
     if reference:
         u.release()  # the env is done: drop its pending observation (a fused graph holds all N windows)
         rng = np.random.default_rng(seed)
-        heldout = u.data.heldout.ids
+        heldout = u.data.heldout
 
         def one_step() -> dict[str, float]:  # fresh candidates from the env's stream, a fresh sample of D
-            held = heldout[np.sort(rng.choice(len(heldout), size=m, replace=False))]
+            held = heldout.sample(rng, m)
             return reference_step(learner, u.stream.next_batch().ids, held)
 
         for _ in range(warmup):

@@ -25,6 +25,12 @@ class WindowPool:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Token ids [min(size, P), L] of windows drawn without replacement by one ``rng.choice``, in pool
+        order (the env's reward and probe samples of D, and every tool that mimics them)."""
+        k = min(int(size), len(self.ids))
+        return self.ids[np.sort(rng.choice(len(self.ids), size=k, replace=False))]
+
 
 def tokenize_documents(docs: Sequence[Document], tokenizer, context_length: int) -> np.ndarray:
     """Cut each document (its tokens followed by EOS) into non-overlapping windows of

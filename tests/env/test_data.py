@@ -158,3 +158,17 @@ def test_task_files_and_functions_resolve_to_tasks(tmp_path):
         resolve_task("os:getcwd")
     with pytest.raises(ValueError, match="unknown task 'nosuch'"):
         resolve_task("nosuch")
+
+
+def test_a_pool_sample_is_one_draw_without_replacement_in_pool_order():
+    from curriculum_env.data.windows import WindowPool
+
+    ids = np.arange(40, dtype=np.int64).reshape(10, 4)
+    pool = WindowPool(ids, np.array(["a"] * 10, dtype=object), np.zeros(10), np.zeros(10))
+    picked = np.random.default_rng(3).choice(10, size=4, replace=False)
+    np.testing.assert_array_equal(pool.sample(np.random.default_rng(3), 4), ids[np.sort(picked)])
+    assert len(pool.sample(np.random.default_rng(0), 99)) == 10  # capped at the pool
+    rng, twin = np.random.default_rng(1), np.random.default_rng(1)
+    pool.sample(rng, 4)
+    twin.choice(10, size=4, replace=False)
+    assert rng.bit_generator.state == twin.bit_generator.state  # exactly one choice() drawn
