@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from curriculum_env.flops import FlopModel
-from curriculum_env.learner import token_nll
+from curriculum_env.learner import gpt2_model, token_nll
 
 
 def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
@@ -55,17 +55,13 @@ class ReferenceModel:
     def fit(self, windows: np.ndarray, tokenizer: Any, seed: int, rng: np.random.Generator) -> None:
         """Initialise from ``seed`` and train ``steps`` AdamW steps on batches of ``windows`` [H, L] drawn
         with ``rng``; clears the cache."""
-        from transformers import GPT2Config, GPT2LMHeadModel
-
         data = torch.from_numpy(np.array(windows, dtype=np.int64))  # a writable copy
         if data.ndim != 2 or not len(data):
             raise ValueError(f"reference model: need windows [H, L] with H >= 1, got shape {tuple(data.shape)}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = GPT2LMHeadModel(GPT2Config(
-                vocab_size=len(tokenizer), n_positions=data.shape[1], resid_pdrop=0.0, embd_pdrop=0.0,
-                attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                **self.shape))
+            model = gpt2_model(len(tokenizer), data.shape[1], tokenizer.eos_token_id, attn_implementation=None,
+                               **self.shape)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr)
         model.train()
         self.flops = FlopModel(model)

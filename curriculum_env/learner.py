@@ -57,6 +57,20 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def gpt2_model(vocab_size: int, n_positions: int, eos_token_id: int, n_layer: int, n_head: int, n_embd: int,
+               attn_implementation: str | None = "sdpa") -> torch.nn.Module:
+    """A randomly initialised GPT-2 LM (dropout off, BOS = EOS), from the global torch RNG: the env's learner,
+    and any small model trained beside it (a reference model). ``attn_implementation="sdpa"``: torch's fused
+    attention kernels; ``None``: transformers' own choice."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    extra = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                        n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=eos_token_id,
+                        eos_token_id=eos_token_id, **extra)
+    return GPT2LMHeadModel(config)
+
+
 def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Next-token negative log-likelihood [B, L-1] from logits [B, L, V] and ids [B, L].
 
@@ -119,16 +133,8 @@ class Learner:
     # ---------------------------------------------------------------------------- construction
     def _build(self) -> torch.nn.Module:
         if self.cfg.model is None:
-            from transformers import GPT2Config, GPT2LMHeadModel
-
-            config = GPT2Config(
-                vocab_size=len(self.tokenizer), n_positions=self.cfg.context_length,
-                n_embd=self.cfg.n_embd, n_layer=self.cfg.n_layer, n_head=self.cfg.n_head,
-                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                bos_token_id=self.tokenizer.eos_token_id, eos_token_id=self.tokenizer.eos_token_id,
-                attn_implementation="sdpa",  # torch's fused attention kernels (transformers' default since 4.4x)
-            )
-            return GPT2LMHeadModel(config)
+            return gpt2_model(len(self.tokenizer), self.cfg.context_length, self.tokenizer.eos_token_id,
+                              n_layer=self.cfg.n_layer, n_head=self.cfg.n_head, n_embd=self.cfg.n_embd)
         from transformers import AutoModelForCausalLM
 
         try:  # transformers picks SDPA by itself for every architecture that supports it
