@@ -166,7 +166,7 @@ def plain_step_time(env, seed: int, steps: int = 20) -> float:
     end of a run under the same load, as the reference the selection overhead is reported against. It
     trains the model further: call it after the last evaluation."""
     u = env.unwrapped
-    stepper = PlainStepper(env, u.config.train_batch or u.config.num_candidates, seed, pool=steps + 2)
+    stepper = PlainStepper(env, u.config.trained_per_step, seed, pool=steps + 2)
     for _ in range(steps + 2):
         stepper.step()
     return float(np.mean(stepper.times[2:]))  # the first two warm the allocator
@@ -287,7 +287,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     curve.insert(0, {"step": 0, "examples_streamed": u.config.num_candidates, "examples_trained": 0,
                      "flops": reset_flops, "test_nll": initial, "choice_accuracy": initial_choice})
     steps_done = max(1, int(last.get("step", 0)))
-    b = u.config.train_batch or u.config.num_candidates
+    b = u.config.trained_per_step
     result = {
         "spec": asdict(spec), "fingerprint": spec.fingerprint(), "curve": curve,
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
@@ -311,7 +311,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         cfg = env.unwrapped.config
         result["needle_trained"] = {"all": float(np.mean(needle_hits)),
                                     "second_half": float(np.mean(needle_hits[len(needle_hits) // 2:])),
-                                    "chance": (cfg.train_batch or cfg.num_candidates) / cfg.num_candidates}
+                                    "chance": cfg.trained_per_step / cfg.num_candidates}
     env.close()
     return result
 

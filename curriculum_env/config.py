@@ -334,6 +334,11 @@ class EnvConfig:
                              f"to {changes['preset']!r}; build a new config: EnvConfig.from_kwargs(preset=..., ...)")
         return dataclasses.replace(self, **changes)
 
+    @property
+    def trained_per_step(self) -> int:
+        """Windows trained each step: B (``train_batch``), or N without a budget (the all-N mixture)."""
+        return self.train_batch or self.num_candidates
+
     def check_heldout(self, available: int) -> None:
         """Under a preset, refuse a task whose held-out set D has fewer than ``reward_batch`` windows.
 
