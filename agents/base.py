@@ -14,7 +14,7 @@ An agent is any object with these methods (no base class needed)::
 
 Agents that drive the env themselves (Stable-Baselines3's ``learn``) implement instead::
 
-    drive(env, steps, seed, on_step) -> None   # must call on_step(step, reward, info, metrics) each step
+    drive(env, steps, seed, on_step) -> None   # must call on_step(StepRecord) for the reset and each step
 
 :func:`rollout` runs either kind for a number of steps, so benchmarks and tests share one loop.
 
@@ -29,12 +29,13 @@ made without the statistic.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
-OnStep = Callable[[int, float, dict, dict], None]
+OnStep = Callable[["StepRecord"], None]
 
 
 @runtime_checkable
@@ -68,8 +69,26 @@ def missing_methods(agent: Any) -> list[str]:
     return missing
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """One record of the loop (:func:`agent_steps`, :func:`rollout`).
+
+    ``step`` 0 is the reset: ``info`` describes the first candidates, ``reward`` is None, ``acted`` None
+    and ``metrics`` empty. For ``step`` >= 1, ``acted`` is the info the agent acted on (the candidates
+    this step chose among: ``info["trained"]`` indexes them) and ``info`` is the env's info after the
+    step (its counters and the *next* candidates); ``metrics`` are the agent's after ``observe``.
+    """
+
+    step: int
+    info: dict[str, Any]
+    reward: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    acted: dict[str, Any] | None = None
+
+
 def rollout(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | None = None) -> dict[str, float]:
-    """Run ``agent`` on ``env`` for ``steps`` steps from ``reset(seed=seed)``.
+    """Run ``agent`` on ``env`` for ``steps`` steps from ``reset(seed=seed)``, calling ``on_step(record)``
+    with a :class:`StepRecord` for the reset (step 0) and after every step.
 
     Returns the last step's info summary (``reward``, counters). Stops early, after reporting the
     step, when the env terminates (training diverged).
@@ -83,48 +102,41 @@ def rollout(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | N
         )
     last: dict[str, float] = {}
 
-    def record(step: int, reward: float, info: dict, metrics: dict) -> None:
-        last.update(reward=reward, step=step, examples_streamed=info["examples_streamed"],
-                    examples_trained=info["examples_trained"], tokens_trained=info["tokens_trained"])
+    def record(rec: StepRecord) -> None:
+        if rec.step:
+            i = rec.info
+            last.update(reward=rec.reward, step=rec.step, examples_streamed=i["examples_streamed"],
+                        examples_trained=i["examples_trained"], tokens_trained=i["tokens_trained"])
         if on_step is not None:
-            on_step(step, reward, info, metrics)
+            on_step(rec)
 
     if hasattr(agent, "drive"):
         agent.drive(env, steps, seed, record)
     else:
-        step_loop(env, agent, steps, seed, record)
+        for rec in agent_steps(env, agent, seed, steps):
+            record(rec)
     return last
 
 
-def step_loop(env: gym.Env, agent: Any, steps: int, seed: int, on_step: OnStep | None = None) -> None:
-    """``setup``, ``reset(seed=seed)``, then ``act`` / ``step`` / ``observe`` for ``steps`` steps.
-
-    Calls ``on_step(step, reward, info, metrics)`` after each step; stops after a terminating step
-    (training diverged) and resets after a truncating one. No checks: :func:`rollout` makes them.
-    """
-    for step, reward, info, metrics in agent_steps(env, agent, seed, steps):
-        if on_step is not None:
-            on_step(step, reward, info, metrics)
-
-
-def agent_steps(env: gym.Env, agent: Any, seed: int, steps: int | None = None
-                ) -> Iterator[tuple[int, float, dict, dict]]:
-    """The loop itself, one step per ``next()``: ``setup``, ``reset(seed=seed)``, then ``act`` /
-    ``step`` / ``observe``, yielding ``(step, reward, info, metrics)``. Ends after ``steps`` steps
-    (``None``: never) or after a terminating step; after a truncating step the next ``next()`` first
-    resets. For callers that interleave several loops (``benchmarks.throughput``); others use
-    :func:`rollout`.
+def agent_steps(env: gym.Env, agent: Any, seed: int, steps: int | None = None) -> Iterator[StepRecord]:
+    """The loop itself, one :class:`StepRecord` per ``next()``: ``setup`` and ``reset(seed=seed)`` (step 0),
+    then ``act`` / ``step`` / ``observe``. Ends after ``steps`` steps (``None``: never) or after a
+    terminating step (training diverged); after a truncating step it resets before the next act (that
+    reset is not a record: the next record's ``acted`` is its info). No checks: :func:`rollout` makes
+    them; callers that interleave several loops (``benchmarks.throughput``) step it themselves.
     """
     agent.setup(env, seed)
     metrics = getattr(agent, "metrics", dict)  # optional: an agent without it reports nothing
     obs, info = env.reset(seed=seed)
+    yield StepRecord(0, info)
     step = 0
     while steps is None or step < steps:
         step += 1
+        acted = info
         action = agent.act(obs, info)
         obs, reward, terminated, truncated, info = env.step(action)
         agent.observe(reward, obs, info, terminated, truncated)
-        yield step, reward, info, metrics()
+        yield StepRecord(step, info, reward, metrics(), acted)
         if terminated:
             return
         if truncated:

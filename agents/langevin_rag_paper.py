@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import OnStep, source_mass, step_loop, train_budget
+from agents.base import OnStep, agent_steps, source_mass, train_budget
 from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
@@ -121,7 +121,9 @@ class LangevinRAGPaperAgent:
     def drive(self, env: gym.Env, steps: int, seed: int, on_step: OnStep | None = None) -> None:
         """Wrap ``env`` in LangevinRAG (unless it is) and run ``steps`` steps from ``reset(seed=seed)``."""
         wrapped = env if find_wrapper(env) is not None else LangevinRAG(env, config=self.config.wrapper)
-        step_loop(wrapped, self, steps, seed, on_step)
+        for record in agent_steps(wrapped, self, seed, steps):
+            if on_step is not None:
+                on_step(record)
 
     # ------------------------------------------------------------------------------------ policy
     @staticmethod

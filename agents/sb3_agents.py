@@ -2,8 +2,8 @@
 
 Both use the permutation-equivariant networks of :mod:`agents.sb3_policy`. They follow the
 "drives the env itself" half of the agent protocol: ``drive(env, steps, seed, on_step)`` builds the
-SB3 model on ``env`` with ``seed`` and runs ``model.learn``; a small callback reports every env step
-to ``on_step(step, reward, info, metrics)`` and stops learning after exactly ``steps`` env steps
+SB3 model on ``env`` with ``seed`` and runs ``model.learn``; it reports the reset (step 0), then a
+small callback reports every env step to ``on_step(StepRecord)`` and stops learning after exactly ``steps`` env steps
 (PPO would otherwise finish its rollout of ``n_steps``), so every agent gets the same budget.
 
 SB3 seeds Python's, numpy's and torch's *global* generators and samples actions from them; ``drive``
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.base import OnStep
+from agents.base import OnStep, StepRecord
 from agents.sb3_policy import EquivariantDQNPolicy, EquivariantPolicy
 from agents.scoring import check_action_mode
 
@@ -47,19 +47,27 @@ def isolated_global_rng() -> Iterator[None]:
 
 
 class StepReporter(BaseCallback):
-    """Calls ``on_step(step, reward, info, metrics)`` each env step; stops learning after ``steps``."""
+    """Calls ``on_step(StepRecord)`` each env step (``acted``: the previous step's info, or the reset's
+    ``first``); stops learning after ``steps``."""
 
-    def __init__(self, steps: int, on_step: OnStep):
+    def __init__(self, steps: int, on_step: OnStep, first: dict):
         super().__init__()
         self.steps = steps
         self.report = on_step
+        self.acted = first
+
+    def _on_training_start(self) -> None:
+        infos = getattr(self.training_env, "reset_infos", None)  # SB3's own reset: the first step acts on it
+        if infos:
+            self.acted = infos[0]
 
     def _on_step(self) -> bool:
         reward = float(self.locals["rewards"][0])
         info = self.locals["infos"][0]
         metrics = {f"sb3/{k}": float(v) for k, v in self.model.logger.name_to_value.items()
                    if isinstance(v, (int, float, np.floating, np.integer))}
-        self.report(self.num_timesteps, reward, info, metrics)
+        self.report(StepRecord(self.num_timesteps, info, reward, metrics, self.acted))
+        self.acted = info
         return self.num_timesteps < self.steps
 
 
@@ -151,9 +159,11 @@ class _SB3Agent:
     def drive(self, env: gym.Env, steps: int, seed: int, on_step: OnStep) -> None:
         if env.unwrapped.config.action_mode != self.action_mode:
             raise ValueError(f"{self.name} needs an env made with action_mode={self.action_mode!r}")
+        _, first = env.reset(seed=seed)  # the reset record (step 0); SB3's learn resets again, from its seed
+        on_step(StepRecord(0, first))
         with isolated_global_rng():
             self.model = self.make_model(env, seed, steps)
-            self.model.learn(total_timesteps=steps, callback=StepReporter(steps, on_step))
+            self.model.learn(total_timesteps=steps, callback=StepReporter(steps, on_step, first))
 
     def metrics(self) -> dict[str, float]:
         return {}

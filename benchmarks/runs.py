@@ -119,18 +119,6 @@ def is_done(out: pathlib.Path, spec: RunSpec) -> bool:
         return False
 
 
-def _top_q_windows(agent: Any, info: dict, tokenizer, k: int = 3) -> list[dict] | None:
-    """The ``k`` candidates with the highest ``agent.last_q`` (Q of the batch it last acted on, whose
-    ``info`` the caller passes), with source and the start of their text."""
-    q = getattr(agent, "last_q", None)
-    if q is None or len(q) != len(info["source"]):
-        return None
-    q = np.asarray(q, dtype=float)
-    order = np.argsort(-q)[:k]
-    return [{"q": float(q[i]), "source": str(info["source"][i]),
-             "text": tokenizer.decode(info["token_ids"][i][:24].tolist())} for i in order]
-
-
 class PlainStepper:
     """Plain training on the env's own learner: B random windows of its stream per step, one
     ``learner.update`` (forward/backward, clip, AdamW), no scoring forward, no reward -- the reference
@@ -183,10 +171,9 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     TensorBoard events in ``out/tensorboard/<run>/``, :mod:`benchmarks.event_log`) and return the result.
 
     The caller writes the result (:func:`save_result`), so remote workers (Ray) need no shared disk
-    for results and a run killed midway leaves no result file. Timing: ``step_time`` is the mean
-    wall time of an agent step (act + env step + observe), ``step_time_median`` its median, with the
-    test-split evaluations taken out and the first step (agent setup, reset) reported apart as
-    ``setup_time``; ``plain_step_time`` is :func:`plain_step_time` on the same model.
+    for results and a run killed midway leaves no result file. What is kept of each step, and how it
+    is timed, is :class:`benchmarks.recorder.RunRecorder`'s; ``plain_step_time`` is
+    :func:`plain_step_time` on the same model.
     """
     import gymnasium as gym
     import torch
@@ -195,118 +182,52 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     from agents import make_agent
     from agents.base import rollout
     from benchmarks.allocator import keep_freed_memory
+    from benchmarks.recorder import RunRecorder
 
     torch.set_num_threads(1)
     keep_freed_memory()
     agent = make_agent(spec.agent)
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
                    max_episode_steps=spec.steps + 1, **{**getattr(agent, "env_kwargs", {}), **spec.env})
-    tokenizer = env.unwrapped.data.tokenizer
-    needle_task = env.unwrapped.data.task.needle
-    curve: list[dict[str, float]] = []
-    diagnostics: list[dict[str, float]] = []
-    top_q: dict[str, Any] = {}
-    mass_sums: dict[str, float] = {}
-    windows: dict[str, float] = {}
-    needle_hits: list[float] = []
-    step_times: list[float] = []
-    flops: dict[str, float] = {}
-    evaluate_choice = lambda: env.unwrapped.evaluate_choice(spec.choices)  # noqa: E731
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    marks = {max(1, spec.steps // 10): "early", max(1, spec.steps // 2): "middle", spec.steps: "late"}
-    bar = None
+    bar = events = None
     if show_steps:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=spec.steps, desc=spec.run_id, leave=False, unit="step")
-    t0 = time.perf_counter()
-    clock = {"last": 0.0}
-    acted: dict[str, dict] = {}
-    events = None
     if tensorboard:
         from benchmarks.event_log import EventLog
 
         events = EventLog(out / "tensorboard" / spec.run_id)
-
     with open(log_path, "w") as log:
-
-        def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
-            step_times.append(time.perf_counter() - clock["last"])
-            row = {"step": step, "reward": info.get("reward"), "examples_streamed": info["examples_streamed"],
-                   "examples_trained": info["examples_trained"], "train_loss": info.get("train_loss"),
-                   "lr": info.get("lr"), "flops": info["flops/total"], **{k: float(v) for k, v in metrics.items()}}
-            if needle_task:  # the trained windows' labels (info["source"] already describes the next batch)
-                needle_hits.append(float("needle" in set(info["trained_source"])))
-                row["needle_trained"] = needle_hits[-1]
-            choice_due = step % spec.choice_every == 0 or step == spec.steps
-            if step % spec.eval_every == 0 or choice_due:
-                row["test_nll"] = env.unwrapped.evaluate("test")
-                point = {"step": step, "examples_streamed": info["examples_streamed"],
-                         "examples_trained": info["examples_trained"], "flops": info["flops/total"],
-                         "test_nll": row["test_nll"]}
-                if choice_due:
-                    point["choice_accuracy"] = row["choice_accuracy"] = evaluate_choice()
-                curve.append(point)
-            flops.update({k: v for k, v in info.items() if k.startswith("flops/")})
-            if metrics and step % max(1, spec.steps // 50) == 0:
-                diagnostics.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-            for k, v in metrics.items():
-                if k.startswith(("mass/", "retrieved/")):  # policy mass; Langevin-RAG's retrieved sources
-                    mass_sums[k] = mass_sums.get(k, 0.0) + float(v)
-                elif k in ("rag/ring_size", "rag/ingested_total"):  # the windows a retrieval agent looked at
-                    windows[k.removeprefix("rag/")] = float(v)
-            if step in marks:
-                top = _top_q_windows(agent, acted["info"], tokenizer)
-                if top is not None:
-                    top_q[marks[step]] = top
-            acted["info"] = info  # the candidates the next step acts on
-            log.write(strict_json(row) + "\n")
-            if events is not None:
-                events.step(step, info, metrics, step_times[-1], row.get("test_nll"))
-            if bar is not None:
-                bar.update(1)
-            clock["last"] = time.perf_counter()  # evaluation and logging are not part of the step
-
-        # the untrained model: reset(seed) is deterministic, and rollout resets with the same seed
-        _, acted["info"] = env.reset(seed=spec.seed)  # the first batch the agent acts on
-        initial = env.unwrapped.evaluate("test")
-        initial_choice = evaluate_choice()
-        reset_flops = env.unwrapped.learner.flops.total  # the first observation's forward
-        clock["last"] = time.perf_counter()
-        last = rollout(env, agent, spec.steps, spec.seed, on_step=on_step)
+        recorder = RunRecorder(spec, env, agent, log, events, bar)
+        last = rollout(env, agent, spec.steps, spec.seed, on_step=recorder)
     if bar is not None:
         bar.close()
     if events is not None:
         events.close()
-    wall_time = time.perf_counter() - t0
+    wall_time = time.perf_counter() - recorder.t0
     u = env.unwrapped
     if spec.export:  # before plain_step_time, which trains the model further
         u.export_model(out / "models" / spec.run_id)
     plain = plain_step_time(env, spec.seed)
-    curve.insert(0, {"step": 0, "examples_streamed": u.config.num_candidates, "examples_trained": 0,
-                     "flops": reset_flops, "test_nll": initial, "choice_accuracy": initial_choice})
     steps_done = max(1, int(last.get("step", 0)))
     b = u.config.trained_per_step
+    recorded = recorder.summary(steps_done)
+    curve = recorded["curve"]
     result = {
-        "spec": asdict(spec), "fingerprint": spec.fingerprint(), "curve": curve,
+        "spec": asdict(spec), "fingerprint": spec.fingerprint(), **recorded,
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
         "final_choice_accuracy": curve[-1].get("choice_accuracy"), "choice_chance": 1.0 / spec.choices,
         "examples_trained": last.get("examples_trained"), "tokens_trained": last.get("tokens_trained"),
         "gradient_steps": steps_done, "train_batch": u.config.train_batch,
-        "flops": flops.get("flops/total", reset_flops), "flops_by_phase": flops,
+        "flops": recorder.flops.get("flops/total", recorder.reset_flops),
         "plain_step_flops": u.learner.flop_model.train(b * u.config.context_length),
-        "flop_params": u.learner.flop_model.params,
-        "wall_time": wall_time, "setup_time": step_times[0] if step_times else float("nan"),
-        "step_time": float(np.mean(step_times[1:])) if len(step_times) > 1 else float("nan"),
-        "step_time_median": float(np.median(step_times[1:])) if len(step_times) > 1 else float("nan"),
-        "plain_step_time": plain,
-        "diagnostics": diagnostics, "top_q": top_q,
-        "mean_mass": {k: v / steps_done for k, v in mass_sums.items()},
+        "flop_params": u.learner.flop_model.params, "wall_time": wall_time, "plain_step_time": plain,
         "target": u.data.task.target.label, "stream_shares": stream_shares(u.data.task),
     }
-    if windows:
-        result["windows"] = windows
+    needle_hits = recorder.needle_hits
     if needle_hits:  # the needle task: how often was the needle among the trained windows?
         cfg = env.unwrapped.config
         result["needle_trained"] = {"all": float(np.mean(needle_hits)),

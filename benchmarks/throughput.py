@@ -125,17 +125,17 @@ class Stepper:
         from agents.base import agent_steps
 
         self.env = gym.make("CurriculumSelect-v0", **env_kwargs)
-        self.env.reset(seed=seed)  # built now, so other arms may read its model (the loop resets it alike)
         self.agent = make_agent(agent) if agent else UniformWeights()
         self.clock = StepClock(self.env)
         self._loop = agent_steps(self.clock, self.agent, seed)
+        next(self._loop)  # setup and reset (step 0) now, so other arms may read its model
         self.times: list[float] = []
         self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
 
     def step(self) -> None:
         self.clock.restart()
         try:
-            _, _, info, _ = next(self._loop)
+            info = next(self._loop).info
         except StopIteration:
             raise RuntimeError("the env terminated (training diverged): no more steps to time") from None
         self.times.append(self.clock.elapsed())

@@ -108,7 +108,10 @@ def _run(task: str, steps: int, seed: int, agent: LangevinRAGPaperAgent) -> list
 
     clock = StepClock(rag, on_reset=on_reset)
 
-    def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
+    def on_step(rec) -> None:
+        if not rec.step:  # the reset
+            return
+        step, reward, info = rec.step, rec.reward, rec.info
         total = clock.elapsed()
         src, sampled = info["source"], info["rag/sampled"]
         ring_src = rag.ring.source[: len(rag.ring)]

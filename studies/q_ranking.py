@@ -55,12 +55,10 @@ def run_agent(task: str, steps: int, seed: int, agent: str, env_kw: dict, row: C
     env = gym.make("CurriculumSelect-v0", task=task, **env_kw)
     rows: list[dict] = []
     bar = tqdm(total=steps, desc=f"{task} seed {seed}", unit="step", leave=False)
-    acted = {"source": env.reset(seed=seed)[1]["source"]}  # the first batch (rollout resets with the same seed)
-
-    def on_step(step: int, reward: float, info: dict, metrics: dict) -> None:
-        rows.append(row(step, reward, np.asarray(acted["source"]), info, metrics))
-        acted["source"] = info["source"]  # the candidates the next step acts on
-        bar.update(1)
+    def on_step(rec) -> None:
+        if rec.step:  # the record pairs the batch acted on with the step's info
+            rows.append(row(rec.step, rec.reward, np.asarray(rec.acted["source"]), rec.info, rec.metrics))
+            bar.update(1)
 
     rollout(env, make_agent(agent), steps, seed, on_step)
     bar.close()

@@ -232,7 +232,8 @@ def test_every_baseline_runs_through_rollout(name, envs):
         agent = make_agent(name, **FAST.get(name, {}))
         assert agent.name == name
         trace: list[float] = []
-        last = rollout(envs[agent.action_mode], agent, 3, seed=0, on_step=lambda s, r, i, m, t=trace: t.append(r))
+        last = rollout(envs[agent.action_mode], agent, 3, seed=0,
+                       on_step=lambda rec, t=trace: rec.step and t.append(rec.reward))
         assert last["step"] == 3 and all(np.isfinite(trace)) and isinstance(agent.metrics(), dict)
         rewards.append(trace)
     assert rewards[0] == rewards[1]  # deterministic from the seed

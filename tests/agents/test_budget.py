@@ -66,9 +66,9 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
     assert set(asked) <= set(STATS)
     env = budget_env(agent)
     seen = []
-    rollout(env, agent, 3, seed=0, on_step=lambda s, r, info, m: seen.append((s, r, info)))
-    assert [s for s, _, _ in seen] == [1, 2, 3]
-    for step, reward, info in seen:
+    rollout(env, agent, 3, seed=0, on_step=lambda rec: seen.append((rec.step, rec.reward, rec.info)))
+    assert [s for s, _, _ in seen] == [0, 1, 2, 3]  # the reset, then every step
+    for step, reward, info in seen[1:]:
         assert np.isfinite(reward)
         assert info["examples_trained"] == B * step
         assert len(info["trained"]) == B and np.count_nonzero(info["train_weights"]) == B

@@ -114,8 +114,10 @@ def test_sb3_agents_learn_on_the_tiny_env(name, mode):
     env = make_tiny(action_mode=mode)
     trace = []
     last = rollout(env, make_agent(name, action_mode=mode), 200, seed=0,
-                   on_step=lambda s, r, i, m: trace.append((s, r, i["examples_trained"])))
-    assert [s for s, _, _ in trace] == list(range(1, 201))  # exactly the budget, every step reported
+                   on_step=lambda rec: trace.append((rec.step, rec.reward, rec.info["examples_trained"])))
+    assert [s for s, _, _ in trace] == list(range(201))  # the reset, then exactly the budget, every step
+    assert trace[0][1] is None and trace[0][2] == 0  # step 0: the reset, nothing trained
+    trace = trace[1:]
     assert last["step"] == 200 and np.all(np.isfinite([r for _, r, _ in trace]))
     per_step = N if mode == "mixture" else 1
     assert trace[-1][2] == 200 * per_step
@@ -128,7 +130,7 @@ def test_drive_is_deterministic_and_leaves_global_rng_alone():
     for _ in range(2):
         rewards = []
         agent = make_agent("dqn", learning_starts=10)
-        rollout(env, agent, 40, seed=3, on_step=lambda s, r, i, m, t=rewards: t.append(r))
+        rollout(env, agent, 40, seed=3, on_step=lambda rec, t=rewards: t.append(rec.reward))
         runs.append(rewards)
     assert runs[0] == runs[1]
     assert random.getstate() == state[0]

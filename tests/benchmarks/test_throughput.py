@@ -110,8 +110,9 @@ def test_step_clock_leaves_out_resets_and_on_step(monkeypatch):
     env = StepClock(make_tiny(max_episode_steps=2), on_reset=lambda: (resets.append(1), an_hour_passes()))
     laps = []
 
-    def on_step(step, reward, info, metrics):
-        laps.append(env.elapsed())
+    def on_step(rec):
+        if rec.step:  # not the reset
+            laps.append(env.elapsed())
         an_hour_passes()
         env.restart()
 

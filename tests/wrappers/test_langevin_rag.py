@@ -167,7 +167,7 @@ def test_agent_learns_q_and_trains_on_retrieved_windows():
     agent = make_agent("langevin_rag_paper", wrapper=TINY_RAG)
     env = LangevinRAG(make_tiny(task="noisy"), config=agent.config.wrapper, embedder=HashEmbedder(32))
     seen = []
-    rollout(env, agent, steps=3, seed=0, on_step=lambda step, r, info, m: seen.append((info, m)))
+    rollout(env, agent, steps=3, seed=0, on_step=lambda rec: rec.step and seen.append((rec.info, rec.metrics)))
     assert env.q_fn is agent.q  # the wrapper's energy is the agent's online Q
     assert len(seen) == 3
     (prev, _), (info, metrics) = seen[-2:]
@@ -197,7 +197,7 @@ def test_default_agent_queries_with_its_highest_q_windows_and_trains_b():
     agent = make_agent("langevin_rag", **RAG, query="windows")
     env = make_tiny(task="mixed", train_batch=2, action_mode="mixture", **agent.env_kwargs)
     seen = []
-    rollout(env, agent, 4, seed=0, on_step=lambda s, r, info, m: seen.append((info, m)))
+    rollout(env, agent, 4, seed=0, on_step=lambda rec: rec.step and seen.append((rec.info, rec.metrics)))
     for i, (info, m) in enumerate(seen):
         assert info["examples_trained"] == 2 * (i + 1) and len(info["trained"]) == 2
         assert info["rag/retrieved"] == N - 2  # the next candidates: retrieved for this step's queries
@@ -213,7 +213,8 @@ def test_default_agent_is_deterministic_and_refuses_bad_options():
         agent = make_agent("langevin_rag", **RAG)
         env = make_tiny(task="noisy", train_batch=2, action_mode="mixture", **agent.env_kwargs)
         trace = []
-        rollout(env, agent, 3, seed=5, on_step=lambda s, r, info, m, t=trace: t.append((info["token_ids"].copy(), r)))
+        rollout(env, agent, 3, seed=5,
+                on_step=lambda rec, t=trace: t.append((rec.info["token_ids"].copy(), rec.reward)))
         runs.append(trace)
     for (ids_a, r_a), (ids_b, r_b) in zip(*runs, strict=True):
         np.testing.assert_array_equal(ids_a, ids_b)
