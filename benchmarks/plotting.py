@@ -1,6 +1,6 @@
-"""Figures of the comparison that take more than a few lines: curves per task, shares per source over
-the run, and the SGLD diagnostics of Langevin-RAG (§3.6). :func:`benchmarks.report.plot` decides which
-figures a results folder gets."""
+"""The comparison's figures, one function each: curves per task, speed-up bars, the needle figure, the
+learning agents' diagnostics, shares per source over the run, and the SGLD diagnostics of Langevin-RAG
+(§3.6). :func:`benchmarks.report.plot` decides which figures a results folder gets."""
 
 from __future__ import annotations
 
@@ -92,3 +92,89 @@ def plot_sgld(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _save(fig: Any, path: pathlib.Path) -> pathlib.Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_efficiency(path: pathlib.Path, rows: list[dict[str, Any]], tasks: list[str], colors: dict) -> pathlib.Path:
+    """Speed-up bars per task and agent (IQM, 95% CI), hatched where not every seed reached random's final NLL."""
+    import matplotlib.pyplot as plt
+
+    agents = list(colors)
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))
+    width = 0.8 / max(1, len(agents))
+    for j, agent in enumerate(agents):
+        found = [next((r for r in rows if r["task"] == t and r["agent"] == agent), None) for t in tasks]
+        vals = [r["efficiency_vs_random"] if r else np.nan for r in found]
+        err = [[max(0.0, v - r["efficiency_vs_random_seeds"]["ci_low"]) if r and np.isfinite(v) else 0.0
+                for v, r in zip(vals, found, strict=True)],
+               [max(0.0, r["efficiency_vs_random_seeds"]["ci_high"] - v) if r and np.isfinite(v) else 0.0
+                for v, r in zip(vals, found, strict=True)]]
+        bars = ax.bar(np.arange(len(tasks)) + j * width, vals, width, yerr=err, capsize=2, label=agent,
+                      color=colors[agent])
+        for bar, r in zip(bars, found, strict=True):
+            if r and not all(np.isfinite(r["efficiency_vs_random_seeds"]["per_seed"])):
+                bar.set(alpha=0.35, hatch="//")  # the IQM is over the seeds that got there only
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
+    ax.set(ylabel="speed-up vs random (× fewer examples)",
+           title="Examples to reach random's final test NLL, at equal compute (IQM, 95% CI; "
+                 "hatched: not reached in every seed)")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_needle(path: pathlib.Path, rows: list[dict[str, Any]], colors: dict) -> pathlib.Path:
+    """Share of steps each agent trained the needle, whole run and second half, against chance (B/N)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows)), 3.6))
+    ax.bar(range(len(rows)), [r["needle_trained_iqm"] for r in rows],
+           color=[colors.get(r["agent"], "grey") for r in rows], label="whole run")
+    ax.scatter(range(len(rows)), [r["needle_trained_second_half_iqm"] for r in rows], color="k", zorder=3,
+               s=14, label="second half")
+    ax.axhline(rows[0]["chance"], color="k", lw=0.8, ls="--", label="chance (B/N)")
+    ax.set_xticks(range(len(rows)), [r["agent"] for r in rows], rotation=30, ha="right")
+    ax.set(ylim=(0, 1.05), ylabel="share of steps the needle was trained", title="Does the agent find the needle?")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+LEARNING = ("policy/entropy", "policy/effective_batch", "q/spread")  # what a learned policy reports
+
+
+def learning_keys(row: dict[str, float]) -> list[str]:
+    """The diagnostics of a learned policy in one logged row: its entropy, effective batch and Q spread
+    (``policy/*``, ``q/spread``, as the soft-Q agents log them) and its mass on the target (``mass/prose``,
+    ``mass/needle``); empty for agents without a learned Q (no ``q/*`` metric)."""
+    if not any(k.startswith("q/") for k in row):  # no learned Q: a rule, not a learned policy
+        return []
+    return [k for k in LEARNING if k in row] + [k for k in ("mass/prose", "mass/needle") if k in row][:1]
+
+
+def plot_diagnostics(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.Path:
+    """The learning agents' diagnostics (:func:`learning_keys` of the first run) over the lowest seed's run,
+    one panel per key, one line per agent/task."""
+    import matplotlib.pyplot as plt
+
+    keys = learning_keys(runs[0]["diagnostics"][0])
+    seed = min(r["spec"]["seed"] for r in runs)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for r in runs:
+            if r["spec"]["seed"] != seed:
+                continue
+            d = r["diagnostics"]
+            ax.plot([row["step"] for row in d], [row.get(key, np.nan) for row in d],
+                    label=f"{r['spec']['agent']}/{r['spec']['task']}", lw=1)
+        ax.set(title=key, xlabel="step")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6)
+    return _save(fig, path)

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.csv_table import write_csv
-from benchmarks.plotting import plot_curves, plot_sgld, plot_source_shares
+from benchmarks.plotting import (
+    learning_keys,
+    plot_curves,
+    plot_diagnostics,
+    plot_efficiency,
+    plot_needle,
+    plot_sgld,
+    plot_source_shares,
+)
 from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
@@ -364,108 +372,45 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
 
 
 def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> list[pathlib.Path]:
-    """Test-NLL curves against examples trained and against model FLOPs, multiple-choice accuracy
-    against examples trained (IQM bootstrap bands), speed-up bars, the needle figure and the soft-Q
-    diagnostics."""
+    """Every figure the results support: test-NLL curves against examples trained and against model FLOPs,
+    multiple-choice accuracy (IQM bootstrap bands), speed-up bars, the needle figure, the learning agents'
+    diagnostics, each agent's policy mass and retrieved sources per source, and the SGLD diagnostics.
+    Figures follow the metrics the runs logged, not agent names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
-    needle_tasks = {r["task"] for r in summary["needle"]}
-    tasks = sorted({r["spec"]["task"] for r in results} - needle_tasks)
+    tasks = sorted({r["spec"]["task"] for r in results} - {r["task"] for r in summary["needle"]})
     agents = sorted({r["spec"]["agent"] for r in results})
     cmap = plt.cm.tab10 if len(agents) <= 10 else plt.cm.tab20
     colors = {a: cmap(i % cmap.N) for i, a in enumerate(agents)}
     if tasks:
-        curves = (("curves.png", "examples_trained", "test_nll", "examples trained", "test NLL (nats/token)"),
-                  ("curves_flops.png", "flops", "test_nll", "model FLOPs, selection included",
-                   "test NLL (nats/token)"),
-                  ("choice.png", "examples_trained", "choice_accuracy", "examples trained",
-                   "multiple-choice accuracy"))
-        for name, x_key, y_key, xlabel, ylabel in curves:
+        for name, x_key, y_key, xlabel, ylabel in CURVES:
             if all(any(c.get(x_key) is not None and c.get(y_key) is not None for c in r["curve"])
                    for r in results if r["spec"]["task"] in tasks):
                 paths.append(plot_curves(out / name, results, tasks, colors, x_key, y_key, xlabel, ylabel))
-
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(agents) * len(tasks)), 3.8))
-        width = 0.8 / max(1, len(agents))
-        for j, agent in enumerate(agents):
-            rows = [next((r for r in summary["rows"] if r["task"] == t and r["agent"] == agent), None) for t in tasks]
-            vals = [r["efficiency_vs_random"] if r else np.nan for r in rows]
-            err = [[max(0.0, v - r["efficiency_vs_random_seeds"]["ci_low"]) if r and np.isfinite(v) else 0.0
-                    for v, r in zip(vals, rows, strict=True)],
-                   [max(0.0, r["efficiency_vs_random_seeds"]["ci_high"] - v) if r and np.isfinite(v) else 0.0
-                    for v, r in zip(vals, rows, strict=True)]]
-            bars = ax.bar(np.arange(len(tasks)) + j * width, vals, width, yerr=err, capsize=2, label=agent,
-                          color=colors[agent])
-            for bar, r in zip(bars, rows, strict=True):
-                if r and not all(np.isfinite(r["efficiency_vs_random_seeds"]["per_seed"])):
-                    bar.set(alpha=0.35, hatch="//")  # the IQM is over the seeds that got there only
-        ax.axhline(1, color="k", lw=0.8)
-        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
-        ax.set(ylabel="speed-up vs random (× fewer examples)",
-               title="Examples to reach random's final test NLL, at equal compute (IQM, 95% CI; "
-                     "hatched: not reached in every seed)")
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        paths.append(out / "efficiency.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-
+        paths.append(plot_efficiency(out / "efficiency.png", summary["rows"], tasks, colors))
     if summary["needle"]:
-        rows = summary["needle"]
-        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows)), 3.6))
-        ax.bar(range(len(rows)), [r["needle_trained_iqm"] for r in rows],
-               color=[colors.get(r["agent"], "grey") for r in rows], label="whole run")
-        ax.scatter(range(len(rows)), [r["needle_trained_second_half_iqm"] for r in rows], color="k", zorder=3,
-                   s=14, label="second half")
-        ax.axhline(rows[0]["chance"], color="k", lw=0.8, ls="--", label="chance (B/N)")
-        ax.set_xticks(range(len(rows)), [r["agent"] for r in rows], rotation=30, ha="right")
-        ax.set(ylim=(0, 1.05), ylabel="share of steps the needle was trained", title="Does the agent find the needle?")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        paths.append(out / "needle.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-
-    soft = [r for r in results if r["spec"]["agent"].startswith("soft_q") and r["diagnostics"]]
-    if soft:
-        keys = _diagnostic_keys(soft[0]["diagnostics"][0])
-        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4), squeeze=False)
-        for ax, key in zip(axes[0], keys, strict=True):
-            for r in soft:
-                if r["spec"]["seed"] != soft[0]["spec"]["seed"]:
-                    continue
-                d = r["diagnostics"]
-                ax.plot([row["step"] for row in d], [row.get(key, np.nan) for row in d],
-                        label=f"{r['spec']['agent']}/{r['spec']['task']}", lw=1)
-            ax.set(title=key, xlabel="step")
-            ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=6)
-        fig.tight_layout()
-        paths.append(out / "soft_q_diagnostics.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    mass = [r for r in results if r["spec"]["agent"] == "soft_q" and r["spec"]["task"] in tasks and r["diagnostics"]]
-    if mass:
-        paths.append(plot_source_shares(out / "soft_q_mass.png", mass, "mass/", "soft_q policy mass", "mass of pi"))
-    for agent in sorted({r["spec"]["agent"] for r in results if r["spec"]["agent"].startswith("langevin_rag")}):
+        paths.append(plot_needle(out / "needle.png", summary["needle"], colors))
+    learning = [r for r in results if r.get("diagnostics") and learning_keys(r["diagnostics"][0])]
+    if learning:
+        paths.append(plot_diagnostics(out / "soft_q_diagnostics.png", learning))
+    for agent in agents:
         runs = [r for r in results if r["spec"]["agent"] == agent and r.get("diagnostics")]
-        if any(k.startswith("retrieved/") for r in runs for row in r.get("diagnostics") for k in row):
-            paths.append(plot_source_shares(out / f"retrieval_{agent}.png", runs, "retrieved/",
-                                            f"{agent}: sources retrieved", "share of retrieved windows"))
+        for prefix, name, title, ylabel in SHARES:
+            if any(k.startswith(prefix) for r in runs for row in r["diagnostics"] for k in row):
+                paths.append(plot_source_shares(out / name.format(agent=agent), runs, prefix, title.format(agent=agent),
+                                                ylabel))
     sgld = [r for r in results if r.get("diagnostics") and any(k.startswith("langevin/") for k in r["diagnostics"][0])]
     if sgld:
         paths.append(plot_sgld(out / "langevin_diagnostics.png", sgld))
     return paths
 
 
-def _diagnostic_keys(row: dict[str, float]) -> list[str]:
-    wanted = []
-    for pattern in ("entropy", "effective_batch", "spread", "mass/prose", "mass/needle"):
-        match = next((k for k in row if pattern in k and k not in wanted), None)
-        if match:
-            wanted.append(match)
-    return wanted or [k for k in row if k != "step"][:4]
+CURVES = (("curves.png", "examples_trained", "test_nll", "examples trained", "test NLL (nats/token)"),
+          ("curves_flops.png", "flops", "test_nll", "model FLOPs, selection included", "test NLL (nats/token)"),
+          ("choice.png", "examples_trained", "choice_accuracy", "examples trained", "multiple-choice accuracy"))
+SHARES = (("mass/", "{agent}_mass.png", "{agent} policy mass", "mass of pi"),  # a policy's mass per source
+          ("retrieved/", "retrieval_{agent}.png", "{agent}: sources retrieved", "share of retrieved windows"))

@@ -150,3 +150,21 @@ def test_retrieval_row_compares_the_retrieved_target_share_with_the_stream_share
     assert rag["median_step_time_vs_random"] == pytest.approx(3.0)
     md = report.markdown(report.summarise(results))
     assert "| noisy | rag | prose | 0.25 | 0.50 | 2.00 (1.60) | 1001 |" in md
+
+
+def test_figures_follow_the_logged_metrics_not_agent_names(tmp_path):
+    from benchmarks.plotting import learning_keys
+
+    assert learning_keys({"step": 1, "policy/entropy": 0.5, "mass/prose": 0.3}) == []  # a rule: no learned Q
+    assert learning_keys({"step": 1, "policy/entropy": 0.5, "q/spread": 1.0, "q/mean": 0.0, "mass/prose": 0.3}) == [
+        "policy/entropy", "q/spread", "mass/prose"]
+    results = []
+    for seed in range(2):
+        learner = {"policy/entropy": 1.0, "q/spread": 0.5, "mass/prose": 0.7, "mass/junk": 0.3}
+        for agent, row in (("random", {"policy/entropy": 2.0}), ("my_learner", learner)):
+            r = run(agent, seed, [8.0, 7.0, 6.0])
+            r["diagnostics"] = [{"step": s, **row} for s in (10, 20)]
+            results.append(r)
+    names = {p.name for p in report.plot(tmp_path, report.summarise(results), results)}
+    assert {"soft_q_diagnostics.png", "my_learner_mass.png", "curves.png", "efficiency.png"} <= names
+    assert "random_mass.png" not in names and all((tmp_path / n).stat().st_size > 0 for n in names)
