@@ -345,69 +345,79 @@ def measure_floor(env_kwargs: dict, rounds: int, block: int, warmup: int = 5,
     return results
 
 
+def measure_fused(base: dict, rounds: int, block: int, out: Callable[[str], None] = print) -> dict[str, float]:
+    """Section ``fused``: per-phase step time of the default mixture env, and its fused forward against
+    the paper's separate no-grad forward + fwd/bwd (goal <= 0.85)."""
+    fused = Stepper({**base, "fused_forward": True}, None)
+    separate = Stepper({**base, "fused_forward": False}, None)
+    t = interleaved({"fused": fused, "separate": separate}, rounds, block)
+    out(f"task {base['task']}; N={base['num_candidates']}; {rounds} rounds x {block} steps per variant")
+    out("per-phase median step time, fused mixture env:")
+    for k, v in fused.phases.items():
+        out(f"  {k:<8} {statistics.median(v) * 1e3:8.2f} ms")
+    out(ratio_line("fused vs separate forward (mixture step)", t["fused"], t["separate"], 0.85))
+    return {"fused_ms": t["fused"] * 1e3, "separate_ms": t["separate"] * 1e3, "fused_ratio": t["fused"] / t["separate"]}
+
+
+def measure_agents(base: dict, rounds: int, block: int, out: Callable[[str], None] = print) -> dict[str, float]:
+    """Section ``agents``: the soft-Q agent's step against a uniform-mixture step, and the loss- and
+    uncertainty-based agents' against random's (goals <= 1.05)."""
+    pairs = {"uniform": None, "soft_q": "soft_q_paper", "random": "random", "loss": "loss",
+             "uncertainty": "uncertainty"}
+    steppers, results = {}, {}
+    for name, agent in pairs.items():
+        try:
+            steppers[name] = Stepper(base, agent)
+        except (ImportError, AttributeError, ValueError) as exc:  # an agent not built yet: say so, don't hide it
+            out(f"  (skipping {name}: {exc})")
+    t = interleaved(steppers, rounds, block)
+    if "soft_q" in t:
+        out(ratio_line("soft-Q agent vs uniform mixture step", t["soft_q"], t["uniform"], 1.05))
+        results["soft_q_ratio"] = t["soft_q"] / t["uniform"]
+    for name in ("loss", "uncertainty"):
+        if name in t and "random" in t:
+            out(ratio_line(f"{name}-based agent vs random", t[name], t["random"], 1.05))
+            results[f"{name}_ratio"] = t[name] / t["random"]
+    return results
+
+
+def measure_rss(base: dict, steps: int, out: Callable[[str], None] = print) -> dict[str, float]:
+    """Section ``rss``: resident memory growth over ``steps`` mixture steps after a warm-up (goal <= 5%)."""
+    s = Stepper(base, None)
+    warmup = max(20, steps // 10)  # allocator pools fill during the first few hundred steps
+    for _ in range(warmup):
+        s.step()
+    start = _rss_mib()
+    out(f"RSS baseline after {warmup} warm-up steps: {start:.1f} MiB")
+    for i in range(steps):
+        s.step()
+        if (i + 1) % max(1, steps // 10) == 0:
+            out(f"  step {i + 1:>5}: RSS {_rss_mib():8.1f} MiB")
+    end = _rss_mib()
+    growth = (end - start) / start
+    out(f"RSS over {steps} steps: {start:.1f} -> {end:.1f} MiB, growth {growth:+.2%} "
+        f"(goal <= 5%; {'meets' if growth <= 0.05 else 'misses'})")
+    return {"rss_growth": growth}
+
+
 def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> dict[str, float]:
+    """The sections ``args.only`` names, in order; every figure they print, by name."""
     torch.set_num_threads(args.threads)
     allocator = "glibc, freed memory kept" if keep_freed_memory() else "default"
     sections = set(args.only)
     base = dict(task=args.task, num_candidates=args.num_candidates)
-    results: dict[str, float] = {}
     out(f"torch threads: {args.threads}; allocator: {allocator}; "
         f"sections: {', '.join(s for s in SECTIONS if s in sections)}")
-
-    if "fused" in sections:
-        fused = Stepper({**base, "fused_forward": True}, None)
-        separate = Stepper({**base, "fused_forward": False}, None)
-        t = interleaved({"fused": fused, "separate": separate}, args.rounds, args.block)
-        out(f"task {args.task}; N={args.num_candidates}; {args.rounds} rounds x {args.block} steps per variant")
-        out("per-phase median step time, fused mixture env:")
-        for k, v in fused.phases.items():
-            out(f"  {k:<8} {statistics.median(v) * 1e3:8.2f} ms")
-        out(ratio_line("fused vs separate forward (mixture step)", t["fused"], t["separate"], 0.85))
-        results.update(fused_ms=t["fused"] * 1e3, separate_ms=t["separate"] * 1e3,
-                       fused_ratio=t["fused"] / t["separate"])
-
-    if "agents" in sections:
-        pairs = {"uniform": None, "soft_q": "soft_q_paper", "random": "random", "loss": "loss",
-                 "uncertainty": "uncertainty"}
-        steppers = {}
-        for name, agent in pairs.items():
-            try:
-                steppers[name] = Stepper(base, agent)
-            except (ImportError, AttributeError, ValueError) as exc:  # an agent not built yet: say so, don't hide it
-                out(f"  (skipping {name}: {exc})")
-        t = interleaved(steppers, args.rounds, args.block)
-        if "soft_q" in t:
-            out(ratio_line("soft-Q agent vs uniform mixture step", t["soft_q"], t["uniform"], 1.05))
-            results["soft_q_ratio"] = t["soft_q"] / t["uniform"]
-        for name in ("loss", "uncertainty"):
-            if name in t and "random" in t:
-                out(ratio_line(f"{name}-based agent vs random", t[name], t["random"], 1.05))
-                results[f"{name}_ratio"] = t[name] / t["random"]
-
-    if "floor" in sections:
-        env_kwargs = bench_env(args.task, args.num_candidates, args.budget)
-        results.update(measure_floor(env_kwargs, args.rounds, args.block, out=out))
-
-    if "plain" in sections:
-        env_kwargs = bench_env(args.task, args.num_candidates, args.budget)
-        results.update(measure_plain(env_kwargs, tuple(args.agents), args.rounds, args.block, out=out))
-
-    if "rss" in sections and args.rss_steps:
-        s = Stepper(base, None)
-        warmup = max(20, args.rss_steps // 10)  # allocator pools fill during the first few hundred steps
-        for _ in range(warmup):
-            s.step()
-        start = _rss_mib()
-        out(f"RSS baseline after {warmup} warm-up steps: {start:.1f} MiB")
-        for i in range(args.rss_steps):
-            s.step()
-            if (i + 1) % max(1, args.rss_steps // 10) == 0:
-                out(f"  step {i + 1:>5}: RSS {_rss_mib():8.1f} MiB")
-        end = _rss_mib()
-        growth = (end - start) / start
-        out(f"RSS over {args.rss_steps} steps: {start:.1f} -> {end:.1f} MiB, growth {growth:+.2%} "
-            f"(goal <= 5%; {'meets' if growth <= 0.05 else 'misses'})")
-        results["rss_growth"] = growth
+    budgeted = bench_env(args.task, args.num_candidates, args.budget)
+    runs = {"fused": lambda: measure_fused(base, args.rounds, args.block, out),
+            "agents": lambda: measure_agents(base, args.rounds, args.block, out),
+            "floor": lambda: measure_floor(budgeted, args.rounds, args.block, out=out),
+            "plain": lambda: measure_plain(budgeted, tuple(args.agents), args.rounds, args.block, out=out),
+            "rss": lambda: measure_rss(base, args.rss_steps, out) if args.rss_steps else {}}
+    results: dict[str, float] = {}
+    for name in SECTIONS:
+        if name in sections:
+            results.update(runs[name]())
     return results
 
 
