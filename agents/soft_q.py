@@ -14,7 +14,7 @@ Per step k, in :meth:`SoftQAgent.act` (one forward of the candidates serves two 
 :meth:`SoftQAgent.observe` stores ``r_prev`` = the reward of that step. Q learns off-policy from the
 sampled action (§2.5); in mixture mode the transition is caused by the whole mixture.
 
-Credit assignment (measured in ``studies/q_ranking.py``; figures in the README). With the
+Credit assignment (measured in ``studies/q_ranking.py``; figures in ``docs/what_q_learns.md``). With the
 paper's settings the Q-ranking of candidates carries no signal, for three reasons, each with an
 option that addresses it:
 
