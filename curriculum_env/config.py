@@ -6,8 +6,8 @@ The config imports nothing heavy, so ``import curriculum_env`` stays cheap.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +46,8 @@ GPT2_124M: dict[str, Any] = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {"gpt2-124m": GPT2_124M, "paper": GPT2_124M}
-"""Named presets for ``EnvConfig(preset=...)`` / ``gym.make(..., preset=...)``: each maps fields to values;
-explicit arguments win over them.
+"""Named presets for ``EnvConfig.from_preset(name, ...)`` / ``gym.make(..., preset=name)``: each maps fields
+to values; explicit arguments win over them.
 
 ``gpt2-124m`` (alias ``paper``) is the paper's scale on one GPU: GPT-2 small (12 layers, 12 heads,
 d = 768, 1,024-token windows, GPT-2's 50,257-token vocabulary: 124.4M parameters, tied embeddings),
@@ -90,10 +90,12 @@ def preset_values(name: Any) -> dict[str, Any]:
 class EnvConfig:
     """All knobs of the environment, typed and defaulted for the offline tiny default.
 
-    ``preset`` names a set of values (:data:`PRESETS`) for every field not passed explicitly:
-    ``EnvConfig(preset="gpt2-124m", num_candidates=8)`` is the preset with N = 8. Explicit arguments
-    always win, also when they equal a field's class default; :meth:`replace` keeps the preset name and
-    changes only what it is given.
+    A preset (:data:`PRESETS`) gives values to every field not passed explicitly:
+    ``EnvConfig.from_preset("gpt2-124m", num_candidates=8)`` (or ``gym.make(..., preset="gpt2-124m",
+    num_candidates=8)``) is the preset with N = 8. Explicit arguments always win, also when they equal a
+    field's class default; :meth:`replace` keeps the preset name and changes only what it is given. The
+    constructor itself takes every field as given, so ``EnvConfig(preset=...)`` is refused: it would
+    record a preset whose values it never applied.
     """
 
     # --- task and data --------------------------------------------------------------------------
@@ -229,12 +231,16 @@ class EnvConfig:
     GPU; see :data:`PRESETS`). A plain string, so worker processes rebuild the same config from it."""
 
     def __post_init__(self) -> None:
+        if self.preset is not None:
+            preset_values(self.preset)  # raises on an unknown name
+            if not _BUILDING_FROM_PRESET.get():
+                raise TypeError(f"EnvConfig(preset={self.preset!r}, ...) takes every field as given and would not "
+                                f"apply the preset's values: use EnvConfig.from_preset({self.preset!r}, ...) or "
+                                f"gym.make(..., preset={self.preset!r})")
         if self.action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
         if self.difficulty not in DIFFICULTY_METRICS:
             raise ValueError(f"difficulty must be one of {DIFFICULTY_METRICS}, got {self.difficulty!r}")
-        if self.preset is not None:
-            preset_values(self.preset)  # raises on an unknown name
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.precision not in PRECISIONS:
@@ -324,15 +330,30 @@ class EnvConfig:
             raise TypeError(
                 f"unknown CurriculumSelect-v0 argument(s) {unknown}; valid arguments: {sorted(names)}"
             )
-        return cls(**kwargs)
+        preset = kwargs.pop("preset", None)
+        return cls(**kwargs) if preset is None else cls.from_preset(preset, **kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> EnvConfig:
+        """Preset ``name``'s values (:data:`PRESETS`) with ``overrides`` on top; every other field its default."""
+        values = {**preset_values(name), **overrides, "preset": name}
+        token = _BUILDING_FROM_PRESET.set(True)
+        try:
+            return cls(**values)
+        finally:
+            _BUILDING_FROM_PRESET.reset(token)
 
     def replace(self, **changes: Any) -> EnvConfig:
         """A copy with ``changes`` applied (validated like a fresh config). Every other field keeps its
         value, so the preset cannot change here: build a new config for another preset."""
         if "preset" in changes and changes["preset"] != self.preset:
             raise ValueError(f"replace() keeps every field as it is, so it cannot switch preset {self.preset!r} "
-                             f"to {changes['preset']!r}; build a new config: EnvConfig.from_kwargs(preset=..., ...)")
-        return dataclasses.replace(self, **changes)
+                             f"to {changes['preset']!r}; build a new config: EnvConfig.from_preset(name, ...)")
+        token = _BUILDING_FROM_PRESET.set(True)  # the preset's values are already this config's own
+        try:
+            return dataclasses.replace(self, **changes)
+        finally:
+            _BUILDING_FROM_PRESET.reset(token)
 
     @property
     def trained_per_step(self) -> int:
@@ -360,29 +381,10 @@ class EnvConfig:
             f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
 
 
+# Set while from_preset or replace builds a config, whose preset values are applied: the constructor refuses a
+# preset name otherwise (it would record a preset whose values it never applied).
+_BUILDING_FROM_PRESET: contextvars.ContextVar[bool] = contextvars.ContextVar("building_from_preset", default=False)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _preset_init(init):
-    """Wrap the dataclass ``__init__`` so that ``preset`` fills the fields not passed explicitly.
-
-    Only the arguments of the call count as explicit, whatever their value, so ``n_layer=2`` (the class
-    default) still overrides a preset's 12. ``dataclasses.replace`` passes every field, so a replaced
-    config keeps its values.
-    """
-    names = [f.name for f in dataclasses.fields(EnvConfig) if f.init]
-
-    @functools.wraps(init)
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        where = names.index("preset")
-        preset = args[where] if len(args) > where else kwargs.get("preset")
-        if preset is not None:
-            given = set(names[: len(args)]) | set(kwargs)
-            kwargs.update({k: v for k, v in preset_values(preset).items() if k not in given})
-        init(self, *args, **kwargs)
-
-    return __init__
-
-
-EnvConfig.__init__ = _preset_init(EnvConfig.__init__)

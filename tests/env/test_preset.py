@@ -1,5 +1,6 @@
 """The ``gpt2-124m`` preset, bf16 precision and the step-phase benchmark, on shapes two CPU cores afford."""
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -17,7 +18,7 @@ SMALL = dict(preset="gpt2-124m", device="cpu", n_layer=1, context_length=32, num
 
 
 def test_preset_values_are_the_documented_ones():
-    cfg = EnvConfig(preset="gpt2-124m")
+    cfg = EnvConfig.from_preset("gpt2-124m")
     assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.context_length) == (12, 12, 768, 1024)
     assert (cfg.num_candidates, cfg.reward_batch, cfg.heldout_size) == (64, 256, 1024)
     assert cfg.heldout_size >= cfg.reward_batch and cfg.train_batch is None  # the paper's all-N mixture
@@ -25,9 +26,21 @@ def test_preset_values_are_the_documented_ones():
     assert (cfg.precision, cfg.dtype, cfg.device, cfg.fused_forward) == ("bf16", "float32", "auto", False)
     assert (cfg.micro_batch_size, cfg.eval_micro_batch_size) == (16, 32)
     assert PRESETS["paper"] is GPT2_124M
-    assert EnvConfig(preset="paper").replace() == EnvConfig(preset="paper")
-    paper = vars(EnvConfig(preset="paper"))
+    assert EnvConfig.from_preset("paper").replace() == EnvConfig.from_preset("paper")
+    paper = vars(EnvConfig.from_preset("paper"))
     assert {**paper, "preset": "gpt2-124m"} == vars(cfg)
+
+
+def test_the_constructor_refuses_a_preset_it_would_not_apply():
+    with pytest.raises(TypeError, match=r"EnvConfig.from_preset\('gpt2-124m', ...\)"):
+        EnvConfig(preset="gpt2-124m")
+    with pytest.raises(ValueError, match="unknown preset"):
+        EnvConfig.from_preset("gpt3")
+    cfg = EnvConfig.from_preset("gpt2-124m", n_layer=2)
+    assert cfg.replace(n_layer=3).n_layer == 3  # replace() keeps the applied preset
+    with pytest.raises(TypeError, match="from_preset"):
+        dataclasses.replace(cfg, n_layer=3)  # around replace(): refused like the constructor
+    assert EnvConfig.from_kwargs(preset=None, n_layer=3).n_layer == 3 and EnvConfig().preset is None
 
 
 def test_explicit_arguments_win_over_the_preset():
