@@ -205,9 +205,11 @@ class EnvConfig:
     eval_micro_batch_size: int | None = None
     """Windows per chunk of the no-grad forwards (the reward, the scoring forward when it runs without
     gradients, ``evaluate``); ``None``: ``micro_batch_size``. No-grad chunks hold no graph, so they can be larger."""
-    fused_forward: bool = True
-    """Mixture mode without ``train_batch``: the observation forward also yields the losses the update
-    backpropagates (under a budget the observation forward runs without gradients)."""
+    fused_forward: bool | None = None
+    """Whether the observation forward also yields the losses the update backpropagates. ``None``: wherever
+    the step allows it (mixture mode, hidden-state observations, no ``train_batch``; elsewhere the
+    observation forward runs without gradients); ``True``: required, so refused where the step cannot fuse;
+    ``False``: never (a separate no-grad scoring forward)."""
     device: str = "cpu"
     """Torch device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when present)."""
     dtype: str = "float32"
@@ -293,6 +295,21 @@ class EnvConfig:
         if self.paired_reward and not self.compute_reward:
             raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
                              "compute_reward=False skips the reward: drop one of them")
+        if self.fused_forward not in (None, True, False):
+            raise ValueError(f"fused_forward must be None, True or False, got {self.fused_forward!r}")
+        if self.fused_forward:
+            why = [f"{name}={value!r}" for name, value, fuses in (
+                ("action_mode", self.action_mode, self.action_mode == "mixture"),
+                ("train_batch", self.train_batch, self.train_batch is None),
+                ("observation", self.observation, self.observation == "hidden")) if not fuses]
+            if why:
+                raise ValueError(f"fused_forward=True needs the all-N mixture of hidden observations, but "
+                                 f"{', '.join(why)} scores the candidates without gradients: drop fused_forward "
+                                 "(None fuses where it can)")
+        if not self.influence_every and (self.influence_kind != "first_order" or self.influence_heldout != 16):
+            raise ValueError(f"influence_kind={self.influence_kind!r} / influence_heldout={self.influence_heldout} "
+                             "set how the influence probes run, but influence_every=0 runs none: set influence_every "
+                             "too, or leave them at their defaults")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.train_batch is not None:

@@ -174,7 +174,8 @@ class CurriculumSelectEnv(gym.Env):
     def fused(self) -> bool:
         """Whether the observation forward also serves the update (mixture mode, ``fused_forward``)."""
         c = self.config
-        return c.action_mode == "mixture" and c.fused_forward and c.train_batch is None and c.observation == "hidden"
+        return (c.fused_forward is not False and c.action_mode == "mixture" and c.train_batch is None
+                and c.observation == "hidden")
 
     @property
     def _scoring(self) -> bool:

@@ -1,0 +1,27 @@
+"""EnvConfig refuses a setting that would have no effect, naming the fields that make it moot."""
+
+import pytest
+
+from curriculum_env.config import EnvConfig
+from tests.conftest import TINY, make_tiny
+
+
+@pytest.mark.parametrize("moot", [dict(train_batch=2), dict(action_mode="select"), dict(observation="none")])
+def test_a_required_fused_forward_is_refused_where_the_step_cannot_fuse(moot):
+    (name, value), = moot.items()
+    with pytest.raises(ValueError, match=rf"fused_forward=True .* {name}={value!r}"):
+        EnvConfig(**{**TINY, **moot, "fused_forward": True})
+    assert EnvConfig(**{**TINY, **moot}).fused_forward is None  # the default fuses where it can: accepted
+
+
+def test_fused_forward_default_fuses_the_mixture_and_false_never_does():
+    assert make_tiny().unwrapped.fused and not make_tiny(fused_forward=False).unwrapped.fused
+    assert make_tiny(fused_forward=True).unwrapped.fused
+    assert not make_tiny(train_batch=2).unwrapped.fused
+
+
+@pytest.mark.parametrize("probe", [dict(influence_kind="measured"), dict(influence_heldout=32)])
+def test_probe_settings_without_probes_are_refused(probe):
+    with pytest.raises(ValueError, match="influence_every=0 runs none"):
+        EnvConfig(**{**TINY, **probe})
+    assert EnvConfig(**{**TINY, **probe, "influence_every": 3}).influence_every == 3
