@@ -65,7 +65,8 @@ Choices and why:
   than quietly scoring the reward on 23 windows (see :meth:`EnvConfig.check_heldout`): give a task
   with more target text (your files or a ``datasets`` name; offline, ``task="stdlib"``
   -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
-  ``reward_batch`` / ``context_length`` explicitly. A pretrained ``model=`` ignores the shape fields.
+  ``reward_batch`` / ``context_length`` explicitly. With a pretrained ``model=`` the preset's shape fields
+  are left out (the checkpoint brings its own); given explicitly with ``model=`` they are refused.
 - ``fused_forward=False``: the fused forward keeps the autograd graph of all N windows alive from the
   observation to the update. Its saved tensors, measured on CPU for one 1,024-token window of this
   model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the bf16 weight copies once):
@@ -310,6 +311,10 @@ class EnvConfig:
             raise ValueError(f"influence_kind={self.influence_kind!r} / influence_heldout={self.influence_heldout} "
                              "set how the influence probes run, but influence_every=0 runs none: set influence_every "
                              "too, or leave them at their defaults")
+        shape = [f"{name}={getattr(self, name)}" for name in MODEL_SHAPE if getattr(self, name) != _DEFAULTS[name]]
+        if self.model is not None and shape:
+            raise ValueError(f"model={self.model!r} brings its own shape, so {', '.join(shape)} would be ignored: "
+                             "drop them (they shape the random-init GPT-2 only)")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.train_batch is not None:
@@ -353,7 +358,10 @@ class EnvConfig:
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> EnvConfig:
         """Preset ``name``'s values (:data:`PRESETS`) with ``overrides`` on top; every other field its default."""
-        values = {**preset_values(name), **overrides, "preset": name}
+        preset = preset_values(name)
+        if overrides.get("model") is not None:  # a pretrained model brings its own shape: the preset's is moot
+            preset = {k: v for k, v in preset.items() if k not in MODEL_SHAPE}
+        values = {**preset, **overrides, "preset": name}
         token = _BUILDING_FROM_PRESET.set(True)
         try:
             return cls(**values)
@@ -397,6 +405,9 @@ class EnvConfig:
             "or a datasets name; offline: task='stdlib', the standard library's "
             f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
 
+
+MODEL_SHAPE = ("n_layer", "n_head", "n_embd")  # fields that shape the random-init GPT-2 alone
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EnvConfig)}
 
 # Set while from_preset or replace builds a config, whose preset values are applied: the constructor refuses a
 # preset name otherwise (it would record a preset whose values it never applied).

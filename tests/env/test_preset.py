@@ -121,7 +121,8 @@ def test_a_pretrained_model_needs_enough_positions(tmp_path):
 
     config = GPT2Config(vocab_size=4096, n_positions=16, n_layer=1, n_embd=32, n_head=2)
     GPT2LMHeadModel(config).save_pretrained(tmp_path)
-    env = make_tiny(model=str(tmp_path))  # context_length 32 > 16 positions
+    shapeless = {k: v for k, v in TINY.items() if k not in ("n_layer", "n_head", "n_embd")}  # the model's own
+    env = gym.make("CurriculumSelect-v0", **shapeless, model=str(tmp_path))  # context_length 32 > 16 positions
     with pytest.raises(ValueError, match="16 positions, fewer than context_length=32"):
         env.reset(seed=0)
 
