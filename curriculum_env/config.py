@@ -240,59 +240,11 @@ class EnvConfig:
                 raise TypeError(f"EnvConfig(preset={self.preset!r}, ...) takes every field as given and would not "
                                 f"apply the preset's values: use EnvConfig.from_preset({self.preset!r}, ...) or "
                                 f"gym.make(..., preset={self.preset!r})")
-        if self.action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {self.action_mode!r}")
-        if self.difficulty not in DIFFICULTY_METRICS:
-            raise ValueError(f"difficulty must be one of {DIFFICULTY_METRICS}, got {self.difficulty!r}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        _check_fields(self)  # each field on its own; the rules below tie fields together
         if self.precision == "bf16" and self.dtype == "bfloat16":
             raise ValueError("precision='bf16' keeps fp32 master weights but dtype='bfloat16' stores the weights in "
                              "bf16: use precision='bf16' with dtype='float32' (mixed precision), or "
                              "dtype='bfloat16' with precision='fp32' (pure bf16)")
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"compile must be True or False, got {self.compile!r}")
-        e = self.eval_micro_batch_size
-        if e is not None and (not isinstance(e, int) or isinstance(e, bool) or e < 1):
-            raise ValueError(f"eval_micro_batch_size must be a positive integer or None, got {e!r}")
-        if self.render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', got {self.render_mode!r}")
-        positive = ("num_candidates", "heldout_size", "reward_batch", "test_size", "vocab_size", "influence_heldout",
-                    "micro_batch_size", "n_layer", "n_head", "n_embd", "code_chars")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.influence_every, int) or isinstance(self.influence_every, bool) \
-                or self.influence_every < 0:
-            raise ValueError(f"influence_every must be a non-negative integer, got {self.influence_every!r}")
-        if self.influence_kind not in INFLUENCE_KINDS:
-            raise ValueError(f"influence_kind must be one of {INFLUENCE_KINDS}, got {self.influence_kind!r}")
-        if not isinstance(self.context_length, int) or self.context_length < 2:
-            raise ValueError(f"context_length must be an integer >= 2, got {self.context_length!r}")
-        for name in ("lr", "grad_clip"):
-            value = getattr(self, name)
-            if not (_is_number(value) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        if not (_is_number(self.weight_decay) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if not (_is_number(self.lr_final) and 0 <= self.lr_final <= 1):
-            raise ValueError(f"lr_final is a fraction of lr and must lie in [0, 1], got {self.lr_final!r}")
-        if not isinstance(self.warmup_steps, int) or isinstance(self.warmup_steps, bool) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be a non-negative integer, got {self.warmup_steps!r}")
-        h = self.lr_horizon
-        if h is not None and (not isinstance(h, int) or isinstance(h, bool) or h < 1):
-            raise ValueError(f"lr_horizon must be a positive integer or None, got {h!r}")
-        if self.observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {self.observation!r}")
-        if not isinstance(self.update_guard, bool):
-            raise ValueError(f"update_guard must be True or False, got {self.update_guard!r}")
-        if not isinstance(self.compute_reward, bool):
-            raise ValueError(f"compute_reward must be True or False, got {self.compute_reward!r}")
         if self.paired_reward and not self.compute_reward:
             raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
                              "compute_reward=False skips the reward: drop one of them")
@@ -322,8 +274,6 @@ class EnvConfig:
             if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.num_candidates:
                 raise ValueError(f"train_batch must be an integer in [1, num_candidates={self.num_candidates}] "
                                  f"or None, got {b!r}")
-        if self.train_weighting not in TRAIN_WEIGHTINGS:
-            raise ValueError(f"train_weighting must be one of {TRAIN_WEIGHTINGS}, got {self.train_weighting!r}")
         if self.train_weighting == "action" and self.train_batch is None:
             raise ValueError("train_weighting='action' only applies with a training budget: set train_batch too")
         if self.train_weighting == "action" and self.action_mode == "select" and self.train_batch > 1:
@@ -404,6 +354,45 @@ class EnvConfig:
             f"tokens, fewer than reward_batch={self.reward_batch}. Give a task with more target text (your files "
             "or a datasets name; offline: task='stdlib', the standard library's "
             f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
+
+
+# Each field's own range, one rule per kind (checked by _check_fields, in this order).
+CHOICES = {"action_mode": ACTION_MODES, "difficulty": DIFFICULTY_METRICS, "dtype": ("float32", "bfloat16"),
+           "precision": PRECISIONS, "render_mode": (None, "ansi"), "influence_kind": INFLUENCE_KINDS,
+           "lr_schedule": LR_SCHEDULES, "observation": OBSERVATIONS, "train_weighting": TRAIN_WEIGHTINGS}
+INTEGERS = {"num_candidates": 1, "heldout_size": 1, "reward_batch": 1, "test_size": 1, "vocab_size": 1,
+            "influence_heldout": 1, "micro_batch_size": 1, "n_layer": 1, "n_head": 1, "n_embd": 1, "code_chars": 1,
+            "influence_every": 0, "warmup_steps": 0, "context_length": 2}  # name -> smallest value
+OPTIONAL_INTEGERS = ("eval_micro_batch_size", "lr_horizon")  # a positive integer, or None for the default
+FLAGS = ("compile", "update_guard", "compute_reward")
+POSITIVE_NUMBERS = ("lr", "grad_clip")
+
+
+def _check_fields(cfg: EnvConfig) -> None:
+    """Refuse a field outside its own range (:data:`CHOICES`, :data:`INTEGERS`, ...), naming it and its value."""
+    for name, options in CHOICES.items():
+        if getattr(cfg, name) not in options:
+            raise ValueError(f"{name} must be one of {options}, got {getattr(cfg, name)!r}")
+    for name, low in INTEGERS.items():
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            what = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+    for name in OPTIONAL_INTEGERS:
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    for name in FLAGS:
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
+    for name in POSITIVE_NUMBERS:
+        value = getattr(cfg, name)
+        if not (_is_number(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if not (_is_number(cfg.weight_decay) and math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {cfg.weight_decay!r}")
+    if not (_is_number(cfg.lr_final) and 0 <= cfg.lr_final <= 1):
+        raise ValueError(f"lr_final is a fraction of lr and must lie in [0, 1], got {cfg.lr_final!r}")
 
 
 MODEL_SHAPE = ("n_layer", "n_head", "n_embd")  # fields that shape the random-init GPT-2 alone

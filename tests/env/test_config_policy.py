@@ -32,3 +32,19 @@ def test_shape_fields_with_a_pretrained_model_are_refused_and_a_preset_leaves_it
         EnvConfig(model="gpt2", n_layer=1)
     cfg = EnvConfig.from_preset("gpt2-124m", model="gpt2")  # the preset's 12 layers are the checkpoint's business
     assert (cfg.model, cfg.n_layer, cfg.context_length) == ("gpt2", EnvConfig().n_layer, 1024)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (dict(context_length=1), "context_length must be an integer >= 2, got 1"),
+    (dict(warmup_steps=-1), "warmup_steps must be a non-negative integer, got -1"),
+    (dict(n_head=True), "n_head must be a positive integer, got True"),
+    (dict(lr_horizon=0), "lr_horizon must be a positive integer or None, got 0"),
+    (dict(dtype="fp16"), "dtype must be one of ('float32', 'bfloat16'), got 'fp16'"),
+    (dict(render_mode="human"), "render_mode must be one of (None, 'ansi'), got 'human'"),
+    (dict(compile=1), "compile must be True or False, got 1"),
+    (dict(grad_clip=float("nan")), "grad_clip must be a positive finite number, got nan"),
+])
+def test_every_field_is_checked_against_its_own_range_by_name(bad, message):
+    with pytest.raises(ValueError) as caught:
+        EnvConfig(**bad)
+    assert str(caught.value) == message
