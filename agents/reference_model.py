@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from curriculum_env.flops import FlopModel
-from curriculum_env.learner import gpt2_model, token_nll
+from curriculum_env.models import gpt2_model, token_nll
 
 
 def window_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:

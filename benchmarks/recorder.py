@@ -8,6 +8,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from benchmarks.runs import strict_json
+
 RETRIEVAL_WINDOWS = ("rag/ring_size", "rag/ingested_total")  # the windows a retrieval agent looked at
 
 
@@ -71,8 +73,6 @@ class RunRecorder:
                            "choice_accuracy": self._choice()})
 
     def _step(self, rec: Any) -> None:
-        from benchmarks.runs import strict_json
-
         self.step_times.append(time.perf_counter() - self.clock)
         step, info, metrics, spec = rec.step, rec.info, rec.metrics, self.spec
         row = {"step": step, "reward": info.get("reward"), "examples_streamed": info["examples_streamed"],

@@ -339,8 +339,7 @@ def _retrieval_table(rows: list[dict[str, Any]]) -> list[str]:
         g = lambda key, r=r: r.get(key, float("nan"))  # noqa: E731
         lines.append(f"| {r['task']} | {r['agent']} | {r.get('target', '–')} | "
                      f"{_f(g('stream_target_share'), 2)} | {_f(g('retrieved_target_share'), 2)} "
-                     f"| {_f(r.get('retrieved_target_vs_stream', np.nan), 2)} "
-                     f"({_f(r.get('retrieved_target_vs_stream_min', np.nan), 2)}) | "
+                     f"| {_f(g('retrieved_target_vs_stream'), 2)} ({_f(g('retrieved_target_vs_stream_min'), 2)}) | "
                      f"{_f(g('windows_ingested_total'), 0)} | {r['examples_streamed']} | "
                      f"{_f(g('windows_ring_size'), 0)} | {_f(r['median_step_time_vs_random'], 2)} |")
     return lines

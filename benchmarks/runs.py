@@ -160,12 +160,6 @@ def plain_step_time(env, seed: int, steps: int = 20) -> float:
     return float(np.mean(stepper.times[2:]))  # the first two warm the allocator
 
 
-def stream_shares(task: Any) -> dict[str, float]:
-    """Each source's share of ``task``'s stream (its mixture weights, normalised)."""
-    total = sum(w for _, w in task.stream)
-    return {src.label: float(w) / total for src, w in task.stream}
-
-
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` (and, with ``tensorboard``, as
     TensorBoard events in ``out/tensorboard/<run>/``, :mod:`benchmarks.event_log`) and return the result.
@@ -225,7 +219,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "flops": recorder.flops.get("flops/total", recorder.reset_flops),
         "plain_step_flops": u.learner.flop_model.train(b * u.config.context_length),
         "flop_params": u.learner.flop_model.params, "wall_time": wall_time, "plain_step_time": plain,
-        "target": u.data.task.target.label, "stream_shares": stream_shares(u.data.task),
+        "target": u.data.task.target.label, "stream_shares": u.data.stream_shares,
     }
     needle_hits = recorder.needle_hits
     if needle_hits:  # the needle task: how often was the needle among the trained windows?

@@ -53,7 +53,7 @@ import curriculum_env  # noqa: F401
 from benchmarks.allocator import keep_freed_memory
 from benchmarks.memory import resident_bytes
 from benchmarks.runs import PlainStepper
-from curriculum_env.learner import token_nll
+from curriculum_env.models import token_nll
 
 SECTIONS = ("fused", "agents", "floor", "plain", "rss")
 PHASES = ("forward", "update", "reward")

@@ -18,13 +18,14 @@ from curriculum_env.candidate_source import CandidateSource, checked_batch, draw
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
+from curriculum_env.env_readout import EnvReadout
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
 from curriculum_env.schedule import lr_at
 from curriculum_env.walltime import WallTime
 
 
-class CurriculumSelectEnv(gym.Env):
+class CurriculumSelectEnv(EnvReadout, gym.Env):
     """Choose what a language model learns from, one step of training at a time.
 
     Each step the env streams N fresh candidate context windows C_k. The agent weights (or picks)
@@ -391,51 +392,6 @@ class CurriculumSelectEnv(gym.Env):
         if source is not None and not callable(getattr(source, "propose", None)):
             raise TypeError(f"a candidate source needs propose(fresh, draw, reset), got {type(source).__name__}")
         self.candidate_source = source
-
-    # ------------------------------------------------------------------ read-only state for agents, wrappers, tools
-    @property
-    def candidates(self) -> Batch:
-        """The N candidates the next action weights (do not modify; ``set_candidates`` replaces them)."""
-        if self._batch is None:
-            raise RuntimeError("no candidates: call reset() first (a failed step or release() drops them)")
-        return self._batch
-
-    @property
-    def steps_taken(self) -> int:
-        """Updates since the last reset."""
-        return self._step
-
-    @property
-    def examples_trained(self) -> int:
-        """Windows trained with non-zero weight since the last reset."""
-        return self._examples_trained
-
-    @property
-    def last_step(self) -> dict[str, Any]:
-        """A copy of the last step's own record (weights, trained, train loss, reward, ...; empty after reset)."""
-        return dict(self._last)
-
-    @property
-    def probe_rng(self) -> np.random.Generator:
-        """The generator the influence probes draw their held-out sample from (copy it to predict the next)."""
-        return self._probe_rng
-
-    @property
-    def observation_holds_graph(self) -> bool:
-        """Whether the pending observation keeps its forward's autograd graph for the next update (``fused``)."""
-        return self._scores is not None and bool(self._scores.with_grad)
-
-    def observation(self) -> tuple[np.ndarray, dict[str, Any]]:
-        """``(obs, info)`` of the current candidates as the last reset or step returned them, without re-scoring."""
-        if self._batch is None or self._scores is None:
-            raise RuntimeError("no observation: call reset() first")
-        return self._obs(), self._info()
-
-    def release(self) -> None:
-        """Drop the pending observation and any autograd graph it holds (a fused forward keeps all N windows);
-        the env needs ``reset()`` before it steps again."""
-        self._scores = None
-        self._batch = None
 
     def _checked(self, ids, source, rarity, length) -> Batch:
         vocab = int(self.learner.input_embeddings.shape[0])

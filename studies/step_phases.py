@@ -58,7 +58,7 @@ import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from benchmarks.allocator import keep_freed_memory
 from benchmarks.memory import resident_bytes
 from curriculum_env.flops import parameter_counts
-from curriculum_env.learner import token_nll
+from curriculum_env.models import token_nll
 
 H100_BF16_DENSE = 989e12
 STDLIB_TASK = "stdlib"  # the built-in task with enough held-out code for the paper's M and L

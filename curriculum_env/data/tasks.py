@@ -431,3 +431,9 @@ class TaskData:
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
+
+    @property
+    def stream_shares(self) -> dict[str, float]:
+        """Each pool's share of the stream: the mixture ``weights``, normalised."""
+        total = sum(self.weights.values())
+        return {label: w / total for label, w in self.weights.items()}

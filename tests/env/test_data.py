@@ -172,3 +172,8 @@ def test_a_pool_sample_is_one_draw_without_replacement_in_pool_order():
     pool.sample(rng, 4)
     twin.choice(10, size=4, replace=False)
     assert rng.bit_generator.state == twin.bit_generator.state  # exactly one choice() drawn
+
+
+def test_stream_shares_are_the_mixture_weights_normalised():
+    shares = make_tiny(task="noisy").unwrapped.data.stream_shares
+    assert shares == pytest.approx({"prose": 0.25, "random": 0.25, "shuffled": 0.25, "repeat": 0.25})

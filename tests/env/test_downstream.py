@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from curriculum_env.evaluation import choice_accuracy, choice_items, write_lm_eval_task
-from curriculum_env.learner import token_nll
+from curriculum_env.models import token_nll
 from tests.conftest import make_tiny
 
 

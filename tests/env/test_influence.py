@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from curriculum_env.learner import token_nll
+from curriculum_env.models import token_nll
 from tests.conftest import make_tiny
 
 
