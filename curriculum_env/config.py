@@ -42,7 +42,6 @@ GPT2_124M: dict[str, Any] = {
     "precision": "bf16",
     "micro_batch_size": 16,  # fwd/bwd windows per chunk: ~16 x 0.8 GB of activations under bf16 autocast
     "eval_micro_batch_size": 32,  # no-grad windows per chunk (scoring, reward): logits [32, 1024, V] in fp32
-    "fused_forward": False,  # the fused graph of all N windows would be ~50 GB under bf16 (see PRESETS)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {"gpt2-124m": GPT2_124M, "paper": GPT2_124M}
@@ -67,8 +66,8 @@ Choices and why:
   -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
   ``reward_batch`` / ``context_length`` explicitly. With a pretrained ``model=`` the preset's shape fields
   are left out (the checkpoint brings its own); given explicitly with ``model=`` they are refused.
-- ``fused_forward=False``: the fused forward keeps the autograd graph of all N windows alive from the
-  observation to the update. Its saved tensors, measured on CPU for one 1,024-token window of this
+- ``fused_forward`` stays ``False`` (the default): the fused forward would keep the autograd graph of all N
+  windows alive from the observation to the update. Its saved tensors, measured on CPU for one 1,024-token window of this
   model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the bf16 weight copies once):
   82 GB / 49 GB for N = 64, more than or most of one 80 GB GPU. The separate no-grad scoring forward
   costs one forward of N more and keeps memory at one micro-batch; pass ``fused_forward=True`` to try
@@ -206,11 +205,14 @@ class EnvConfig:
     eval_micro_batch_size: int | None = None
     """Windows per chunk of the no-grad forwards (the reward, the scoring forward when it runs without
     gradients, ``evaluate``); ``None``: ``micro_batch_size``. No-grad chunks hold no graph, so they can be larger."""
-    fused_forward: bool | None = None
-    """Whether the observation forward also yields the losses the update backpropagates. ``None``: wherever
-    the step allows it (mixture mode, hidden-state observations, no ``train_batch``; elsewhere the
-    observation forward runs without gradients); ``True``: required, so refused where the step cannot fuse;
-    ``False``: never (a separate no-grad scoring forward)."""
+    fused_forward: bool = False
+    """Whether the observation forward also yields the losses the next update backpropagates. ``False``
+    (default): the observation forward runs without gradients and the update runs its own forward, so no
+    autograd graph outlives a step. ``True``: the pending observation keeps the graph of all N windows
+    until the next ``step`` trains on it (one forward of N fewer per step; the memory of N windows'
+    activations between steps; anything that changes theta in between must call ``refresh()``). Only the
+    all-N mixture of hidden observations can fuse (``action_mode="mixture"``, ``observation="hidden"``,
+    no ``train_batch``); elsewhere ``True`` is refused."""
     device: str = "cpu"
     """Torch device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto`` (CUDA when present)."""
     dtype: str = "float32"
@@ -248,8 +250,6 @@ class EnvConfig:
         if self.paired_reward and not self.compute_reward:
             raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
                              "compute_reward=False skips the reward: drop one of them")
-        if self.fused_forward not in (None, True, False):
-            raise ValueError(f"fused_forward must be None, True or False, got {self.fused_forward!r}")
         if self.fused_forward:
             why = [f"{name}={value!r}" for name, value, fuses in (
                 ("action_mode", self.action_mode, self.action_mode == "mixture"),
@@ -257,8 +257,8 @@ class EnvConfig:
                 ("observation", self.observation, self.observation == "hidden")) if not fuses]
             if why:
                 raise ValueError(f"fused_forward=True needs the all-N mixture of hidden observations, but "
-                                 f"{', '.join(why)} scores the candidates without gradients: drop fused_forward "
-                                 "(None fuses where it can)")
+                                 f"{', '.join(why)} scores the candidates without gradients: leave fused_forward "
+                                 "at False")
         if not self.influence_every and (self.influence_kind != "first_order" or self.influence_heldout != 16):
             raise ValueError(f"influence_kind={self.influence_kind!r} / influence_heldout={self.influence_heldout} "
                              "set how the influence probes run, but influence_every=0 runs none: set influence_every "
@@ -364,7 +364,7 @@ INTEGERS = {"num_candidates": 1, "heldout_size": 1, "reward_batch": 1, "test_siz
             "influence_heldout": 1, "micro_batch_size": 1, "n_layer": 1, "n_head": 1, "n_embd": 1, "code_chars": 1,
             "influence_every": 0, "warmup_steps": 0, "context_length": 2}  # name -> smallest value
 OPTIONAL_INTEGERS = ("eval_micro_batch_size", "lr_horizon")  # a positive integer, or None for the default
-FLAGS = ("compile", "update_guard", "compute_reward")
+FLAGS = ("compile", "update_guard", "compute_reward", "fused_forward")
 POSITIVE_NUMBERS = ("lr", "grad_clip")
 
 

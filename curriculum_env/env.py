@@ -173,10 +173,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     # ------------------------------------------------------------------------------------ helpers
     @property
     def fused(self) -> bool:
-        """Whether the observation forward also serves the update (mixture mode, ``fused_forward``)."""
-        c = self.config
-        return (c.fused_forward is not False and c.action_mode == "mixture" and c.train_batch is None
-                and c.observation == "hidden")
+        """Whether the observation forward also serves the update (``fused_forward``, which the config
+        accepts only for the all-N mixture of hidden observations)."""
+        return self.config.fused_forward
 
     @property
     def _scoring(self) -> bool:
@@ -402,7 +401,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         """Re-score the current candidates under the current LM; returns ``(obs, info)``.
 
         For agents that change theta between steps (e.g. re-initialising the LM): the observation
-        and the fused update graph must belong to the model the next step trains.
+        (and, with ``fused_forward=True``, the update graph it keeps) must belong to the model the next
+        step trains.
         """
         if self._batch is None:
             raise RuntimeError("call reset() before refresh()")

@@ -1,6 +1,8 @@
 """EnvConfig refuses a setting that would have no effect, naming the fields that make it moot."""
 
+import numpy as np
 import pytest
+import torch
 
 from curriculum_env.config import EnvConfig
 from tests.conftest import TINY, make_tiny
@@ -11,13 +13,34 @@ def test_a_required_fused_forward_is_refused_where_the_step_cannot_fuse(moot):
     (name, value), = moot.items()
     with pytest.raises(ValueError, match=rf"fused_forward=True .* {name}={value!r}"):
         EnvConfig(**{**TINY, **moot, "fused_forward": True})
-    assert EnvConfig(**{**TINY, **moot}).fused_forward is None  # the default fuses where it can: accepted
+    assert EnvConfig(**{**TINY, **moot}).fused_forward is False  # the default never fuses: accepted
 
 
-def test_fused_forward_default_fuses_the_mixture_and_false_never_does():
-    assert make_tiny().unwrapped.fused and not make_tiny(fused_forward=False).unwrapped.fused
-    assert make_tiny(fused_forward=True).unwrapped.fused
-    assert not make_tiny(train_batch=2).unwrapped.fused
+@pytest.mark.parametrize("value", [None, 1, "yes"])
+def test_fused_forward_is_a_flag(value):
+    with pytest.raises(ValueError, match="fused_forward"):
+        EnvConfig(**{**TINY, "fused_forward": value})
+
+
+def test_no_graph_outlives_a_step_unless_the_fused_forward_is_asked_for():
+    """Default: every pending observation is graph-free. ``fused_forward=True`` trains the same weights
+    (the update's losses come from the kept graph instead of a second forward) one forward of N cheaper."""
+    runs = {}
+    for fused in (False, True):
+        env = make_tiny(fused_forward=fused)
+        u = env.unwrapped
+        env.reset(seed=4)
+        held = [u.observation_holds_graph]
+        for k in range(3):
+            env.step(np.linspace(0.1, 1.0, 8, dtype=np.float32) ** k)
+            held.append(u.observation_holds_graph)
+        assert held == [fused] * 4
+        runs[fused] = (torch.cat([p.detach().flatten() for p in u.learner.model.parameters()]),
+                       u.learner.flops.total, u.learner.flop_model.forward(8 * TINY["context_length"]))
+        env.close()
+    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-5, atol=1e-6)
+    (_, separate, _), (_, fused, n_forward) = runs[False], runs[True]
+    assert separate - fused == pytest.approx(3 * n_forward)  # one all-N forward (with the head) saved per update
 
 
 @pytest.mark.parametrize("probe", [dict(influence_kind="measured"), dict(influence_heldout=32)])

@@ -41,7 +41,7 @@ def test_observation_returns_what_the_last_step_returned_without_a_forward():
 
 
 def test_release_drops_the_graph_and_the_env_refuses_to_step_until_reset():
-    env = make_tiny()  # the paper's mixture: the observation forward keeps its graph for the update
+    env = make_tiny(fused_forward=True)  # the observation forward keeps its graph for the update
     env.reset(seed=2)
     u = env.unwrapped
     assert u.observation_holds_graph
@@ -51,6 +51,7 @@ def test_release_drops_the_graph_and_the_env_refuses_to_step_until_reset():
         with pytest.raises(RuntimeError, match="reset"):
             call()
     env.reset(seed=2)
+    assert u.observation_holds_graph
     _, reward, *_ = env.step(np.ones(8, dtype=np.float32))
     assert np.isfinite(reward)
     assert not make_tiny(train_batch=2).unwrapped.observation_holds_graph  # never reset: nothing pending
