@@ -43,7 +43,7 @@ import torch
 
 from curriculum_env import probes
 from curriculum_env.flops import FlopCounter, FlopModel
-from curriculum_env.models import gpt2_model, resolve_device, token_nll
+from curriculum_env.models import gpt2_model, next_token_stats, resolve_device, token_nll
 from curriculum_env.step_guard import StepGuard
 
 
@@ -253,13 +253,8 @@ class Learner:
     @staticmethod
     def _stats(logits: torch.Tensor, ids: torch.Tensor, stats: tuple[str, ...]):
         """Per-window mean NLL [B] (graph-connected when grad is on) and, if ``stats`` asks, mean entropy [B]."""
-        if "entropy" not in stats:
-            return token_nll(logits, ids).mean(-1), None
-        logp = logits.float().log_softmax(-1)[:, :-1]  # [B, L-1, V]; one normalisation serves both
-        loss = -logp.gather(-1, ids[:, 1:, None]).squeeze(-1).mean(-1)
-        with torch.no_grad():
-            entropy = -(logp.exp() * logp).sum(-1).mean(-1)
-        return loss, entropy
+        nll, entropy = next_token_stats(logits, ids, entropy="entropy" in stats)
+        return nll.mean(-1), None if entropy is None else entropy.mean(-1)
 
     def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:
         """Forward a batch ``[N, L]`` in micro-batches: hidden states and the asked ``stats``.

@@ -4,7 +4,6 @@ the next-token NLL every loss in the package is built from."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def resolve_device(name: str) -> torch.device:
@@ -31,16 +30,28 @@ def gpt2_model(vocab_size: int, n_positions: int, eos_token_id: int, n_layer: in
     return GPT2LMHeadModel(config)
 
 
-def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Next-token negative log-likelihood [B, L-1] from logits [B, L, V] and ids [B, L].
+def next_token_stats(logits: torch.Tensor, ids: torch.Tensor,
+                     entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Next-token NLL [B, L-1] from logits [B, L, V] and ids [B, L] (graph-connected when the logits are)
+    and, with ``entropy``, the predictive entropy [B, L-1] in nats (no graph) from the same normalisation.
 
-    Cross-entropy runs on the contiguous [B*L, V] view with the last position's target ignored: the
-    shifted slice ``logits[:, :-1]`` would need a copy of the whole logits tensor, and the
-    transposed [B, V, L-1] layout is several times slower on CPU.
+    The log-softmax runs on the contiguous [B*L, V] view and the last position's (unused) row is dropped
+    afterwards: the shifted slice ``logits[:, :-1]`` would need a copy of the whole logits tensor, and a
+    transposed [B, V, L-1] layout is several times slower on CPU. Equal, bit for bit, to
+    ``F.cross_entropy`` on the same view, in value and gradient.
     """
     b, t, v = logits.shape
-    targets = torch.full_like(ids, -100)
+    targets = torch.zeros_like(ids)
     targets[:, :-1] = ids[:, 1:]
-    nll = F.cross_entropy(logits.float().reshape(b * t, v), targets.reshape(b * t), ignore_index=-100,
-                          reduction="none")
-    return nll.view(b, t)[:, :-1]
+    logp = logits.float().reshape(b * t, v).log_softmax(-1)
+    nll = -logp.gather(-1, targets.reshape(b * t, 1)).view(b, t)[:, :-1]
+    if not entropy:
+        return nll, None
+    with torch.no_grad():
+        per_row = logp.view(b, t, v)[:, :-1]
+        return nll, -(per_row.exp() * per_row).sum(-1)
+
+
+def token_nll(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Next-token negative log-likelihood [B, L-1] (:func:`next_token_stats` without the entropy)."""
+    return next_token_stats(logits, ids)[0]
