@@ -78,7 +78,7 @@ def check_equal_compute(results: list[dict[str, Any]]) -> dict[str, dict[str, in
                                       "refusing to compare them")
         (examples, steps), = seen
         budget[task[0]] = {"examples_trained": examples, "gradient_steps": steps,
-                           "train_batch": runs[0].get("train_batch")}
+                           "train_batch": runs[0].get("train_batch"), "splits": runs[0].get("splits")}
     return budget
 
 
@@ -258,6 +258,7 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
     lines = ["Equal compute: " + "; ".join(
         f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
         + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
+        + (f", |D| = {b['splits']['heldout']}, {b['splits']['test']} test windows" if b.get("splits") else "")
         for task, b in summary["equal_compute"].items()) + ".", ""]
     chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
     others = [r for r in summary["rows"] if suite_half(r["task"]) is None]

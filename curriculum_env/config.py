@@ -60,8 +60,8 @@ Choices and why:
   library gives GPT-2's 50,257, so the model has GPT-2's size. (With ``tokenizer=`` a real GPT-2
   tokenizer gives the same.)
 - **Data.** At 1,024 tokens per window the built-in tasks (whose held-out sets are all ``prose``) hold
-  only 23 held-out windows, far fewer than M = 256, so the env refuses them under a preset rather
-  than quietly scoring the reward on 23 windows (see :meth:`EnvConfig.check_heldout`): give a task
+  only 23 held-out windows, far fewer than M = 256, so the env refuses them rather than quietly
+  scoring the reward on 23 windows (see :meth:`EnvConfig.check_heldout`): give a task
   with more target text (your files or a ``datasets`` name; offline, ``task="stdlib"``
   -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
   ``reward_batch`` / ``context_length`` explicitly. With a pretrained ``model=`` the preset's shape fields
@@ -108,9 +108,11 @@ class EnvConfig:
     context_length: int = 64
     """Tokens per context window (fixed length, no padding)."""
     heldout_size: int = 256
-    """|D|, windows in the fixed held-out set that feeds the reward (capped by what the task has)."""
+    """|D|: at most this many windows in the fixed held-out set that feeds the reward (a task holds what its
+    target text gives; ``env.unwrapped.data.heldout`` has the windows, and benchmark runs record the size)."""
     reward_batch: int = 16
-    """M, windows of D sampled afresh each step for the reward (eq. 1)."""
+    """M, windows of D sampled afresh each step for the reward (eq. 1); a task whose D is smaller is
+    refused (see :meth:`check_heldout`)."""
     compute_reward: bool = True
     """Run the reward forward (eq. 1). ``False``, for agents that never read the reward: the M held-out
     windows are still drawn (so every random stream is the same either way) but not scored, the step
@@ -120,7 +122,8 @@ class EnvConfig:
     """Also score the same M windows under theta_k before the update: ``info["reward_before"]`` and
     ``info["reward_gain"]`` = reward - reward_before (one extra no-grad forward of M windows)."""
     test_size: int = 256
-    """Windows in the test split that benchmarks report on (disjoint from D and the stream)."""
+    """At most this many windows in the test split that benchmarks report on (disjoint from D and the
+    stream; a task holds what its target text gives)."""
     difficulty: str = "rarity"
     """Difficulty score in ``info``: ``rarity`` (mean token surprisal) or ``length`` (words per sentence)."""
     tokenizer: str | None = None
@@ -336,24 +339,26 @@ class EnvConfig:
         return self.train_batch or self.num_candidates
 
     def check_heldout(self, available: int) -> None:
-        """Under a preset, refuse a task whose held-out set D has fewer than ``reward_batch`` windows.
+        """Refuse a task whose held-out set D has fewer than ``reward_batch`` windows.
 
-        Without a preset the env scores the reward on ``min(M, |D|)`` windows (``heldout_size`` is capped
-        by what the task has); a preset promises its M, and a reward pass 10x smaller would make every
-        timing at that scale wrong. Needle tasks are exempt: their D is the needle by design.
+        ``heldout_size`` and ``test_size`` are upper bounds (a task holds what its text gives; runs record
+        the sizes they got), but M is the reward's sample size: scoring eq. 1 on fewer windows than asked
+        would change the reward's variance without a word, and under a preset every timing at that scale.
+        Needle tasks are exempt: their D is the needle window by design, and M is 1 there.
         """
-        if self.preset is None or available >= self.reward_batch:
+        if available >= self.reward_batch:
             return
         from curriculum_env.data.tasks import resolve_task
 
         task = resolve_task(self.task)
         if task.needle:
             return
+        where = f"preset {self.preset!r}: " if self.preset else ""
         raise ValueError(
-            f"preset {self.preset!r}: task {task.name!r} has {available} held-out windows of {self.context_length} "
+            f"{where}task {task.name!r} has {available} held-out windows of {self.context_length} "
             f"tokens, fewer than reward_batch={self.reward_batch}. Give a task with more target text (your files "
             "or a datasets name; offline: task='stdlib', the standard library's "
-            f"code), or pass reward_batch<={available} or a smaller context_length explicitly")
+            f"code), or pass reward_batch<={available} or a smaller context_length")
 
 
 # Each field's own range, one rule per kind (checked by _check_fields, in this order).

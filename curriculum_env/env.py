@@ -146,7 +146,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self.config = config
         self.render_mode = config.render_mode
         self.data = build_task_data(config)
-        config.check_heldout(len(self.data.heldout))  # a preset's M must fit in D (clear error, not a silent cap)
+        config.check_heldout(len(self.data.heldout))  # M must fit in D (a clear error, not a silent cap)
         self.learner = Learner(config, self.data.tokenizer)
         n, d = config.num_candidates, self._hidden_size()
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(n, d), dtype=np.float32)
@@ -312,7 +312,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             raise RuntimeError("call reset() before step()")
         weights = action_weights(action, self.config)  # checked before any change
         train_weights = self._train_weights(weights)
-        m = min(self.config.reward_batch, len(self.data.heldout))
+        m = min(self.config.reward_batch, len(self.data.heldout))  # smaller only for a needle's one-window D
         # drawn whether or not the reward is computed, so every random stream is the same either way
         heldout = self.data.heldout.sample(self.np_random, m)
         reward_ids = heldout if self.config.compute_reward else None

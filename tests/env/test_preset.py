@@ -73,13 +73,20 @@ def test_preset_env_steps_on_cpu():
     env.close()
 
 
-def test_preset_refuses_a_heldout_set_smaller_than_m():
-    with pytest.raises(ValueError, match=r"64 held-out windows of 32 tokens, fewer than reward_batch=128"):
+def test_a_heldout_set_smaller_than_m_is_refused_with_or_without_a_preset():
+    with pytest.raises(ValueError, match=r"preset .*64 held-out windows of 32 tokens, fewer than reward_batch=128"):
         gym.make("CurriculumSelect-v0", **{**SMALL, "reward_batch": 128})
-    env = make_tiny(reward_batch=100)  # without a preset the reward uses min(M, |D|) = 64 windows, as before
+    with pytest.raises(ValueError, match=r"^task 'prose' has 64 held-out windows .* reward_batch<=64"):
+        make_tiny(reward_batch=100)
+    env = make_tiny(reward_batch=64, heldout_size=10**6)  # |D| is an upper bound: the task holds what it has
     env.reset(seed=0)
+    assert len(env.unwrapped.data.heldout) < 10**6
     assert math.isfinite(env.step(np.ones(TINY["num_candidates"], np.float32))[1])
     env.close()
+    needle = make_tiny(task="needle", reward_batch=8)  # the needle's D is one window by design: M is 1
+    needle.reset(seed=0)
+    assert math.isfinite(needle.step(np.ones(TINY["num_candidates"], np.float32))[1])
+    needle.close()
 
 
 def test_bf16_runs_on_cpu_close_to_fp32_and_reproducibly():
