@@ -120,7 +120,7 @@ class SoftQAgent:
     def __init__(self, **kwargs: Any):
         """``kwargs``: flat options (``beta=0.3, replay_size=300``), see :meth:`SoftQConfig.options`."""
         self.config = SoftQConfig.from_flat(**kwargs)
-        self.action_mode = self.config.action.mode
+        self.action_mode = self.config.action.action_mode
         self.env: gym.Env | None = None
         self.q: nn.Module | None = None
 
@@ -130,16 +130,16 @@ class SoftQAgent:
         no per-candidate statistic, and the paired reward for the ``gain`` signal."""
         credit = self.config.credit
         # the reward feeds the TD target (reward credit) and the closed-loop / phased temperature's failures
-        reads_reward = (credit.kind == "reward" or credit.reward_signal == "gain"
-                        or self.config.temperature.mode != "fixed")
+        reads_reward = (credit.credit == "reward" or credit.reward_signal == "gain"
+                        or self.config.temperature.temperature != "fixed")
         inputs = self.config.inputs
-        stats = ("loss", "entropy") if inputs.kind != "hidden" or inputs.reference else ()
+        stats = ("loss", "entropy") if inputs.inputs != "hidden" or inputs.reference else ()
         kwargs: dict[str, Any] = {"candidate_stats": stats, "compute_reward": reads_reward}
-        if inputs.kind == "features":
+        if inputs.inputs == "features":
             kwargs["observation"] = "none"  # Q reads the statistics alone: no hidden state is needed
         if credit.reward_signal == "gain":
             kwargs["paired_reward"] = True
-        if credit.kind == "influence" or credit.signal == "reducible+influence":
+        if credit.probes:
             kwargs.update(influence_every=credit.probe_every, influence_kind=credit.probe_kind,
                           influence_heldout=credit.probe_heldout)
         return kwargs
@@ -157,7 +157,7 @@ class SoftQAgent:
         i = c.inputs
         reference = (ReferenceModel(i.reference_layers, 2, i.reference_width, i.reference_steps)
                      if i.reference else None)
-        self.inputs = CandidateInputs(i.kind, reference, i.stream_model)
+        self.inputs = CandidateInputs(i.inputs, reference, i.stream_model)
         d = self.inputs.setup(env, seed)  # the width of Q's input (fits the reference model on D)
         self.rng = np.random.default_rng(seed)  # LM reset seeds
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling
@@ -170,12 +170,12 @@ class SoftQAgent:
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.opt = torch.optim.Adam(self.q.parameters(), lr=c.q.lr)
         self.temp = c.temperature.build()
-        self.replay = PairReplay(c.replay.size, d) if c.replay.size else None
+        self.replay = PairReplay(c.replay.replay_size, d) if c.replay.replay_size else None
         self.pending: dict[str, Any] | None = None  # {h [k, d], ids [k, L], reward}; k = B under a budget, else 1
         self.step = 0
         # influence / learnability credit: z-scored rewards, whose constant-reward fixed point is Q = 0 (bias 0)
-        self.bias_set = c.q.q_init != "reward" or c.credit.kind != "reward"
-        if c.credit.kind != "reward" and c.q.q_init == "reward":
+        self.bias_set = c.q.q_init != "reward" or c.credit.credit != "reward"
+        if c.credit.credit != "reward" and c.q.q_init == "reward":
             with torch.no_grad():
                 for net in (self.q, self.q_target):
                     net[-1].bias.zero_()
@@ -233,8 +233,8 @@ class SoftQAgent:
         if self.replay is not None:
             for row, target in zip(h, y, strict=True):
                 self.replay.add(row, float(target))
-            for _ in range(c.replay.updates):
-                self.q_step(*self.replay.sample(c.replay.batch, self.gen))
+            for _ in range(c.replay.replay_updates):
+                self.q_step(*self.replay.sample(c.replay.replay_batch, self.gen))
         polyak(self.q_target, self.q, c.q.tau)  # eq. 5
 
     def _probe_update(self, qbar: torch.Tensor, beta: float) -> None:
@@ -264,33 +264,33 @@ class SoftQAgent:
             q = self.q(H).squeeze(-1)  # [N], online: action selection (one-step stale, §2.5)
             qbar = self.q_target(H).squeeze(-1)  # [N], target: bootstrap of the previous step
         if self.pending is not None:
-            if c.credit.kind == "reward":
+            if c.credit.credit == "reward":
                 self._td_update(qbar, beta)
             self.pending = None
         if self.probe is not None:
             self._probe_update(qbar, beta)
-        if c.credit.kind == "influence" and "influence" in info:
+        if c.credit.credit == "influence" and "influence" in info:
             r = torch.as_tensor(np.asarray(info["influence"], dtype=np.float64))
             r = ((r - r.mean()) / (r.std() + 1e-12)).float()  # [N], z-scored over the candidates
             self.probe = {"h": H.clone(), "r": r}
             if n > 2:
                 self._metrics["probe/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
-        if c.credit.kind == "learnability" and (c.credit.signal != "reducible+influence" or "influence" in info):
-            r = self.inputs.learnability(cols, c.credit.signal, info.get("influence"))  # [N], z-scored
+        if c.credit.credit == "learnability" and (c.credit.learnability_signal != "reducible+influence" or "influence" in info):
+            r = self.inputs.learnability(cols, c.credit.learnability_signal, info.get("influence"))  # [N], z-scored
             self.probe = {"h": H.clone(), "r": r}
             if n > 2 and float(r.std()) > 0 and float(q.std()) > 0:
                 self._metrics["learnability/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
         self.last_q = q.numpy().copy()
         pi = torch.softmax(q / beta, dim=-1)  # [N], eq. 6
         uniform = self.uniform_step()
-        if self.budget is not None and c.action.mode == "mixture":
+        if self.budget is not None and c.action.action_mode == "mixture":
             return self._act_budget(H, q, pi, beta, uniform, info)
-        behaviour = torch.full((n,), 1.0 / n) if uniform and c.action.mode == "select" else pi
+        behaviour = torch.full((n,), 1.0 / n) if uniform and c.action.action_mode == "select" else pi
         a = int(torch.multinomial(behaviour, 1, generator=self.gen))
         self._set_pending(H, info, torch.tensor([a]))
         self.step += 1
         self._record(q, pi, beta, a, uniform, info)
-        if c.action.mode == "select":
+        if c.action.action_mode == "select":
             return a
         weights = torch.full((n,), 1.0 / n) if uniform else pi
         if c.action.probe_weight:
@@ -340,7 +340,7 @@ class SoftQAgent:
             self.sq_mean = (1.0 - rate) * self.sq_mean + rate * signal * signal
             signal = signal / math.sqrt(self.sq_mean + 1e-12)
         self.pending["reward"] = signal
-        if credit.kind == "reward":
+        if credit.credit == "reward":
             self._metrics["td/signal"] = signal  # what the next TD target uses in place of r_k
         if not self.bias_set:
             with torch.no_grad():  # Q = r_0 everywhere: the fixed point of a constant reward (eq. 3)

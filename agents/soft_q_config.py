@@ -1,10 +1,9 @@
 """The soft-Q agent's options (:class:`agents.soft_q.SoftQAgent`), in seven groups, each one concern.
 
 The agent's constructor stays flat (``SoftQAgent(beta=0.3, gamma=0)``, the registry and
-``soft_q@beta=0.3``): every flat option is one group field, named by the field or by its
-``metadata["flat"]``. A parameter that only one mode reads defaults to ``None`` and is resolved to its
-default when the mode reads it; giving it to a mode that does not read it is refused, as is switching
-on an option (``probe_weight > 0``, ``warmup_steps > 0``, ...) that the rest ignores.
+``soft_q@beta=0.3``): every flat option is one group field of the same name. Each field holds its
+real default; one that the rest of the config does not read must stay at it, and one set where it is
+moot is refused naming both settings (:mod:`agents.config_rules`, the env config's rule too).
 """
 
 from __future__ import annotations
@@ -13,16 +12,11 @@ import difflib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from agents.config_rules import non_negative, positive_int, refuse_moot
 from agents.q_learning import QLearningConfig
 from agents.soft_q_inputs import SIGNALS
 from agents.temperature import TemperatureConfig
 
-
-def non_negative(**values: int) -> None:
-    """Raise ValueError naming the first of ``values`` that is negative."""
-    for name, value in values.items():
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 @dataclass(frozen=True)
 class QConfig(QLearningConfig):
@@ -42,82 +36,69 @@ class QConfig(QLearningConfig):
 class ActionConfig:
     """What the agent sends to the env each step."""
 
-    mode: str = field(default="mixture", metadata={"flat": "action_mode"})
+    action_mode: str = "mixture"
     """``mixture``: send pi as weights (the paper). ``select``: train the LM on the sampled a_k alone."""
     probe_weight: float = 0.0
     """Mixture only: epsilon, train on (1 - epsilon) pi + epsilon one_hot(a_k), so r_k depends on a_k (0: the paper)."""
 
     def __post_init__(self) -> None:
-        if self.mode not in ("mixture", "select"):
-            raise ValueError(f"action_mode must be 'mixture' or 'select', got {self.mode!r}")
+        if self.action_mode not in ("mixture", "select"):
+            raise ValueError(f"action_mode must be 'mixture' or 'select', got {self.action_mode!r}")
         if not 0 <= self.probe_weight <= 1:
             raise ValueError(f"probe_weight must lie in [0, 1], got {self.probe_weight!r}")
-        if self.probe_weight and self.mode == "select":
-            raise ValueError(f"probe_weight={self.probe_weight!r} contradicts action_mode='select': the env trains "
-                             "on a_k alone, there is no mixture to mix it into; drop one")
+        refuse_moot(self, [("probe_weight", self.action_mode == "mixture", f"action_mode={self.action_mode!r}")])
 
 
 @dataclass(frozen=True)
 class CreditConfig:
     """How a step's outcome becomes the regression target of which candidates."""
 
-    kind: str = field(default="reward", metadata={"flat": "credit"})
+    credit: str = "reward"
     """``reward``: the TD update of the sampled action(s) on the step's reward (Algorithm 1). ``influence``: on
     every probed step each of the N candidates gets its own reward r_i = its first-order influence on D (env
     ``influence_every=probe_every``), z-scored over the candidates, and Q(h_i) regresses on
     y_i = (1 - gamma) r_i + gamma V-bar(s') (eqs. 3-5): Q amortises the probes (MATES). ``learnability``: every
     step each candidate's reward is its learner loss minus its reference-model loss, z-scored over the
     candidates (:mod:`agents.soft_q_inputs`; needs ``reference=True``), in the same target."""
-    reward_signal: str | None = None
-    """Reward credit: ``absolute`` r_k (eq. 1, the paper; default) or ``gain`` r_k - (log-prob of the same D-hat
-    before the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
+    reward_signal: str = "absolute"
+    """Reward credit: ``absolute`` r_k (eq. 1, the paper) or ``gain`` r_k - (log-prob of the same D-hat before
+    the update), read from ``info["reward_gain"]`` (needs the env's ``paired_reward=True``)."""
     reward_norm: float = 0.0
     """Reward credit: if > 0, divide the signal by its running RMS, an exponential average with this rate (0: off)."""
-    probe_every: int | None = None
-    """Influence credit: the env probes the candidates' influence every this many steps (default 5)."""
-    probe_kind: str | None = None
-    """Influence credit: the env's ``influence_kind``, ``first_order`` (default) or ``measured``."""
-    probe_heldout: int | None = None
-    """Influence credit: windows of D in each probe's sample, the env's ``influence_heldout`` (default 16)."""
-    signal: str | None = field(default=None, metadata={"flat": "learnability_signal"})
-    """Learnability credit: ``reducible`` (learner - reference loss; default), ``contrast`` (stream-model -
-    reference loss; needs ``stream_model=True``) or ``sum`` (both, z-scored and added)."""
+    probe_every: int = 5
+    """Influence credit (and ``learnability_signal="reducible+influence"``): the env probes the candidates'
+    influence every this many steps."""
+    probe_kind: str = "first_order"
+    """Influence probes: the env's ``influence_kind``, ``first_order`` or ``measured``."""
+    probe_heldout: int = 16
+    """Influence probes: windows of D in each probe's sample, the env's ``influence_heldout``."""
+    learnability_signal: str = "reducible"
+    """Learnability credit: ``reducible`` (learner - reference loss), ``contrast`` (stream-model - reference
+    loss; needs ``stream_model=True``), ``sum`` (both, z-scored and added) or ``reducible+influence``."""
+
+    @property
+    def probes(self) -> bool:
+        """Whether this credit reads the env's influence probes."""
+        return self.credit == "influence" or (self.credit == "learnability"
+                                              and self.learnability_signal == "reducible+influence")
 
     def __post_init__(self) -> None:
-        if self.kind not in CREDITS:
-            raise ValueError(f"credit must be one of {CREDITS}, got {self.kind!r}")
-        reads = {"reward": ("reward_signal",), "influence": ("probe_every", "probe_kind", "probe_heldout"),
-                 "learnability": ("signal", "probe_every", "probe_kind", "probe_heldout")}
-        defaults = {"reward_signal": "absolute", "probe_every": 5, "probe_kind": "first_order", "probe_heldout": 16,
-                    "signal": "reducible"}
-        read = reads[self.kind]
-        if self.kind == "learnability" and self.signal != "reducible+influence":
-            read = ("signal",)  # the probes only feed the influence term
-        for name, default in defaults.items():
-            value = getattr(self, name)
-            if name in read:
-                object.__setattr__(self, name, default if value is None else value)
-            elif value is not None:
-                owner = next(k for k, names in reads.items() if name in names)
-                where = (f"credit={owner!r}" if name not in reads["learnability"] or name == "signal"
-                         else "credit='influence' or learnability_signal='reducible+influence'")
-                raise ValueError(f"{name}={value!r} contradicts credit={self.kind!r}: {name} applies to "
-                                 f"{where} only; drop one")
-        if self.reward_norm and self.kind != "reward":
-            raise ValueError(f"reward_norm={self.reward_norm!r} contradicts credit={self.kind!r}: its z-scored "
-                             "rewards are already normalised (reward_norm applies to credit='reward' only); drop one")
-        if self.signal not in (None, *SIGNALS):
-            raise ValueError(f"learnability_signal must be one of {SIGNALS}, got {self.signal!r}")
-        if self.reward_signal not in (None, "absolute", "gain"):
-            raise ValueError(f"reward_signal must be 'absolute' or 'gain', got {self.reward_signal!r}")
+        if self.credit not in CREDITS:
+            raise ValueError(f"credit must be one of {CREDITS}, got {self.credit!r}")
+        for name, options in (("reward_signal", ("absolute", "gain")), ("probe_kind", ("first_order", "measured")),
+                              ("learnability_signal", SIGNALS)):
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}")
         if not 0 <= self.reward_norm <= 1:
             raise ValueError(f"reward_norm must lie in [0, 1], got {self.reward_norm!r}")
-        if self.probe_kind not in (None, "first_order", "measured"):
-            raise ValueError(f"probe_kind must be 'first_order' or 'measured', got {self.probe_kind!r}")
-        for name in ("probe_every", "probe_heldout"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(probe_every=self.probe_every, probe_heldout=self.probe_heldout)
+        mode = f"credit={self.credit!r}"
+        probes_why = (f"{mode} with learnability_signal={self.learnability_signal!r}"
+                      if self.credit == "learnability" else mode)
+        reward, learnability = self.credit == "reward", self.credit == "learnability"
+        refuse_moot(self, [("reward_signal", reward, mode), ("reward_norm", reward, mode),
+                           ("learnability_signal", learnability, mode),
+                           *((name, self.probes, probes_why) for name in ("probe_every", "probe_kind", "probe_heldout"))])
 
 
 INPUTS = ("hidden", "features", "both")
@@ -128,66 +109,53 @@ CREDITS = ("reward", "influence", "learnability")
 class InputConfig:
     """What Q reads per candidate, and the reference model trained on D (:mod:`agents.soft_q_inputs`)."""
 
-    kind: str = field(default="hidden", metadata={"flat": "inputs"})
+    inputs: str = "hidden"
     """``hidden``: the env observation (the learner's hidden states, the paper); ``features``: loss, entropy
     (and with a reference: reference loss, learnability), each z-scored over the step and divided by log V;
     ``both``: the two concatenated."""
     reference: bool = False
     """Train a tiny reference GPT-2 on the env's held-out set D in ``setup`` (its FLOPs charged to the run)."""
-    reference_layers: int | None = None
-    """Reference model: transformer blocks (default 1)."""
-    reference_width: int | None = None
-    """Reference model: hidden size (default 32; 2 heads)."""
-    reference_steps: int | None = None
-    """Reference model: AdamW steps of 16 windows of D (default 200)."""
+    reference_layers: int = 1
+    """Reference model: transformer blocks."""
+    reference_width: int = 32
+    """Reference model: hidden size (even: 2 heads)."""
+    reference_steps: int = 200
+    """Reference model: AdamW steps of 16 windows of D."""
     stream_model: bool = False
     """Also keep a hashed bigram count model of every candidate seen (:mod:`agents.ngram_model`): the
     ``general`` loss and the ``contrast`` general - reference (a cross-entropy difference) join the features."""
 
     def __post_init__(self) -> None:
-        if self.kind not in INPUTS:
-            raise ValueError(f"inputs must be one of {INPUTS}, got {self.kind!r}")
-        defaults = {"reference_layers": 1, "reference_width": 32, "reference_steps": 200}
-        for name, default in defaults.items():
-            value = getattr(self, name)
-            if not self.reference:
-                if value is not None:
-                    raise ValueError(f"{name}={value!r} contradicts reference=False (there is no reference "
-                                     "model to size); drop one")
-                continue
-            value = default if value is None else value
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            object.__setattr__(self, name, value)
+        if self.inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {self.inputs!r}")
+        sizes = ("reference_layers", "reference_width", "reference_steps")
+        refuse_moot(self, [(name, self.reference, "reference=False") for name in sizes])
+        positive_int(**{name: getattr(self, name) for name in sizes})
         if self.stream_model and not self.reference:
             raise ValueError("stream_model=True needs reference=True (its contrast is against the reference model)")
-        if self.reference and self.reference_width % 2:
+        if self.reference_width % 2:
             raise ValueError(f"reference_width must be even (2 attention heads), got {self.reference_width!r}")
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
-    """Experience replay of (h, y) regression pairs (off: ``size = updates = 0``)."""
+    """Experience replay of (h, y) regression pairs (off: ``replay_size = replay_updates = 0``)."""
 
-    size: int = field(default=0, metadata={"flat": "replay_size"})
+    replay_size: int = 0
     """Capacity of the (h, y) replay buffer (0: no replay)."""
-    updates: int = field(default=0, metadata={"flat": "replay_updates"})
+    replay_updates: int = 0
     """Extra Q steps per env step on minibatches drawn from the replay buffer."""
-    batch: int | None = field(default=None, metadata={"flat": "replay_batch"})
-    """Minibatch size of each replay update (default 32 when replay is on)."""
+    replay_batch: int = 32
+    """Minibatch size of each replay update."""
 
     def __post_init__(self) -> None:
-        non_negative(replay_size=self.size, replay_updates=self.updates)
-        if bool(self.size) != bool(self.updates):
-            raise ValueError(f"replay_size={self.size!r} and replay_updates={self.updates!r}: replay needs both > 0 "
-                             "(a buffer that no update reads, or updates with no buffer); set both or neither")
-        if self.batch is not None and not self.updates:
-            raise ValueError(f"replay_batch={self.batch!r} contradicts replay_updates=0 (no replay update draws a "
-                             "minibatch); drop one")
-        if self.updates:
-            object.__setattr__(self, "batch", 32 if self.batch is None else self.batch)
-            if self.batch < 1:
-                raise ValueError(f"replay_batch must be >= 1, got {self.batch!r}")
+        non_negative(replay_size=self.replay_size, replay_updates=self.replay_updates)
+        if bool(self.replay_size) != bool(self.replay_updates):
+            raise ValueError(f"replay_size={self.replay_size!r} and replay_updates={self.replay_updates!r}: replay "
+                             "needs both > 0 (a buffer that no update reads, or updates with no buffer); set both "
+                             "or neither")
+        refuse_moot(self, [("replay_batch", bool(self.replay_updates), "replay_updates=0")])
+        positive_int(replay_batch=self.replay_batch)
 
 
 @dataclass(frozen=True)
@@ -204,23 +172,16 @@ class AblationConfig:
     """Re-initialise the LM every K steps so only Q keeps learning (0: off)."""
     td_into_theta: bool = False
     """Re-forward the previous action's tokens with gradients; the TD loss also trains theta (§2.7)."""
-    td_lambda: float | None = None
-    """With td_into_theta: lambda_TD, scale of the TD loss's gradient into theta (default 1.0)."""
+    td_lambda: float = 1.0
+    """With td_into_theta: lambda_TD, scale of the TD loss's gradient into theta."""
 
     def __post_init__(self) -> None:
         non_negative(warmup_steps=self.warmup_steps, alternate_every=self.alternate_every,
-                     reset_lm_every=self.reset_lm_every)
-        for name in ("warmup_steps", "alternate_every"):
-            if self.no_q_weighting and getattr(self, name):
-                raise ValueError(f"{name}={getattr(self, name)!r} contradicts no_q_weighting=True: every step is "
-                                 "already uniform; drop one")
-        if self.td_into_theta:
-            object.__setattr__(self, "td_lambda", 1.0 if self.td_lambda is None else self.td_lambda)
-            if self.td_lambda < 0:
-                raise ValueError(f"td_lambda must be >= 0, got {self.td_lambda!r}")
-        elif self.td_lambda is not None:
-            raise ValueError(f"td_lambda={self.td_lambda!r} contradicts td_into_theta=False (no TD loss reaches "
-                             "theta); drop one")
+                     reset_lm_every=self.reset_lm_every, td_lambda=self.td_lambda)
+        weighting = not self.no_q_weighting
+        refuse_moot(self, [("warmup_steps", weighting, "no_q_weighting=True"),
+                           ("alternate_every", weighting, "no_q_weighting=True"),
+                           ("td_lambda", self.td_into_theta, "td_into_theta=False")])
 
 
 @dataclass(frozen=True)
@@ -248,25 +209,24 @@ class SoftQConfig:
     """no_q_weighting, warmup_steps, alternate_every, reset_lm_every, td_into_theta, td_lambda."""
 
     def __post_init__(self) -> None:  # contradictions across groups
-        kind = self.credit.kind
-        if kind != "reward" and self.action.mode != "mixture":
+        kind = self.credit.credit
+        if kind != "reward" and self.action.action_mode != "mixture":
             raise ValueError(f"credit={kind!r} needs action_mode='mixture' (it credits all N candidates of a "
-                             f"mixture step), got action_mode={self.action.mode!r}")
+                             f"mixture step), got action_mode={self.action.action_mode!r}")
         if kind != "reward" and self.ablation.td_into_theta:
             raise ValueError(f"credit={kind!r} contradicts td_into_theta=True (there is no TD loss on the trained "
                              "windows to send into theta); drop one")
         if kind == "learnability" and not self.inputs.reference:
             raise ValueError("credit='learnability' needs reference=True (learnability is the learner's loss minus "
                              "the reference model's)")
-        if self.credit.signal in ("contrast", "sum") and not self.inputs.stream_model:
-            raise ValueError(f"learnability_signal={self.credit.signal!r} needs stream_model=True (the contrast is "
+        if self.credit.learnability_signal in ("contrast", "sum") and not self.inputs.stream_model:
+            raise ValueError(f"learnability_signal={self.credit.learnability_signal!r} needs stream_model=True (the contrast is "
                              "the stream model's loss minus the reference's)")
 
     @classmethod
     def options(cls) -> dict[str, tuple[str, str]]:
         """Flat option name -> (group, field), in declaration order."""
-        return {f.metadata.get("flat", f.name): (group.name, f.name)
-                for group in fields(cls) for f in fields(group.default_factory)}
+        return {f.name: (group.name, f.name) for group in fields(cls) for f in fields(group.default_factory)}
 
     @classmethod
     def from_flat(cls, **options: Any) -> SoftQConfig:
@@ -284,7 +244,7 @@ class SoftQConfig:
         return cls(**{f.name: f.default_factory(**groups[f.name]) for f in fields(cls)})
 
     def flat(self) -> dict[str, Any]:
-        """The flat options of this config (``None``: a parameter that its mode does not read)."""
+        """The flat options of this config (every one at its value; ``from_flat(**flat())`` rebuilds it)."""
         return {name: getattr(getattr(self, group), attr) for name, (group, attr) in self.options().items()}
 
 

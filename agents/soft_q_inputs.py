@@ -1,6 +1,6 @@
 """What the soft-Q agent's Q-network reads per candidate, and the learnability reward.
 
-**Inputs** (``SoftQConfig.inputs.kind``):
+**Inputs** (``SoftQConfig.inputs.inputs``):
 
 - ``hidden``: the env observation, the learner's detached last-layer hidden state of each candidate
   [N, d] (the paper, §2.2);

@@ -22,8 +22,10 @@ spread (see the ``q/spread`` metric of the agent).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
+
+from agents.config_rules import refuse_moot
 
 
 class FixedTemperature:
@@ -147,76 +149,55 @@ TEMPERATURES = ("fixed", "phased", "closed_loop")
 
 @dataclass(frozen=True)
 class TemperatureConfig:
-    """How beta is set: the controller ``mode`` and the parameters that mode reads, nothing else.
+    """How beta is set: the controller (``temperature``) and the parameters each controller reads.
 
-    A parameter left ``None`` takes its default when ``mode`` reads it and stays ``None`` when it does
-    not; giving one that ``mode`` does not read is a contradiction (ValueError naming both), e.g. a
-    fixed ``beta`` with ``temperature="closed_loop"``, which sets beta from the failure rate instead.
-    ``metadata["flat"]`` is the option's name on the agent's flat constructor where it differs.
+    Every field holds its real default; one that the chosen controller does not read must stay at it
+    (:func:`agents.config_rules.refuse_moot`), e.g. a fixed ``beta=0.3`` with
+    ``temperature="closed_loop"``, which sets beta from the failure rate instead, is refused.
     """
 
-    mode: str = field(default="fixed", metadata={"flat": "temperature"})
+    temperature: str = "fixed"
     """``fixed`` | ``phased`` | ``closed_loop`` (the classes above)."""
-    beta: float | None = None
-    """Fixed: beta of softmax(Q / beta) (eq. 6) and of V-bar (eq. 4); default 1.0 (the paper)."""
-    beta_min: float | None = None
-    """Closed loop (and phased, after its phases): beta = beta_min + beta_k * failure_rate; default 0.5."""
-    beta_k: float | None = None
-    """Closed loop (and phased): gain k on the failure rate; default 0.7."""
-    window: int | None = field(default=None, metadata={"flat": "temperature_window"})
-    """Closed loop (and phased): steps in the failure-rate window and the running mean; default 20."""
-    planned_steps: int | None = None
-    """Phased: the planned run length the phase fractions refer to; default 1000."""
-    phase_betas: tuple[float, ...] | None = None
-    """Phased: beta of the explore, focus and refine phases; default (1.2, 0.9, 0.7)."""
-    phase_bounds: tuple[float, ...] | None = None
-    """Phased: step fractions where those phases end (then the closed loop); default (0.1, 0.5, 0.9)."""
+    beta: float = 1.0
+    """Fixed: beta of softmax(Q / beta) (eq. 6) and of V-bar (eq. 4); 1.0 is the paper's."""
+    beta_min: float = 0.5
+    """Closed loop (and phased, after its phases): beta = beta_min + beta_k * failure_rate."""
+    beta_k: float = 0.7
+    """Closed loop (and phased): gain k on the failure rate."""
+    temperature_window: int = 20
+    """Closed loop (and phased): steps in the failure-rate window and the running mean."""
+    planned_steps: int = 1000
+    """Phased: the planned run length the phase fractions refer to."""
+    phase_betas: tuple[float, ...] = (1.2, 0.9, 0.7)
+    """Phased: beta of the explore, focus and refine phases."""
+    phase_bounds: tuple[float, ...] = (0.1, 0.5, 0.9)
+    """Phased: step fractions where those phases end (then the closed loop)."""
 
-    DEFAULTS = {"beta": 1.0, "beta_min": 0.5, "beta_k": 0.7, "window": 20, "planned_steps": 1000,
-                "phase_betas": (1.2, 0.9, 0.7), "phase_bounds": (0.1, 0.5, 0.9)}
-    """The default of each parameter, used when ``mode`` reads it and it is not given."""
-    READS = {"fixed": ("beta",), "closed_loop": ("beta_min", "beta_k", "window"),
-             "phased": ("beta_min", "beta_k", "window", "planned_steps", "phase_betas", "phase_bounds")}
-    """The parameters each mode reads."""
+    READS = {"fixed": ("beta",), "closed_loop": ("beta_min", "beta_k", "temperature_window"),
+             "phased": ("beta_min", "beta_k", "temperature_window", "planned_steps", "phase_betas", "phase_bounds")}
+    """The parameters each controller reads."""
 
     def __post_init__(self) -> None:
-        if self.mode not in TEMPERATURES:
-            raise ValueError(f"unknown temperature {self.mode!r}; choose one of {TEMPERATURES}")
-        reads = self.READS[self.mode]
-        for f in fields(self):
-            if f.name == "mode":
-                continue
-            value, flat = getattr(self, f.name), f.metadata.get("flat", f.name)
-            if f.name not in reads:
-                if value is not None:
-                    users = [m for m, names in self.READS.items() if f.name in names]
-                    raise ValueError(f"{flat}={value!r} contradicts temperature={self.mode!r}, which does not read "
-                                     f"it ({flat} applies to temperature={' or '.join(map(repr, users))}; "
-                                     f"{self.mode!r} reads {', '.join(self._flat(n) for n in reads)}): drop one")
-                continue
-            if value is None:
-                value = self.DEFAULTS[f.name]
-            elif f.name.startswith("phase_"):
-                value = tuple(value)  # from a list on the command line; frozen and hashable
-            object.__setattr__(self, f.name, value)
+        if self.temperature not in TEMPERATURES:
+            raise ValueError(f"unknown temperature {self.temperature!r}; choose one of {TEMPERATURES}")
+        for name in ("phase_betas", "phase_bounds"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # a list from the command line; hashable
+        reads = self.READS[self.temperature]
+        refuse_moot(self, ((f.name, f.name in reads, f"temperature={self.temperature!r}")
+                           for f in fields(self) if f.name != "temperature"))
         self.build()  # the controllers validate their parameters
-
-    @classmethod
-    def _flat(cls, name: str) -> str:
-        """The flat option name of field ``name``."""
-        return next(f.metadata.get("flat", f.name) for f in fields(cls) if f.name == name)
 
     def build(self) -> FixedTemperature | ClosedLoopTemperature | PhasedTemperature:
         """A fresh controller for this configuration."""
-        if self.mode == "fixed":
+        if self.temperature == "fixed":
             return FixedTemperature(self.beta)
-        if self.mode == "closed_loop":
-            return ClosedLoopTemperature(self.beta_min, self.beta_k, self.window)
+        if self.temperature == "closed_loop":
+            return ClosedLoopTemperature(self.beta_min, self.beta_k, self.temperature_window)
         return PhasedTemperature(self.planned_steps, self.phase_betas, self.phase_bounds, self.beta_min,
-                                 self.beta_k, self.window)
+                                 self.beta_k, self.temperature_window)
 
 
 def make_temperature(kind: str, **params: Any) -> FixedTemperature | ClosedLoopTemperature | PhasedTemperature:
     """A temperature controller by name: ``fixed`` | ``phased`` | ``closed_loop``, with the parameters
     of :class:`TemperatureConfig` that this kind reads (the others are refused)."""
-    return TemperatureConfig(mode=kind, **params).build()
+    return TemperatureConfig(temperature=kind, **params).build()

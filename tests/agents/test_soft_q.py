@@ -331,25 +331,27 @@ def test_gain_agent_runs_in_the_harness_env_it_asks_for():
 def test_flat_options_land_in_their_groups_and_round_trip():
     agent = SoftQAgent(beta=0.3, replay_size=300, replay_updates=2, gamma=0, temperature="fixed")
     c = agent.config
-    assert (c.temperature.mode, c.temperature.beta, c.q.gamma) == ("fixed", 0.3, 0)
-    assert (c.replay.size, c.replay.updates, c.replay.batch) == (300, 2, 32)  # batch: its default, replay on
-    assert c.temperature.beta_min is None and c.credit.probe_every is None  # not read by these modes
+    assert (c.temperature.temperature, c.temperature.beta, c.q.gamma) == ("fixed", 0.3, 0)
+    assert (c.replay.replay_size, c.replay.replay_updates, c.replay.replay_batch) == (300, 2, 32)  # batch: default
+    assert c.temperature.beta_min == 0.5 and c.credit.probe_every == 5  # real defaults, unread by these modes
     options = SoftQConfig.options()
     assert len(options) == 38 and len(set(options.values())) == 38  # one group field per flat name
-    assert options["temperature"] == ("temperature", "mode") and options["replay_batch"] == ("replay", "batch")
+    assert all(field == name for name, (_, field) in options.items())  # no name is translated
+    assert options["temperature"] == ("temperature", "temperature") and options["replay_batch"][0] == "replay"
     flat = c.flat()
-    assert set(flat) == set(options)
-    assert SoftQConfig.from_flat(**{k: v for k, v in flat.items() if v is not None}) == c
+    assert set(flat) == set(options) and None not in flat.values()
+    assert SoftQConfig.from_flat(**flat) == c
     with pytest.raises(AttributeError):  # frozen: a config does not change under a running agent
         c.q.gamma = 0.5
     closed = SoftQConfig.from_flat(temperature="closed_loop").temperature
-    assert (closed.beta, closed.beta_min, closed.beta_k, closed.window, closed.planned_steps) == (None, 0.5, 0.7, 20,
-                                                                                                  None)
+    assert (closed.beta_min, closed.beta_k, closed.temperature_window) == (0.5, 0.7, 20)
+    with pytest.raises(ValueError, match="planned_steps=50 contradicts temperature='closed_loop'"):
+        SoftQConfig.from_flat(temperature="closed_loop", planned_steps=50)
 
 
 @pytest.mark.parametrize(("kwargs", "first", "second"), [
     ({"beta": 0.05, "temperature": "closed_loop"}, "beta=0.05", "temperature='closed_loop'"),
-    ({"beta": 1.0, "temperature": "phased"}, "beta=1.0", "temperature='phased'"),
+    ({"beta": 0.8, "temperature": "phased"}, "beta=0.8", "temperature='phased'"),
     ({"beta_min": 0.1}, "beta_min=0.1", "temperature='fixed'"),
     ({"temperature_window": 5}, "temperature_window=5", "temperature='fixed'"),
     ({"planned_steps": 50, "temperature": "closed_loop"}, "planned_steps=50", "temperature='closed_loop'"),
@@ -360,7 +362,9 @@ def test_flat_options_land_in_their_groups_and_round_trip():
     ({"no_q_weighting": True, "warmup_steps": 3}, "warmup_steps=3", "no_q_weighting=True"),
     ({"no_q_weighting": True, "alternate_every": 4}, "alternate_every=4", "no_q_weighting=True"),
     ({"reference_steps": 50}, "reference_steps=50", "reference=False"),
-    ({"credit": "learnability", "probe_every": 5}, "probe_every=5", "credit='learnability'"),
+    ({"credit": "learnability", "probe_every": 3}, "probe_every=3", "credit='learnability'"),
+    ({"credit": "influence", "learnability_signal": "contrast"}, "learnability_signal='contrast'",
+     "credit='influence'"),
     ({"credit": "learnability"}, "credit='learnability'", "reference=True"),
     ({"credit": "learnability", "reference": True, "action_mode": "select"}, "credit='learnability'",
      "action_mode='select'"),
@@ -381,6 +385,7 @@ def test_every_registered_soft_q_preset_constructs_and_saves_its_config():
         agent = make_agent(name)
         needs_env = agent.config.inputs.reference  # a reference model is trained on the env's D
         agent.setup(make_tiny(train_batch=2, **agent.env_kwargs) if needs_env else stub_env(), 0)
-        assert agent.state_dict()["config"]["temperature"]["mode"] == agent.config.temperature.mode
+        saved = agent.state_dict()["config"]["temperature"]["temperature"]
+        assert saved == agent.config.temperature.temperature
     closed = make_agent("soft_q_closed_loop").config.temperature
-    assert (closed.mode, closed.beta, closed.beta_min, closed.beta_k) == ("closed_loop", None, 0.025, 0.05)
+    assert (closed.temperature, closed.beta_min, closed.beta_k) == ("closed_loop", 0.025, 0.05)

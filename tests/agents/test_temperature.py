@@ -47,10 +47,10 @@ def test_phased_schedule_boundaries_then_closed_loop():
 
 
 def test_state_round_trip_and_factory():
-    t = make_temperature("closed_loop", window=4)
+    t = make_temperature("closed_loop", temperature_window=4)
     for r in [3.0, 1.0, 2.0]:
         t.update(r)
-    u = make_temperature("closed_loop", window=4)
+    u = make_temperature("closed_loop", temperature_window=4)
     u.load_state_dict(t.state_dict())
     t.update(0.5)
     u.update(0.5)
@@ -63,13 +63,13 @@ def test_state_round_trip_and_factory():
         FixedTemperature(0.0)
 
 
-def test_config_resolves_the_parameters_its_mode_reads_and_refuses_the_rest():
-    assert TemperatureConfig().beta == 1.0 and TemperatureConfig().beta_min is None
-    phased = TemperatureConfig(mode="phased", phase_betas=[2.0, 1.0], phase_bounds=[0.5, 1.0])
-    assert phased.phase_betas == (2.0, 1.0) and phased.beta_k == 0.7 and phased.beta is None
+def test_config_keeps_real_defaults_and_refuses_a_parameter_its_mode_does_not_read():
+    assert TemperatureConfig().beta == 1.0 and TemperatureConfig().beta_min == 0.5  # real defaults
+    phased = TemperatureConfig(temperature="phased", phase_betas=[2.0, 1.0], phase_bounds=[0.5, 1.0])
+    assert phased.phase_betas == (2.0, 1.0) and phased.beta_k == 0.7
     t = phased.build()
     assert isinstance(t, PhasedTemperature) and t.beta == 2.0 and t.loop.k == 0.7
-    assert isinstance(TemperatureConfig(mode="closed_loop", window=3).build(), ClosedLoopTemperature)
+    assert isinstance(TemperatureConfig(temperature="closed_loop", temperature_window=3).build(), ClosedLoopTemperature)
     with pytest.raises(ValueError, match="beta=0.3 contradicts temperature='closed_loop'"):
         make_temperature("closed_loop", beta=0.3)
     with pytest.raises(ValueError, match="phase_betas=.* contradicts temperature='fixed'"):
