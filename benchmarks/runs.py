@@ -182,7 +182,8 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     keep_freed_memory()
     agent = make_agent(spec.agent)
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
-                   max_episode_steps=spec.steps + 1, **{**getattr(agent, "env_kwargs", {}), **spec.env})
+                   max_episode_steps=spec.steps + 1,
+                   **{"timings": True, **getattr(agent, "env_kwargs", {}), **spec.env})  # phase times for the logs
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     bar = events = None

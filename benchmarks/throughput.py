@@ -124,7 +124,7 @@ class Stepper:
         from agents import make_agent
         from agents.base import agent_steps
 
-        self.env = gym.make("CurriculumSelect-v0", **env_kwargs)
+        self.env = gym.make("CurriculumSelect-v0", **{"timings": True, **env_kwargs})  # per-phase times
         self.agent = make_agent(agent) if agent else UniformWeights()
         self.clock = StepClock(self.env)
         self._loop = agent_steps(self.clock, self.agent, seed)

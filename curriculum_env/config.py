@@ -232,6 +232,11 @@ class EnvConfig:
     # --- episode --------------------------------------------------------------------------------
     render_mode: str | None = None
     """``ansi`` returns a one-line summary of the step from ``render()``."""
+    timings: bool = False
+    """Report each phase's wall time in ``info`` (``time/forward``, ``time/update``, ``time/reward``,
+    ``time/influence``, and a candidate source's or wrapper's own), in seconds. Off by default: a timing
+    belongs to the machine, not to the MDP, and two runs from one seed must return equal infos
+    (Gymnasium's determinism check compares them). The benchmark harness turns it on."""
 
     # --- preset ---------------------------------------------------------------------------------
     preset: str | None = None
@@ -369,7 +374,7 @@ INTEGERS = {"num_candidates": 1, "heldout_size": 1, "reward_batch": 1, "test_siz
             "influence_heldout": 1, "micro_batch_size": 1, "n_layer": 1, "n_head": 1, "n_embd": 1, "code_chars": 1,
             "influence_every": 0, "warmup_steps": 0, "context_length": 2}  # name -> smallest value
 OPTIONAL_INTEGERS = ("eval_micro_batch_size", "lr_horizon")  # a positive integer, or None for the default
-FLAGS = ("compile", "update_guard", "compute_reward", "fused_forward")
+FLAGS = ("compile", "update_guard", "compute_reward", "fused_forward", "timings")
 POSITIVE_NUMBERS = ("lr", "grad_clip")
 
 

@@ -22,7 +22,6 @@ from curriculum_env.env_readout import EnvReadout
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
 from curriculum_env.learner import Learner, Scores
 from curriculum_env.schedule import lr_at
-from curriculum_env.walltime import WallTime
 
 
 class CurriculumSelectEnv(EnvReadout, gym.Env):
@@ -87,14 +86,15 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     forward that made the observation, and only when asked: without them that forward skips the LM
     head), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
     current candidates; ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
-    ``time/forward``, ``time/update``, ``time/reward``; after a step also ``weights`` (the action,
+    with ``timings=True`` the phases' wall times ``time/forward``, ``time/update``, ``time/reward``
+    (and ``time/influence``, the probes' cost), in seconds; after a step also ``weights`` (the action,
     normalised), ``train_weights``, ``trained`` and ``trained_source`` (the weights the LM trained
     with, the indices of the candidates trained and their source labels -- indices into the
     candidates the action weighted, i.e. the *previous* observation, while the per-candidate fields
     above already describe the next candidates), ``train_loss``, ``aux_loss``, ``grad_norm``, ``effective_batch``
     (1/||train_weights||^2). With ``influence_every=K``, every K-th observation also carries
-    ``influence`` [N], each candidate's first-order influence on a sample of D (``time/influence``
-    is its cost; an opt-in signal for any agent).
+    ``influence`` [N], each candidate's first-order influence on a sample of D (an opt-in signal for
+    any agent).
 
     ## Episode End
 
@@ -215,8 +215,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
                 t1 = time.perf_counter()
                 reward = self._reward(reward_ids)
                 reward_time = time.perf_counter() - t1
-                self._timing["time/reward"] = WallTime(self._timing["time/reward"] + reward_time)
-        self._timing["time/forward"] = WallTime(time.perf_counter() - t0 - reward_time)
+                self._timing["time/reward"] = self._timing["time/reward"] + reward_time
+        self._timing["time/forward"] = time.perf_counter() - t0 - reward_time
         return reward
 
     def _reward(self, ids: np.ndarray) -> float:
@@ -233,7 +233,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         """Every ``influence_every`` steps: the influence of candidates ``ids`` on a sample of D. Runs before
         the observation forward, whose graph (fused mode) would not survive a measured probe's update."""
         self._influence = None
-        self._timing["time/influence"] = WallTime(0.0)
+        self._timing["time/influence"] = 0.0
         k = self.config.influence_every
         if not k or self._step % k:
             return
@@ -242,7 +242,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
         with self.learner.flops.phase("influence"):
             self._influence = probe(ids, sample)
-        self._timing["time/influence"] = WallTime(time.perf_counter() - t0)
+        self._timing["time/influence"] = time.perf_counter() - t0
 
     def _obs(self) -> np.ndarray:
         if self.config.observation == "none":
@@ -270,10 +270,15 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             "examples_trained": self._examples_trained,
             "tokens_trained": self._examples_trained * self.config.context_length,
             **self.learner.flops.info(),
-            **self._timing,
+            **(self._timing if self.config.timings else {}),
             **self._last,
-            **(self.candidate_source.info() if hasattr(self.candidate_source, "info") else {}),
+            **self._source_info(),
         }
+
+    def _source_info(self) -> dict[str, Any]:
+        """The candidate source's ``info()`` fields (its ``time/*`` only with ``timings``)."""
+        extra = self.candidate_source.info() if hasattr(self.candidate_source, "info") else {}
+        return extra if self.config.timings else {k: v for k, v in extra.items() if not k.startswith("time/")}
 
     def _train_weights(self, weights: np.ndarray) -> np.ndarray:
         """The weights [N] the LM trains with: ``weights`` itself, or under ``train_batch`` exactly B
@@ -302,7 +307,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
         self._step = 0
         self._examples_trained = 0
-        self._timing = {f"time/{k}": WallTime(0.0) for k in ("forward", "update", "reward")}
+        self._timing = {f"time/{k}": 0.0 for k in ("forward", "update", "reward")}
         self._last = {}
         self._observe(reset=True)
         return self._obs(), self._info()
@@ -319,11 +324,11 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         lr = self.learner.lr
         t0 = time.perf_counter()
         before = self._reward(heldout) if self.config.paired_reward else None
-        self._timing["time/reward"] = WallTime(time.perf_counter() - t0)
+        self._timing["time/reward"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with self.learner.flops.phase("update"):
             stats = self.learner.update(train_weights, self._batch.ids, self._scores)
-        self._timing["time/update"] = WallTime(time.perf_counter() - t0)
+        self._timing["time/update"] = time.perf_counter() - t0
         self._step += 1
         self.learner.set_lr(self.scheduled_lr(self._step))  # the next update's rate (a measured probe uses it too)
         batch = self._batch
@@ -335,7 +340,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             if reward_ids is not None:
                 t0 = time.perf_counter()
                 reward = self._reward(reward_ids)
-                self._timing["time/reward"] = WallTime(self._timing["time/reward"] + time.perf_counter() - t0)
+                self._timing["time/reward"] = self._timing["time/reward"] + time.perf_counter() - t0
             self._scores = self._score(batch.ids, with_grad=False)
         reward = 0.0 if reward is None else reward
         terminated = not stats.finite or not np.isfinite(reward)
@@ -379,7 +384,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         t0 = time.perf_counter()
         self._scores = self._score(batch.ids)
         self._batch = batch
-        self._timing["time/forward"] = WallTime(time.perf_counter() - t0)
+        self._timing["time/forward"] = time.perf_counter() - t0
         return self._obs(), self._info()
 
     def set_candidate_source(self, source: CandidateSource | None) -> None:

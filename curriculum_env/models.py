@@ -38,13 +38,14 @@ def next_token_stats(logits: torch.Tensor, ids: torch.Tensor,
     The log-softmax runs on the contiguous [B*L, V] view and the last position's (unused) row is dropped
     afterwards: the shifted slice ``logits[:, :-1]`` would need a copy of the whole logits tensor, and a
     transposed [B, V, L-1] layout is several times slower on CPU. Equal, bit for bit, to
-    ``F.cross_entropy`` on the same view, in value and gradient.
+    ``F.cross_entropy`` on the same view, in value, gradient and layout (the NLL is a strided view of
+    the [B, L] result, so its reductions add in the same order).
     """
     b, t, v = logits.shape
     targets = torch.zeros_like(ids)
     targets[:, :-1] = ids[:, 1:]
     logp = logits.float().reshape(b * t, v).log_softmax(-1)
-    nll = -logp.gather(-1, targets.reshape(b * t, 1)).view(b, t)[:, :-1]
+    nll = (-logp.gather(-1, targets.reshape(b * t, 1))).view(b, t)[:, :-1]  # a view, as cross-entropy's
     if not entropy:
         return nll, None
     with torch.no_grad():

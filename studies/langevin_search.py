@@ -97,7 +97,7 @@ def _run(task: str, steps: int, seed: int, agent: LangevinRAGPaperAgent) -> list
     env's phase times, the target domain's share of the retrieved windows, candidates and ring."""
     import gymnasium as gym
 
-    rag = LangevinRAG(gym.make("CurriculumSelect-v0", task=task, **TINY), config=agent.config.wrapper)
+    rag = LangevinRAG(gym.make("CurriculumSelect-v0", task=task, timings=True, **TINY), config=agent.config.wrapper)
     rows: list[dict] = []
     t0 = time.perf_counter()
 

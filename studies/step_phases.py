@@ -173,7 +173,8 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
     """
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-    kwargs = {"task": task, "device": device, "candidate_stats": tuple(candidate_stats), **overrides}
+    kwargs = {"task": task, "device": device, "candidate_stats": tuple(candidate_stats), "timings": True,
+              **overrides}
     if preset is not None:
         kwargs["preset"] = preset
     if train_batch is not None:

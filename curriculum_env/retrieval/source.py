@@ -37,7 +37,6 @@ from curriculum_env.candidate_source import Draw, concat
 from curriculum_env.data.stream import Batch
 from curriculum_env.retrieval.ring import Retrieved, RingBuffer, content_keys
 from curriculum_env.retrieval.window_store import WindowEmbeddings
-from curriculum_env.walltime import WallTime
 
 Queries = Callable[[], "np.ndarray | None"]
 """Returns query embeddings [K, d] for the next retrieval, or None (then the candidates are fresh windows)."""
@@ -123,7 +122,7 @@ class RetrievalSource:
         self._info.update({
             "rag/ring_size": int(self.available[: self.ring.size].sum()) if c.rule == "pool" else len(self.ring),
             "rag/ingested": int(written), "rag/ingested_total": self.ingested_total,
-            "time/retrieval": WallTime(t_retrieval), "time/ingest": WallTime(t_ingest),
+            "time/retrieval": t_retrieval, "time/ingest": t_ingest,
         })
         return batch
 

@@ -22,7 +22,6 @@ import torch
 from curriculum_env.retrieval.embedder import Embedder, make_embedder
 from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
 from curriculum_env.retrieval.window_store import WindowEmbeddings
-from curriculum_env.walltime import WallTime
 from curriculum_env.wrappers.sgld import LogitSGLD, SGLDConfig
 
 
@@ -94,8 +93,8 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
     **Info** adds ``langevin/*`` SGLD diagnostics (§3.6: ``q_init``, ``q_final``, ``q_gain``,
     ``q_random``, ``q_tokens``, ``entropy``, ``max_prob`` at tau_end, ``cosine``, ``jaccard``,
     ``grad_norm``, ``clip_fraction``), ``rag/queries`` (the K decoded query texts), the source's ``rag/*``
-    fields (:mod:`curriculum_env.retrieval.source`) and wall times ``time/sgld``, ``time/retrieval``,
-    ``time/ingest``.
+    fields (:mod:`curriculum_env.retrieval.source`) and, with the env's ``timings=True``, wall times
+    ``time/sgld``, ``time/retrieval``, ``time/ingest``.
 
     Example::
 
@@ -150,7 +149,8 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
             result = self.sgld.run(self.q_fn, self._torch_gen, self.num_chains)
         t_sgld = time.perf_counter() - t0
         queries = np.asarray(learner.tokenizer.batch_decode(result.tokens.cpu().tolist()), dtype=object)
-        self._extra = {**result.diagnostics(), "rag/queries": queries, "time/sgld": WallTime(t_sgld)}
+        self._extra = {**result.diagnostics(), "rag/queries": queries,
+                       **({"time/sgld": t_sgld} if self.unwrapped.config.timings else {})}
         learner.add_flops(self.source.store.flops(len(queries), self.config.sgld.query_length), "retrieval")
         return self.embedder.encode(list(queries))
 

@@ -55,7 +55,8 @@ def test_observation_is_a_fresh_float32_array_each_step(tiny_env):
     assert np.abs(obs2).sum() > 0
 
 
-def test_info_carries_per_candidate_fields(tiny_env):
+def test_info_carries_per_candidate_fields():
+    tiny_env = make_tiny(timings=True)
     obs, info = tiny_env.reset(seed=0)
     n = obs.shape[0]
     for key in ("loss", "entropy", "difficulty", "rarity", "length"):

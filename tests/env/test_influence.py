@@ -43,7 +43,8 @@ def test_influence_predicts_the_reference_loss_change_of_a_small_sgd_step():
 @pytest.mark.parametrize("kind", ["first_order", "measured"])
 def test_probes_come_every_k_steps_and_leave_the_reward_sample_alone(kind):
     actions = [np.random.default_rng(i).random(8).astype(np.float32) for i in range(5)]
-    plain, probed = make_tiny(train_batch=2), make_tiny(train_batch=2, influence_every=2, influence_kind=kind)
+    plain, probed = make_tiny(train_batch=2), make_tiny(train_batch=2, influence_every=2, influence_kind=kind,
+                                                                 timings=True)
     _, info_p = plain.reset(seed=3)
     _, info_q = probed.reset(seed=3)
     assert "influence" in info_q and "influence" not in info_p and info_q["time/influence"] > 0

@@ -7,18 +7,21 @@ import torch.nn.functional as F
 from curriculum_env.models import next_token_stats, token_nll
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 11), (2, 17, 64)])
-def test_nll_equals_cross_entropy_bit_for_bit_in_value_and_gradient(shape):
+@pytest.mark.parametrize("shape", [(3, 5, 11), (2, 17, 64), (4, 63, 1000)])
+def test_nll_equals_cross_entropy_bit_for_bit_in_value_gradient_and_sum(shape):
     torch.manual_seed(sum(shape))
     b, t, v = shape
     logits = (3 * torch.randn(b, t, v)).requires_grad_()
     ids = torch.randint(0, v, (b, t))
     ours = token_nll(logits, ids)
     (g_ours,) = torch.autograd.grad(ours.mean(), logits)
-    theirs = F.cross_entropy(logits[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1), reduction="none").view(b, t - 1)
+    targets = torch.full_like(ids, -100)
+    targets[:, :-1] = ids[:, 1:]
+    theirs = F.cross_entropy(logits.reshape(-1, v), targets.reshape(-1), reduction="none").view(b, t)[:, :-1]
     (g_theirs,) = torch.autograd.grad(theirs.mean(), logits)
-    assert torch.equal(ours, theirs)
-    assert torch.equal(g_ours, g_theirs)
+    assert torch.equal(ours, theirs) and torch.equal(g_ours, g_theirs)
+    # the same layout, so a reduction adds in the same order: the test NLL sums bit for bit too
+    assert ours.stride() == theirs.stride() and torch.equal(ours.sum(), theirs.sum())
 
 
 def test_entropy_is_the_predictive_entropy_and_leaves_the_nll_as_it_was():

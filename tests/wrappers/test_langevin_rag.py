@@ -32,8 +32,8 @@ def head(d: int = 32) -> torch.nn.Module:
     return q
 
 
-def make_wrapped(task: str = "noisy", **overrides) -> LangevinRAG:
-    return LangevinRAG(make_tiny(task=task), q_fn=head(), config=LangevinRAGConfig(**{**TINY_RAG, **overrides}),
+def make_wrapped(task: str = "noisy", timings: bool = False, **overrides) -> LangevinRAG:
+    return LangevinRAG(make_tiny(task=task, timings=timings), q_fn=head(), config=LangevinRAGConfig(**{**TINY_RAG, **overrides}),
                        embedder=HashEmbedder(32))
 
 
@@ -88,7 +88,10 @@ def test_deterministic_from_the_seed():
 
 
 def test_diagnostics_and_timings_in_info():
-    env = make_wrapped()
+    plain = make_wrapped()
+    plain.reset(seed=0)
+    assert not [k for k in plain.step(np.ones(N, np.float32))[4] if k.startswith("time/")]  # timings are opt-in
+    env = make_wrapped(timings=True)
     runs = []  # (generator state before the search, its result) of each SGLD search
     search = env.sgld.run
 
