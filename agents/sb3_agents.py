@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from agents.base import OnStep, StepRecord
 from agents.sb3_policy import EquivariantDQNPolicy, EquivariantPolicy
@@ -163,6 +164,8 @@ class _SB3Agent:
         on_step(StepRecord(0, first))
         with isolated_global_rng():
             self.model = self.make_model(env, seed, steps)
+            # an in-memory logger: SB3's default makes an (empty) tempdir/SB3-<time> folder on every learn()
+            self.model.set_logger(Logger(folder=None, output_formats=[]))
             self.model.learn(total_timesteps=steps, callback=StepReporter(steps, on_step, first))
 
     def metrics(self) -> dict[str, float]:

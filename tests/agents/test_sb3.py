@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 import warnings
 
 import numpy as np
@@ -136,6 +137,16 @@ def test_drive_is_deterministic_and_leaves_global_rng_alone():
     assert random.getstate() == state[0]
     assert np.array_equal(np.random.get_state()[1], state[1])
     assert torch.equal(torch.get_rng_state(), state[2])
+
+
+def test_drive_writes_no_logger_folder_and_still_reports_sb3_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() re-reads TMPDIR
+    agent = make_agent("ppo", action_mode="mixture", n_steps=16, batch_size=8)
+    keys = set()
+    rollout(make_tiny(action_mode="mixture"), agent, 40, seed=0, on_step=lambda rec: keys.update(rec.metrics or {}))
+    assert tempfile.gettempdir() == str(tmp_path) and not list(tmp_path.glob("SB3-*")), list(tmp_path.iterdir())
+    assert any(k.startswith("sb3/train/") for k in keys)  # the in-memory logger still feeds the metrics
 
 
 def test_dqn_refuses_mixture_mode():
