@@ -12,6 +12,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env
+from stable_baselines3.common.logger import Logger
 
 from agents import make_agent, rollout
 from agents.sb3_policy import EquivariantDQNPolicy, EquivariantPolicy, LogitNormalDistribution
@@ -105,6 +106,7 @@ def test_check_env_passes_with_only_expected_warnings(mode):
 def test_plain_sb3_ppo_accepts_the_policy():
     env = make_tiny(action_mode="mixture")
     model = PPO(EquivariantPolicy, env, n_steps=16, batch_size=8, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no tempdir/SB3-<time> folder
     model.learn(total_timesteps=16)
     action, _ = model.predict(env.observation_space.sample())
     assert action.shape == (N,) and np.all(action > 0)
