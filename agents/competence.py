@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.scoring import BaselineAgent, ModeConfig, choose_uniform
+from curriculum_env.config_rules import positive_int
 
 
 def competence(t: float, steps_to_full: float, c0: float) -> float:
@@ -60,8 +61,7 @@ class CompetenceConfig(ModeConfig):
             raise ValueError(f"c0 must lie in (0, 1], got {self.c0!r}")
         if self.steps_to_full is not None and not (isinstance(self.steps_to_full, int) and self.steps_to_full >= 1):
             raise ValueError(f"steps_to_full must be a positive integer or None, got {self.steps_to_full!r}")
-        if not (isinstance(self.reservoir_size, int) and self.reservoir_size >= 1):
-            raise ValueError(f"reservoir_size must be a positive integer, got {self.reservoir_size!r}")
+        positive_int(reservoir_size=self.reservoir_size)
 
 
 class CompetenceAgent(BaselineAgent):

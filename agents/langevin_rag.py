@@ -38,6 +38,7 @@ import torch
 
 from agents.base import source_mass
 from agents.soft_q import SoftQAgent
+from curriculum_env.config_rules import positive_int
 from curriculum_env.retrieval.embedder import make_embedder
 from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
 from curriculum_env.retrieval.window_store import WindowEmbeddings
@@ -58,9 +59,7 @@ class LangevinRAGAgent:
         option, over the registered ``soft_q`` preset."""
         from agents import SOFT_Q  # the registered default soft-Q options
 
-        for name, value in (("queries", queries), ("memory", memory)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(queries=queries, memory=memory)
         if query not in ("regression", "windows"):
             raise ValueError(f"query must be 'regression' or 'windows', got {query!r}")
         if not ridge > 0:

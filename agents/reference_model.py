@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from curriculum_env.config_rules import positive_int
 from curriculum_env.flops import FlopModel
 from curriculum_env.models import gpt2_model, token_nll
 
@@ -35,10 +36,11 @@ class ReferenceModel:
 
     def __init__(self, n_layer: int = 1, n_head: int = 2, n_embd: int = 32, steps: int = 200,
                  batch_size: int = 16, lr: float = 3e-3, cache_size: int = 200_000):
-        for name, value in dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, steps=steps,
-                                batch_size=batch_size, cache_size=cache_size).items():
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"reference model: {name} must be a positive integer, got {value!r}")
+        try:
+            positive_int(n_layer=n_layer, n_head=n_head, n_embd=n_embd, steps=steps, batch_size=batch_size,
+                         cache_size=cache_size)
+        except ValueError as exc:
+            raise ValueError(f"reference model: {exc}") from None
         if n_embd % n_head:
             raise ValueError(f"reference model: n_embd ({n_embd}) must be divisible by n_head ({n_head})")
         if not lr > 0:

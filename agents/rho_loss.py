@@ -40,6 +40,7 @@ import torch
 from agents.base import candidate_stat
 from agents.reference_model import ReferenceModel, window_losses  # noqa: F401 (window_losses: re-export)
 from agents.scoring import ScoreAgent, ScoreConfig
+from curriculum_env.config_rules import positive_int
 
 
 @dataclass
@@ -65,11 +66,8 @@ class RhoLossConfig(ScoreConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("holdout_windows", "il_steps", "il_batch_size", "il_n_layer", "il_n_head", "il_n_embd",
-                     "cache_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(**{name: getattr(self, name) for name in ("holdout_windows", "il_steps", "il_batch_size",
+                                                                "il_n_layer", "il_n_head", "il_n_embd", "cache_size")})
         if self.il_n_embd % self.il_n_head:
             raise ValueError(f"il_n_embd ({self.il_n_embd}) must be divisible by il_n_head ({self.il_n_head})")
         if not self.il_lr > 0:

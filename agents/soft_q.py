@@ -275,7 +275,7 @@ class SoftQAgent:
             self.probe = {"h": H.clone(), "r": r}
             if n > 2:
                 self._metrics["probe/q_corr"] = float(torch.corrcoef(torch.stack([q, r]))[0, 1])
-        if c.credit.credit == "learnability" and (c.credit.learnability_signal != "reducible+influence" or "influence" in info):
+        if c.credit.credit == "learnability" and (not c.credit.probes or "influence" in info):
             r = self.inputs.learnability(cols, c.credit.learnability_signal, info.get("influence"))  # [N], z-scored
             self.probe = {"h": H.clone(), "r": r}
             if n > 2 and float(r.std()) > 0 and float(q.std()) > 0:

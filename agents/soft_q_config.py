@@ -3,7 +3,7 @@
 The agent's constructor stays flat (``SoftQAgent(beta=0.3, gamma=0)``, the registry and
 ``soft_q@beta=0.3``): every flat option is one group field of the same name. Each field holds its
 real default; one that the rest of the config does not read must stay at it, and one set where it is
-moot is refused naming both settings (:mod:`agents.config_rules`, the env config's rule too).
+moot is refused naming both settings (:mod:`curriculum_env.config_rules`, the env config's rule too).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import difflib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agents.config_rules import non_negative, positive_int, refuse_moot
 from agents.q_learning import QLearningConfig
 from agents.soft_q_inputs import SIGNALS
 from agents.temperature import TemperatureConfig
+from curriculum_env.config_rules import non_negative, positive_int, refuse_moot
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ class CreditConfig:
         reward, learnability = self.credit == "reward", self.credit == "learnability"
         refuse_moot(self, [("reward_signal", reward, mode), ("reward_norm", reward, mode),
                            ("learnability_signal", learnability, mode),
-                           *((name, self.probes, probes_why) for name in ("probe_every", "probe_kind", "probe_heldout"))])
+                           *((name, self.probes, probes_why) for name in ("probe_every", "probe_kind",
+                                                                           "probe_heldout"))])
 
 
 INPUTS = ("hidden", "features", "both")
@@ -220,8 +221,8 @@ class SoftQConfig:
             raise ValueError("credit='learnability' needs reference=True (learnability is the learner's loss minus "
                              "the reference model's)")
         if self.credit.learnability_signal in ("contrast", "sum") and not self.inputs.stream_model:
-            raise ValueError(f"learnability_signal={self.credit.learnability_signal!r} needs stream_model=True (the contrast is "
-                             "the stream model's loss minus the reference's)")
+            raise ValueError(f"learnability_signal={self.credit.learnability_signal!r} needs stream_model=True (the "
+                             "contrast is the stream model's loss minus the reference's)")
 
     @classmethod
     def options(cls) -> dict[str, tuple[str, str]]:

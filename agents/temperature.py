@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agents.config_rules import refuse_moot
+from curriculum_env.config_rules import refuse_moot
 
 
 class FixedTemperature:
@@ -152,7 +152,7 @@ class TemperatureConfig:
     """How beta is set: the controller (``temperature``) and the parameters each controller reads.
 
     Every field holds its real default; one that the chosen controller does not read must stay at it
-    (:func:`agents.config_rules.refuse_moot`), e.g. a fixed ``beta=0.3`` with
+    (:func:`curriculum_env.config_rules.refuse_moot`), e.g. a fixed ``beta=0.3`` with
     ``temperature="closed_loop"``, which sets beta from the failure rate instead, is refused.
     """
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from curriculum_env.config_rules import refuse_moot
+
 ACTION_MODES = ("mixture", "select")
 PRECISIONS = ("fp32", "bf16")
 TRAIN_WEIGHTINGS = ("uniform", "action")
@@ -66,12 +68,13 @@ Choices and why:
   -- the standard library's code as target, 683 held-out windows, so |D| = 683), or lower
   ``reward_batch`` / ``context_length`` explicitly. With a pretrained ``model=`` the preset's shape fields
   are left out (the checkpoint brings its own); given explicitly with ``model=`` they are refused.
-- ``fused_forward`` stays ``False`` (the default): the fused forward would keep the autograd graph of all N
-  windows alive from the observation to the update. Its saved tensors, measured on CPU for one 1,024-token window of this
-  model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the bf16 weight copies once):
-  82 GB / 49 GB for N = 64, more than or most of one 80 GB GPU. The separate no-grad scoring forward
-  costs one forward of N more and keeps memory at one micro-batch; pass ``fused_forward=True`` to try
-  the fused step under bf16 (``studies.step_phases --fused`` reports its peak memory).
+- ``fused_forward`` stays ``False`` (the default): the fused forward would keep the autograd graph of
+  all N windows alive from the observation to the update. Its saved tensors, measured on CPU for one
+  1,024-token window of this model, are ~1.28 GB in fp32 and ~0.76 GB under bf16 autocast (plus the
+  bf16 weight copies once): 82 GB / 49 GB for N = 64, more than or most of one 80 GB GPU. The
+  separate no-grad scoring forward costs one forward of N more and keeps memory at one micro-batch;
+  pass ``fused_forward=True`` to try the fused step under bf16 (``studies.step_phases --fused``
+  reports its peak memory).
 - ``micro_batch_size=16`` / ``eval_micro_batch_size=32``: a fwd/bwd chunk of 16 windows holds ~13 GB
   of activations under bf16; a no-grad chunk of 32 holds fp32 logits and log-softmax of ~6.6 GB each.
 - ``precision="bf16"``, ``device="auto"``: bf16 autocast with fp32 master weights on the GPU when
@@ -267,14 +270,10 @@ class EnvConfig:
                 raise ValueError(f"fused_forward=True needs the all-N mixture of hidden observations, but "
                                  f"{', '.join(why)} scores the candidates without gradients: leave fused_forward "
                                  "at False")
-        if not self.influence_every and (self.influence_kind != "first_order" or self.influence_heldout != 16):
-            raise ValueError(f"influence_kind={self.influence_kind!r} / influence_heldout={self.influence_heldout} "
-                             "set how the influence probes run, but influence_every=0 runs none: set influence_every "
-                             "too, or leave them at their defaults")
-        shape = [f"{name}={getattr(self, name)}" for name in MODEL_SHAPE if getattr(self, name) != _DEFAULTS[name]]
-        if self.model is not None and shape:
-            raise ValueError(f"model={self.model!r} brings its own shape, so {', '.join(shape)} would be ignored: "
-                             "drop them (they shape the random-init GPT-2 only)")
+        refuse_moot(self, [*((name, bool(self.influence_every), "influence_every=0 (no probe runs)")
+                             for name in ("influence_kind", "influence_heldout")),
+                           *((name, self.model is None, f"model={self.model!r} (it brings its own shape)")
+                             for name in MODEL_SHAPE)])
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.train_batch is not None:
@@ -406,7 +405,6 @@ def _check_fields(cfg: EnvConfig) -> None:
 
 
 MODEL_SHAPE = ("n_layer", "n_head", "n_embd")  # fields that shape the random-init GPT-2 alone
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EnvConfig)}
 
 # Set while from_preset or replace builds a config, whose preset values are applied: the constructor refuses a
 # preset name otherwise (it would record a preset whose values it never applied).

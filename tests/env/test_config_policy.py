@@ -45,13 +45,13 @@ def test_no_graph_outlives_a_step_unless_the_fused_forward_is_asked_for():
 
 @pytest.mark.parametrize("probe", [dict(influence_kind="measured"), dict(influence_heldout=32)])
 def test_probe_settings_without_probes_are_refused(probe):
-    with pytest.raises(ValueError, match="influence_every=0 runs none"):
+    with pytest.raises(ValueError, match=r"contradicts influence_every=0 \(no probe runs\)"):
         EnvConfig(**{**TINY, **probe})
     assert EnvConfig(**{**TINY, **probe, "influence_every": 3}).influence_every == 3
 
 
 def test_shape_fields_with_a_pretrained_model_are_refused_and_a_preset_leaves_its_own_out():
-    with pytest.raises(ValueError, match=r"model='gpt2' brings its own shape, so n_layer=1"):
+    with pytest.raises(ValueError, match=r"n_layer=1 contradicts model='gpt2' \(it brings its own shape\)"):
         EnvConfig(model="gpt2", n_layer=1)
     cfg = EnvConfig.from_preset("gpt2-124m", model="gpt2")  # the preset's 12 layers are the checkpoint's business
     assert (cfg.model, cfg.n_layer, cfg.context_length) == ("gpt2", EnvConfig().n_layer, 1024)

@@ -21,12 +21,12 @@ def run(**config):
 def test_default_infos_carry_no_timing_and_two_runs_are_equal():
     first, second = run(), run()
     assert not [k for info in first for k in info if k.startswith("time/")]
-    assert all(data_equivalence(a, b) for a, b in zip(first, second))
+    assert all(data_equivalence(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_timings_are_plain_seconds_and_the_rest_of_the_info_is_unchanged():
     timed, plain = run(timings=True), run()
-    for t, p in zip(timed, plain):
+    for t, p in zip(timed, plain, strict=True):
         times = {k: v for k, v in t.items() if k.startswith("time/")}
         assert {"time/forward", "time/update", "time/reward"} <= set(times)
         assert all(type(v) is float and v >= 0 for v in times.values())

@@ -33,8 +33,8 @@ def head(d: int = 32) -> torch.nn.Module:
 
 
 def make_wrapped(task: str = "noisy", timings: bool = False, **overrides) -> LangevinRAG:
-    return LangevinRAG(make_tiny(task=task, timings=timings), q_fn=head(), config=LangevinRAGConfig(**{**TINY_RAG, **overrides}),
-                       embedder=HashEmbedder(32))
+    return LangevinRAG(make_tiny(task=task, timings=timings), q_fn=head(),
+                       config=LangevinRAGConfig(**{**TINY_RAG, **overrides}), embedder=HashEmbedder(32))
 
 
 def test_check_env_passes():

@@ -1,15 +1,17 @@
-"""The rule every agent config follows, the same as the env's :class:`~curriculum_env.config.EnvConfig`.
+"""The rule the env's :class:`~curriculum_env.config.EnvConfig` and every agent config follow.
 
 Each field holds its real default. A field set away from its default where the rest of the config does
 not read it is a contradiction, refused with a ValueError that names the field and the setting that
 makes it moot: nothing is silently ignored. A field's name is its option name on the agent's flat
-constructor (``SoftQAgent(beta=0.3)``, ``soft_q@beta=0.3``), so no name is translated anywhere.
+constructor (``SoftQAgent(beta=0.3)``, ``soft_q@beta=0.3``) or its ``gym.make`` keyword, so no name is
+translated anywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import MISSING, fields
-from typing import Any, Iterable
+from typing import Any
 
 
 def default_of(cfg: Any, name: str) -> Any:
