@@ -18,9 +18,11 @@ from agents.specs import parse_spec
 # name -> "module:Class" or ("module:Class", default kwargs)
 # The default soft-Q (agents/soft_q.py, "Learnability credit"): Q reads per-candidate features of the scoring
 # forward and of a tiny reference model trained on D; every candidate's reward is its z-scored learnability
-# (learner loss - reference loss) in the soft Bellman target, gamma = 0.5, beta = 0.05, (x, y) replay.
-SOFT_Q = {"credit": "learnability", "inputs": "features", "reference": True, "beta": 0.05, "gamma": 0.5,
-          "replay_size": 2000, "replay_updates": 8}
+# (learner loss - reference loss) plus its z-scored fresh excess (the per-token excess, floored at 0, over the
+# window's first occurrences of its transitions; agents/soft_q_inputs.py), in the soft Bellman target,
+# gamma = 0.5, beta = 0.05, (x, y) replay. learnability_signal="reducible" is the previous default.
+SOFT_Q = {"credit": "learnability", "inputs": "features", "reference": True, "learnability_signal": "reducible+fresh",
+          "beta": 0.05, "gamma": 0.5, "replay_size": 2000, "replay_updates": 8}
 # The previous default (agents/soft_q.py, "Influence credit"): Q(h) on the hidden states amortises the env's
 # influence probes (every 5 steps, all N candidates, z-scored), same target and replay.
 SOFT_Q_INFLUENCE = {"credit": "influence", "probe_every": 5, "beta": 0.05, "gamma": 0.5, "replay_size": 2000,

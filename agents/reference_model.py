@@ -1,5 +1,5 @@
 """A small reference language model that an agent trains on windows it is allowed to read, and its
-per-window losses: RHO-LOSS's irreducible-loss model, and the soft-Q agent's reference on D.
+per-window (and per-token) losses: RHO-LOSS's irreducible-loss model, and the soft-Q agent's reference on D.
 
 :class:`ReferenceModel` is a tiny GPT-2 (the env's tokenizer, its own width and depth) trained with
 AdamW on an array of windows. Everything is seeded: the initialisation runs inside
@@ -50,9 +50,11 @@ class ReferenceModel:
         self.model: torch.nn.Module | None = None
         self.flops: FlopModel | None = None
         self.cache: dict[bytes, float] = {}
+        self.token_cache: dict[bytes, np.ndarray] = {}  # per-token losses [L-1] of the same windows
         self.train_loss = float("nan")
         self.pending_flops = 0.0  # training FLOPs not yet charged to a learner
         self.forwarded = 0  # windows forwarded by the last losses() call
+        self.last_keys: list[bytes] = []  # the cache keys of the windows of the last losses() call
 
     def fit(self, windows: np.ndarray, tokenizer: Any, seed: int, rng: np.random.Generator) -> None:
         """Initialise from ``seed`` and train ``steps`` AdamW steps on batches of ``windows`` [H, L] drawn
@@ -77,7 +79,7 @@ class ReferenceModel:
             optimizer.step()
             self.train_loss = float(loss.detach())
         self.model = model.eval()
-        self.cache = {}
+        self.cache, self.token_cache = {}, {}
 
     @torch.no_grad()
     def losses(self, token_ids: np.ndarray, learner: Any = None) -> np.ndarray:
@@ -92,13 +94,24 @@ class ReferenceModel:
             learner.add_flops(self.pending_flops + self.flops.forward(len(missing) * ids.shape[1]))
             self.pending_flops = 0.0
         if missing:
-            values = window_losses(self.model, torch.from_numpy(ids[missing])).numpy()
-            for i, value in zip(missing, values, strict=True):
+            x = torch.from_numpy(ids[missing])
+            tokens = token_nll(self.model(input_ids=x).logits, x)  # [m, L-1]
+            values = tokens.mean(-1).numpy()  # window_losses' numbers, bit for bit
+            for i, value, row in zip(missing, values, tokens.numpy(), strict=True):
                 self.cache[keys[i]] = float(value)
-            while len(self.cache) > self.cache_size:
-                self.cache.pop(next(iter(self.cache)))
+                self.token_cache[keys[i]] = row.copy()
+            while len(self.cache) > self.cache_size:  # the oldest window first, from both caches
+                oldest = next(iter(self.cache))
+                del self.cache[oldest], self.token_cache[oldest]
         self.forwarded = len(missing)
+        self.last_keys = keys
         return np.array([self.cache[k] for k in keys])
+
+    def token_losses(self, token_ids: np.ndarray, learner: Any = None) -> np.ndarray:
+        """The reference's per-token loss [N, L-1] of windows ``token_ids`` [N, L] (their :meth:`losses` are its
+        means); forwards, and charges, only the windows not cached."""
+        self.losses(token_ids, learner)
+        return np.stack([self.token_cache[k] for k in self.last_keys])
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": None if self.model is None else self.model.state_dict(), "pending_flops": self.pending_flops}
@@ -108,4 +121,4 @@ class ReferenceModel:
         self.pending_flops = float(state.get("pending_flops", 0.0))
         if state.get("model") is not None and self.model is not None:
             self.model.load_state_dict(state["model"])
-            self.cache = {}
+            self.cache, self.token_cache = {}, {}

@@ -74,7 +74,9 @@ class CreditConfig:
     """Influence probes: windows of D in each probe's sample, the env's ``influence_heldout``."""
     learnability_signal: str = "reducible"
     """Learnability credit: ``reducible`` (learner - reference loss), ``contrast`` (stream-model - reference
-    loss; needs ``stream_model=True``), ``sum`` (both, z-scored and added) or ``reducible+influence``."""
+    loss; needs ``stream_model=True``), ``sum`` (both, z-scored and added), ``reducible+influence``, ``fresh``
+    (the per-token excess, floored at 0, over each window's first occurrences of its transitions; the fresh
+    excess joins Q's features) or ``reducible+fresh`` (reducible and fresh, z-scored and added)."""
 
     @property
     def probes(self) -> bool:

@@ -21,6 +21,23 @@ to the run.
 under the reference, z-scored over the N candidates of the step. It is the reducible loss of
 RHO-LOSS (Mindermann et al., 2022), there a ranking rule; here an intrinsic reward from which Q
 learns, through the soft Bellman target, a value over what it reads.
+
+**Fresh excess** (``fresh=True``; the signals ``fresh`` and ``reducible+fresh``). The window mean of the
+reducible loss has two blind spots. A window that repeats a phrase scores like the phrase, though its
+repeats teach the same transition again and again; and a window whose tokens the learner already
+predicts better than the reference (negative excess) is marked down for them, though what is learnt
+need not be unlearnt. The fresh excess reads the per-token losses of the same two forwards (the env's
+``token_loss``, the reference's :meth:`~agents.reference_model.ReferenceModel.token_losses`) and
+keeps, per window, only what is left to learn of what is new:
+
+    fresh(x) = 1/(L-1) * sum over t in F(x) of max(0, l_theta(x, t) - l_ref(x, t))
+
+where F(x) holds the positions whose transition (previous token, token) occurs there for the first
+time in the window (:func:`first_occurrences`). The per-token max(0, .) is the token selection of
+Rho-1 (Lin et al., 2024: train on tokens of high excess loss); counting each transition once is the
+in-window analogue of deduplication. With ``reducible+fresh`` the reward is the sum of the z-scored
+window reducible loss and the z-scored fresh excess, z-scored again: the first keeps RHO-LOSS's
+penalty for text unlike D, the second the count of new things to learn.
 """
 
 from __future__ import annotations
@@ -36,13 +53,42 @@ from agents.base import candidate_stat
 from agents.ngram_model import HashedBigram
 from agents.reference_model import ReferenceModel
 
-STATS = ("loss", "entropy", "reference", "learnability", "general", "contrast")
+STATS = ("loss", "entropy", "reference", "learnability", "general", "contrast", "fresh")
 """The per-candidate statistics of the ``features`` input, in column order (``reference`` and
-``learnability`` only with a reference model, ``general`` and ``contrast`` only with a stream model too)."""
-SIGNALS = ("reducible", "contrast", "sum", "reducible+influence")
+``learnability`` only with a reference model, ``general`` and ``contrast`` only with a stream model too,
+``fresh`` only with the fresh excess)."""
+SIGNALS = ("reducible", "contrast", "sum", "reducible+influence", "fresh", "reducible+fresh")
 """Learnability rewards: ``reducible`` (learner loss - reference loss), ``contrast`` (stream-model loss -
 reference loss), ``sum`` (the sum of the two, each z-scored), ``reducible+influence`` (reducible plus the
-env's first-order influence probe on D, each z-scored; on probed steps only)."""
+env's first-order influence probe on D, each z-scored; on probed steps only), ``fresh`` (the fresh
+excess, see the module doc), ``reducible+fresh`` (reducible plus fresh, each z-scored)."""
+FRESH_SIGNALS = ("fresh", "reducible+fresh")
+"""The signals that read the fresh excess (and so the env's per-token ``token_loss``)."""
+
+
+def first_occurrences(ids: np.ndarray) -> np.ndarray:
+    """Mask [N, L-1] of the positions t (predicting token t+1 of windows ``ids`` [N, L]) whose transition
+    ``(ids[t], ids[t+1])`` has not occurred earlier in the same window; aligned with the per-token NLL."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 2 or ids.shape[1] < 2:
+        raise ValueError(f"first_occurrences needs windows [N, L] with L >= 2, got shape {ids.shape}")
+    pairs = ids[:, :-1] * (int(ids.max()) + 1) + ids[:, 1:]  # [N, L-1], one integer per transition
+    order = np.argsort(pairs, axis=1, kind="stable")  # equal transitions in order of position
+    ranked = np.take_along_axis(pairs, order, axis=1)
+    first = np.ones_like(ranked, dtype=bool)
+    first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    mask = np.empty_like(first)
+    np.put_along_axis(mask, order, first, axis=1)
+    return mask
+
+
+def fresh_excess(learner_tokens: np.ndarray, reference_tokens: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The fresh excess [N] (module doc): per-token excess ``learner - reference`` [N, L-1], floored at 0,
+    summed over :func:`first_occurrences` of windows ``ids`` [N, L] and divided by L - 1."""
+    excess = np.asarray(learner_tokens, dtype=np.float64) - np.asarray(reference_tokens, dtype=np.float64)
+    if excess.shape != (len(ids), np.shape(ids)[1] - 1):
+        raise ValueError(f"per-token losses {excess.shape} do not match windows {np.shape(ids)} (need [N, L-1])")
+    return (np.maximum(excess, 0.0) * first_occurrences(ids)).sum(1) / excess.shape[1]
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -55,12 +101,17 @@ def zscore(x: np.ndarray) -> np.ndarray:
 class CandidateInputs:
     """Builds Q's input [N, k] per step and the learnability reward [N]; owns the reference model."""
 
-    def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False):
+    def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False,
+                 fresh: bool = False):
         if stream_model and reference is None:
             raise ValueError("a stream model is the other side of the reference's contrast: it needs a reference")
+        if fresh and reference is None:
+            raise ValueError("the fresh excess is the learner's per-token loss minus the reference's: it needs a "
+                             "reference")
         self.kind = kind
         self.reference = reference
         self.stream_model = stream_model
+        self.fresh = fresh
         self.stream: HashedBigram | None = None
         self.learner = None
         self.log_vocab = 1.0
@@ -68,7 +119,7 @@ class CandidateInputs:
 
     @property
     def stats(self) -> tuple[str, ...]:
-        return STATS[: 2 + 2 * (self.reference is not None) + 2 * self.stream_model]
+        return STATS[: 2 + 2 * (self.reference is not None) + 2 * self.stream_model] + ("fresh",) * self.fresh
 
     @property
     def needs_stats(self) -> bool:
@@ -102,6 +153,12 @@ class CandidateInputs:
             self.stream.update(info["token_ids"])
             out["general"] = self.stream.losses(info["token_ids"])
             out["contrast"] = out["general"] - out["reference"]
+        if self.fresh:
+            if "token_loss" not in info:
+                raise KeyError("the fresh excess reads info['token_loss']: make the env with candidate_stats "
+                               "including 'token_loss' (the agent's env_kwargs ask for it)")
+            reference = self.reference.token_losses(info["token_ids"], self.learner)
+            out["fresh"] = fresh_excess(info["token_loss"], reference, info["token_ids"])
         return out
 
     def build(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
@@ -132,6 +189,10 @@ class CandidateInputs:
             r = zscore(cols["contrast"])
         elif signal == "sum":
             r = zscore(zscore(cols["learnability"]) + zscore(cols["contrast"]))
+        elif signal == "fresh":
+            r = zscore(cols["fresh"])
+        elif signal == "reducible+fresh":
+            r = zscore(zscore(cols["learnability"]) + zscore(cols["fresh"]))
         else:
             raise ValueError(f"learnability signal must be one of {SIGNALS}, got {signal!r}")
         return torch.from_numpy(r).float()

@@ -25,6 +25,12 @@ def top_q_windows(agent: Any, acted: dict, tokenizer, k: int = 3) -> list[dict] 
              "text": tokenizer.decode(acted["token_ids"][i][:24].tolist())} for i in order]
 
 
+def trained_share(counts: dict[str, int]) -> dict[str, float]:
+    """Each source label's share of the windows trained in a run (``{}`` when nothing was trained)."""
+    total = sum(counts.values())
+    return {label: n / total for label, n in sorted(counts.items())} if total else {}
+
+
 class RunRecorder:
     """Turns the loop's :class:`~agents.base.StepRecord` stream into a run's curve (test NLL every
     ``eval_every`` steps, multiple-choice accuracy every ``choice_every``), diagnostics, timings, the
@@ -43,6 +49,7 @@ class RunRecorder:
         self.diagnostics: list[dict[str, float]] = []
         self.top_q: dict[str, Any] = {}
         self.mass_sums: dict[str, float] = {}
+        self.trained_counts: dict[str, int] = {}  # source label -> windows the env trained (all agents)
         self.windows: dict[str, float] = {}
         self.needle_hits: list[float] = []
         self.step_times: list[float] = []
@@ -78,6 +85,8 @@ class RunRecorder:
         row = {"step": step, "reward": info.get("reward"), "examples_streamed": info["examples_streamed"],
                "examples_trained": info["examples_trained"], "train_loss": info.get("train_loss"),
                "lr": info.get("lr"), "flops": info["flops/total"], **{k: float(v) for k, v in metrics.items()}}
+        for label in info.get("trained_source", ()):  # what the env trained this step, by source
+            self.trained_counts[str(label)] = self.trained_counts.get(str(label), 0) + 1
         if self.needle_task:  # the trained windows' labels (the record's info describes the next batch)
             self.needle_hits.append(float("needle" in set(info["trained_source"])))
             row["needle_trained"] = self.needle_hits[-1]
@@ -115,7 +124,8 @@ class RunRecorder:
                "top_q": self.top_q, "setup_time": self.setup_time,
                "step_time": float(np.mean(times)) if times else float("nan"),
                "step_time_median": float(np.median(times)) if times else float("nan"),
-               "mean_mass": {k: v / steps_done for k, v in self.mass_sums.items()}}
+               "mean_mass": {k: v / steps_done for k, v in self.mass_sums.items()},
+               "trained_share": trained_share(self.trained_counts)}
         if self.windows:
             out["windows"] = self.windows
         return out

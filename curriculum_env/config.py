@@ -17,7 +17,7 @@ from curriculum_env.config_rules import refuse_moot
 ACTION_MODES = ("mixture", "select")
 PRECISIONS = ("fp32", "bf16")
 TRAIN_WEIGHTINGS = ("uniform", "action")
-CANDIDATE_STATS = ("loss", "entropy")
+CANDIDATE_STATS = ("loss", "entropy", "token_loss")
 INFLUENCE_KINDS = ("first_order", "measured")
 OBSERVATIONS = ("hidden", "none")
 EPISODE_STEPS = 1000
@@ -156,8 +156,9 @@ class EnvConfig:
     all-zero observation of the same shape, and the scoring forward runs only for ``candidate_stats`` --
     for agents that read nothing the LM computes about the candidates (random, the oracle, plain training)."""
     candidate_stats: tuple[str, ...] = ("loss", "entropy")
-    """Per-candidate statistics the observation forward computes for ``info``: ``loss``, ``entropy``. Each
-    works on the full-vocabulary logits; ``()`` runs the transformer body alone, the cheapest step."""
+    """Per-candidate statistics the observation forward computes for ``info``: ``loss``, ``entropy``,
+    ``token_loss`` (the per-token NLL [N, L-1] that ``loss`` is the mean of). Each works on the
+    full-vocabulary logits of the same forward; ``()`` runs the transformer body alone, the cheapest step."""
 
     # --- signals for agents (opt-in, each with its cost in info) ---------------------------------
     influence_every: int = 0

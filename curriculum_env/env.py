@@ -82,9 +82,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
 
     ## Info
 
-    ``loss`` and ``entropy`` (those named in ``candidate_stats``; each is computed once, in the
-    forward that made the observation, and only when asked: without them that forward skips the LM
-    head), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
+    ``loss``, ``entropy`` and ``token_loss`` (those named in ``candidate_stats``; each is computed once,
+    in the forward that made the observation, and only when asked: without them that forward skips
+    the LM head; ``token_loss`` [N, L-1] is the per-token NLL whose mean is ``loss``), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
     current candidates; ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
     with ``timings=True`` the phases' wall times ``time/forward``, ``time/update``, ``time/reward``
     (and ``time/influence``, the probes' cost), in seconds; after a step also ``weights`` (the action,
@@ -257,6 +257,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             stats["loss"] = s.loss.detach().float().cpu().numpy().copy()
         if "entropy" in self.config.candidate_stats:
             stats["entropy"] = s.entropy.numpy().copy()
+        if "token_loss" in self.config.candidate_stats:
+            stats["token_loss"] = s.token_loss.float().numpy().copy()
         return {
             **stats,
             **({} if self._influence is None else {"influence": self._influence.copy()}),

@@ -59,6 +59,16 @@ class Scores:
     loss: torch.Tensor | None  # [N] per-token mean cross-entropy (graph-connected iff with_grad); None if not asked
     entropy: torch.Tensor | None  # [N] mean predictive entropy (nats), detached, on CPU; None if not asked
     with_grad: bool
+    token_loss: torch.Tensor | None = None  # [N, L-1] per-token NLL, detached, on CPU; None if not asked
+
+
+def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The chunks of one statistic joined along the batch, or ``None`` when it was not computed."""
+    return torch.cat(parts) if parts and parts[0] is not None else None
+
+
+def _on_cpu(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.cpu()
 
 
 @dataclass
@@ -242,19 +252,21 @@ class Learner:
         return token_nll(self._logits(ids), ids).mean(-1)
 
     def _chunk_scores(self, ids: torch.Tensor, stats: tuple[str, ...], with_grad: bool):
-        """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B] and entropy [B],
-        all still on the model's device."""
+        """Hidden state [B, d] and, when asked (or needed for the fused update), loss [B], entropy [B] and
+        per-token loss [B, L-1], all still on the model's device."""
         if not with_grad and not stats:
-            return self.body_states(ids)[:, -1].detach().float(), None, None
+            return self.body_states(ids)[:, -1].detach().float(), None, None, None
         logits, h = self._forward(ids)  # [B, L, V]
-        loss, entropy = self._stats(logits, ids, stats)
-        return h[:, -1].detach().float(), loss, entropy
+        loss, entropy, tokens = self._stats(logits, ids, stats)
+        return h[:, -1].detach().float(), loss, entropy, tokens
 
     @staticmethod
     def _stats(logits: torch.Tensor, ids: torch.Tensor, stats: tuple[str, ...]):
-        """Per-window mean NLL [B] (graph-connected when grad is on) and, if ``stats`` asks, mean entropy [B]."""
+        """Per-window mean NLL [B] (graph-connected when grad is on) and, if ``stats`` asks, mean entropy [B]
+        and the per-token NLL [B, L-1] (detached) it is the mean of."""
         nll, entropy = next_token_stats(logits, ids, entropy="entropy" in stats)
-        return nll.mean(-1), None if entropy is None else entropy.mean(-1)
+        tokens = nll.detach() if "token_loss" in stats else None
+        return nll.mean(-1), None if entropy is None else entropy.mean(-1), tokens
 
     def score(self, ids, with_grad: bool, stats: tuple[str, ...] = ("loss", "entropy")) -> Scores:
         """Forward a batch ``[N, L]`` in micro-batches: hidden states and the asked ``stats``.
@@ -266,18 +278,17 @@ class Learner:
         host in one transfer, the losses stay on the device (the fused update needs their graph).
         """
         ids = self.as_ids(ids)
-        hs, losses, ents = [], [], []
+        hs, losses, ents, toks = [], [], [], []
         size = self.cfg.micro_batch_size if with_grad else self.eval_micro_batch_size
         with torch.set_grad_enabled(with_grad), self._mode(train=with_grad):
             for chunk in ids.split(size):
-                h, loss, ent = self._chunk_scores(chunk, stats, with_grad)
+                h, loss, ent, tok = self._chunk_scores(chunk, stats, with_grad)
                 hs.append(h)
                 losses.append(loss)
                 ents.append(ent)
+                toks.append(tok)
         self.flops.add(self.flop_model.forward(ids.numel(), head=with_grad or bool(stats)))
-        cat = lambda parts: None if parts[0] is None else torch.cat(parts)
-        entropy = cat(ents)
-        return Scores(torch.cat(hs).cpu(), cat(losses), None if entropy is None else entropy.cpu(), with_grad)
+        return Scores(torch.cat(hs).cpu(), _cat(losses), _on_cpu(_cat(ents)), with_grad, _on_cpu(_cat(toks)))
 
     @torch.no_grad()
     def score_and_log_prob(self, ids, reference, stats: tuple[str, ...] = ()) -> tuple[Scores, float]:
@@ -289,7 +300,7 @@ class Learner:
         ids, reference = self.as_ids(ids), self.as_ids(reference)
         m = len(reference)
         both = torch.cat([reference, ids])
-        hs, losses, ents = [], [], []
+        hs, losses, ents, toks = [], [], [], []
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         head = self.model.get_output_embeddings()
         with self._mode(train=False):
@@ -308,14 +319,13 @@ class Learner:
                     if stats:
                         with self.autocast():
                             logits = head(body_c)
-                        loss, ent = self._stats(logits, cand, stats)
+                        loss, ent, tok = self._stats(logits, cand, stats)
                         losses.append(loss)
                         ents.append(ent)
+                        toks.append(tok)
         self.flops.add(self.flop_model.forward(reference.numel()), "reward")
         self.flops.add(self.flop_model.forward(ids.numel(), head=bool(stats)), "forward")
-        cat = lambda parts: torch.cat(parts) if parts and parts[0] is not None else None
-        entropy = cat(ents)
-        scores = Scores(torch.cat(hs).cpu(), cat(losses), None if entropy is None else entropy.cpu(), False)
+        scores = Scores(torch.cat(hs).cpu(), _cat(losses), _on_cpu(_cat(ents)), False, _on_cpu(_cat(toks)))
         return scores, -float(total) / reference[:, 1:].numel()
 
     @contextlib.contextmanager

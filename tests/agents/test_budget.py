@@ -21,7 +21,7 @@ from curriculum_env.wrappers.sgld import SGLDConfig
 from tests.conftest import make_tiny
 
 B, N, D = 3, 8, 16
-STATS = ("loss", "entropy")
+STATS = ("loss", "entropy", "token_loss")
 TINY_RAG = dict(sgld=SGLDConfig(steps=2, query_length=8, num_chains=4), buffer_size=32, n_ingest=8, top_k=4,
                 progress=False, embedder="hash-32")
 FAST = {"rho_loss": dict(il_steps=2, holdout_windows=16), "langevin_rag_paper": dict(wrapper=TINY_RAG),
@@ -80,7 +80,7 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
                 "uncertainty_soft": ("entropy",), "rho_loss": ("loss",),
-                **{name: ("loss", "entropy")
+                **{name: ("loss", "entropy", "token_loss")
                    for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
