@@ -84,8 +84,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
 
     ``loss``, ``entropy`` and ``token_loss`` (those named in ``candidate_stats``; each is computed once,
     in the forward that made the observation, and only when asked: without them that forward skips
-    the LM head; ``token_loss`` [N, L-1] is the per-token NLL whose mean is ``loss``), ``difficulty`` (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the
-    current candidates; ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
+    the LM head; ``token_loss`` [N, L-1] is the per-token NLL whose mean is ``loss``), ``difficulty``
+    (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the current candidates;
+    ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
     with ``timings=True`` the phases' wall times ``time/forward``, ``time/update``, ``time/reward``
     (and ``time/influence``, the probes' cost), in seconds; after a step also ``weights`` (the action,
     normalised), ``train_weights``, ``trained`` and ``trained_source`` (the weights the LM trained
