@@ -109,7 +109,7 @@ from agents.q_learning import polyak, q_network, soft_value, td_target
 from agents.reference_model import ReferenceModel
 from agents.replay import PairReplay
 from agents.soft_q_config import SoftQConfig
-from agents.soft_q_inputs import FRESH_SIGNALS, CandidateInputs
+from agents.soft_q_inputs import CandidateInputs
 
 
 class SoftQAgent:
@@ -134,7 +134,7 @@ class SoftQAgent:
                         or self.config.temperature.temperature != "fixed")
         inputs = self.config.inputs
         stats = ("loss", "entropy") if inputs.inputs != "hidden" or inputs.reference else ()
-        if credit.credit == "learnability" and credit.learnability_signal in FRESH_SIGNALS:
+        if credit.fresh:
             stats += ("token_loss",)  # the fresh excess reads the scoring forward's per-token losses
         kwargs: dict[str, Any] = {"candidate_stats": stats, "compute_reward": reads_reward}
         if inputs.inputs == "features":
@@ -159,8 +159,8 @@ class SoftQAgent:
         i = c.inputs
         reference = (ReferenceModel(i.reference_layers, 2, i.reference_width, i.reference_steps)
                      if i.reference else None)
-        fresh = c.credit.credit == "learnability" and c.credit.learnability_signal in FRESH_SIGNALS
-        self.inputs = CandidateInputs(i.inputs, reference, i.stream_model, fresh=fresh)
+        self.inputs = CandidateInputs(i.inputs, reference, i.stream_model, fresh=c.credit.fresh,
+                                      fresh_floor=c.credit.fresh_floor, fresh_first=c.credit.fresh_first)
         d = self.inputs.setup(env, seed)  # the width of Q's input (fits the reference model on D)
         self.rng = np.random.default_rng(seed)  # LM reset seeds
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agents.q_learning import QLearningConfig
-from agents.soft_q_inputs import SIGNALS
+from agents.soft_q_inputs import FRESH_SIGNALS, SIGNALS
 from agents.temperature import TemperatureConfig
 from curriculum_env.config_rules import non_negative, positive_int, refuse_moot
 
@@ -77,6 +77,15 @@ class CreditConfig:
     loss; needs ``stream_model=True``), ``sum`` (both, z-scored and added), ``reducible+influence``, ``fresh``
     (the per-token excess, floored at 0, over each window's first occurrences of its transitions; the fresh
     excess joins Q's features) or ``reducible+fresh`` (reducible and fresh, z-scored and added)."""
+    fresh_floor: bool = True
+    """Fresh excess: floor each token's excess at 0 (False, an ablation: the signed excess)."""
+    fresh_first: bool = True
+    """Fresh excess: count only each window's first occurrence of a transition (False, an ablation: every position)."""
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this credit reads the fresh excess."""
+        return self.credit == "learnability" and self.learnability_signal in FRESH_SIGNALS
 
     @property
     def probes(self) -> bool:
@@ -101,7 +110,9 @@ class CreditConfig:
         refuse_moot(self, [("reward_signal", reward, mode), ("reward_norm", reward, mode),
                            ("learnability_signal", learnability, mode),
                            *((name, self.probes, probes_why) for name in ("probe_every", "probe_kind",
-                                                                           "probe_heldout"))])
+                                                                           "probe_heldout")),
+                           *((name, self.fresh, f"{mode} with learnability_signal={self.learnability_signal!r}")
+                             for name in ("fresh_floor", "fresh_first"))])
 
 
 INPUTS = ("hidden", "features", "both")
@@ -203,7 +214,7 @@ class SoftQConfig:
     """What goes to the env: action_mode, probe_weight."""
     credit: CreditConfig = field(default_factory=CreditConfig)
     """What Q regresses on: credit, reward_signal, reward_norm, probe_every, probe_kind, probe_heldout,
-    learnability_signal."""
+    learnability_signal, fresh_floor, fresh_first."""
     inputs: InputConfig = field(default_factory=InputConfig)
     """What Q reads: inputs, reference, reference_layers, reference_width, reference_steps, stream_model."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)

@@ -82,13 +82,19 @@ def first_occurrences(ids: np.ndarray) -> np.ndarray:
     return mask
 
 
-def fresh_excess(learner_tokens: np.ndarray, reference_tokens: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def fresh_excess(learner_tokens: np.ndarray, reference_tokens: np.ndarray, ids: np.ndarray, floor: bool = True,
+                 first: bool = True) -> np.ndarray:
     """The fresh excess [N] (module doc): per-token excess ``learner - reference`` [N, L-1], floored at 0,
-    summed over :func:`first_occurrences` of windows ``ids`` [N, L] and divided by L - 1."""
+    summed over :func:`first_occurrences` of windows ``ids`` [N, L] and divided by L - 1. ``floor=False`` keeps
+    the signed excess, ``first=False`` sums every position (the two ablations)."""
     excess = np.asarray(learner_tokens, dtype=np.float64) - np.asarray(reference_tokens, dtype=np.float64)
     if excess.shape != (len(ids), np.shape(ids)[1] - 1):
         raise ValueError(f"per-token losses {excess.shape} do not match windows {np.shape(ids)} (need [N, L-1])")
-    return (np.maximum(excess, 0.0) * first_occurrences(ids)).sum(1) / excess.shape[1]
+    if floor:
+        excess = np.maximum(excess, 0.0)
+    if first:
+        excess = excess * first_occurrences(ids)
+    return excess.sum(1) / excess.shape[1]
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -102,7 +108,7 @@ class CandidateInputs:
     """Builds Q's input [N, k] per step and the learnability reward [N]; owns the reference model."""
 
     def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False,
-                 fresh: bool = False):
+                 fresh: bool = False, fresh_floor: bool = True, fresh_first: bool = True):
         if stream_model and reference is None:
             raise ValueError("a stream model is the other side of the reference's contrast: it needs a reference")
         if fresh and reference is None:
@@ -112,6 +118,7 @@ class CandidateInputs:
         self.reference = reference
         self.stream_model = stream_model
         self.fresh = fresh
+        self.fresh_options = {"floor": fresh_floor, "first": fresh_first}
         self.stream: HashedBigram | None = None
         self.learner = None
         self.log_vocab = 1.0
@@ -158,7 +165,7 @@ class CandidateInputs:
                 raise KeyError("the fresh excess reads info['token_loss']: make the env with candidate_stats "
                                "including 'token_loss' (the agent's env_kwargs ask for it)")
             reference = self.reference.token_losses(info["token_ids"], self.learner)
-            out["fresh"] = fresh_excess(info["token_loss"], reference, info["token_ids"])
+            out["fresh"] = fresh_excess(info["token_loss"], reference, info["token_ids"], **self.fresh_options)
         return out
 
     def build(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[torch.Tensor, dict[str, np.ndarray]]:

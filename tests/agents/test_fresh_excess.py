@@ -36,6 +36,8 @@ def test_fresh_excess_floors_each_token_at_zero_and_counts_repeats_once():
     # window 0: transitions (1,2) (2,1) (1,2) (2,9): excess 2, 1, [repeat], 1 -> (2 + 1 + 1) / 4
     # window 1: all new; excess -1 (floored to 0), 3, 0, 4 -> 7 / 4
     np.testing.assert_allclose(fresh_excess(learner, reference, ids), [1.0, 1.75])
+    np.testing.assert_allclose(fresh_excess(learner, reference, ids, floor=False), [1.0, 1.5])  # -1 counts
+    np.testing.assert_allclose(fresh_excess(learner, reference, ids, first=False), [1.5, 1.75])  # the repeat counts
     with pytest.raises(ValueError, match="do not match"):
         fresh_excess(learner[:, :3], reference[:, :3], ids)
 
@@ -106,6 +108,15 @@ def test_fresh_reward_ranks_a_repeated_phrase_below_the_same_excess_spread_over_
     np.testing.assert_allclose(cols["fresh"], [2 / 7, 1.0, 2 / 7, 1.0])
     ranked = np.argsort(-CandidateInputs.learnability(cols, "reducible+fresh").numpy())
     assert ranked[0] == 1 and ranked[-1] == 2  # new text with the excess first, the repeated phrase without it last
+
+
+def test_the_ablation_options_reach_the_statistic_and_are_refused_where_moot():
+    agent = SoftQAgent(**FRESH, fresh_floor=False, fresh_first=False)
+    agent.setup(make_tiny(train_batch=2, **agent.env_kwargs), 0)
+    assert agent.inputs.fresh_options == {"floor": False, "first": False}
+    for option in ("fresh_floor", "fresh_first"):
+        with pytest.raises(ValueError, match=option):
+            SoftQAgent(**{**FRESH, "learnability_signal": "reducible", option: False})
 
 
 def test_registered_soft_q_uses_the_reducible_and_fresh_reward():
