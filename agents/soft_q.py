@@ -88,7 +88,12 @@ learnability -- the reducible loss of RHO-LOSS, here the intrinsic reward the so
 probe on D (``learnability_signal="reducible+influence"``) or with the cross-entropy difference of a
 hashed bigram model of the stream seen so far (``stream_model=True``, ``contrast`` / ``sum``). Q(x_i)
 regresses on y_i = (1 - gamma) r_i + gamma V-bar(s') with (h, y) replay and selects B candidates by
-Gumbel-top-B from softmax(Q / beta). What each of these changes measured is in the README.
+Gumbel-top-B from softmax(Q / beta). The registered ``soft_q`` adds the **fresh excess**
+(``learnability_signal="reducible+fresh"``): the per-token excess loss of the learner over the reference,
+floored at 0 and counted once per distinct transition of the window, read from the per-token losses of
+the same two forwards (the env's ``token_loss``, no extra FLOPs) -- a feature of Q and half of its reward,
+so that a window repeating a phrase no longer scores like the phrase. What each of these changes
+measured is in ``docs/learned_curriculum.md``.
 """
 
 from __future__ import annotations
@@ -160,7 +165,7 @@ class SoftQAgent:
         reference = (ReferenceModel(i.reference_layers, 2, i.reference_width, i.reference_steps)
                      if i.reference else None)
         self.inputs = CandidateInputs(i.inputs, reference, i.stream_model, fresh=c.credit.fresh,
-                                      fresh_floor=c.credit.fresh_floor, fresh_first=c.credit.fresh_first)
+                                      fresh_token=c.credit.fresh_token, fresh_first=c.credit.fresh_first)
         d = self.inputs.setup(env, seed)  # the width of Q's input (fits the reference model on D)
         self.rng = np.random.default_rng(seed)  # LM reset seeds
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # action and replay sampling

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agents.q_learning import QLearningConfig
-from agents.soft_q_inputs import FRESH_SIGNALS, SIGNALS
+from agents.soft_q_inputs import FRESH_SIGNALS, FRESH_TOKENS, SIGNALS
 from agents.temperature import TemperatureConfig
 from curriculum_env.config_rules import non_negative, positive_int, refuse_moot
 
@@ -77,8 +77,9 @@ class CreditConfig:
     loss; needs ``stream_model=True``), ``sum`` (both, z-scored and added), ``reducible+influence``, ``fresh``
     (the per-token excess, floored at 0, over each window's first occurrences of its transitions; the fresh
     excess joins Q's features) or ``reducible+fresh`` (reducible and fresh, z-scored and added)."""
-    fresh_floor: bool = True
-    """Fresh excess: floor each token's excess at 0 (False, an ablation: the signed excess)."""
+    fresh_token: str = "floored"
+    """Fresh excess, what each token adds: ``floored`` (its excess, floored at 0), ``signed`` (its excess) or
+    ``centred`` (its excess minus the mean excess of all tokens of the step's candidates)."""
     fresh_first: bool = True
     """Fresh excess: count only each window's first occurrence of a transition (False, an ablation: every position)."""
 
@@ -97,7 +98,7 @@ class CreditConfig:
         if self.credit not in CREDITS:
             raise ValueError(f"credit must be one of {CREDITS}, got {self.credit!r}")
         for name, options in (("reward_signal", ("absolute", "gain")), ("probe_kind", ("first_order", "measured")),
-                              ("learnability_signal", SIGNALS)):
+                              ("learnability_signal", SIGNALS), ("fresh_token", FRESH_TOKENS)):
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}")
         if not 0 <= self.reward_norm <= 1:
@@ -112,7 +113,7 @@ class CreditConfig:
                            *((name, self.probes, probes_why) for name in ("probe_every", "probe_kind",
                                                                            "probe_heldout")),
                            *((name, self.fresh, f"{mode} with learnability_signal={self.learnability_signal!r}")
-                             for name in ("fresh_floor", "fresh_first"))])
+                             for name in ("fresh_token", "fresh_first"))])
 
 
 INPUTS = ("hidden", "features", "both")
@@ -214,7 +215,7 @@ class SoftQConfig:
     """What goes to the env: action_mode, probe_weight."""
     credit: CreditConfig = field(default_factory=CreditConfig)
     """What Q regresses on: credit, reward_signal, reward_norm, probe_every, probe_kind, probe_heldout,
-    learnability_signal, fresh_floor, fresh_first."""
+    learnability_signal, fresh_token, fresh_first."""
     inputs: InputConfig = field(default_factory=InputConfig)
     """What Q reads: inputs, reference, reference_layers, reference_width, reference_steps, stream_model."""
     replay: ReplayConfig = field(default_factory=ReplayConfig)

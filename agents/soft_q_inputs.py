@@ -64,6 +64,9 @@ env's first-order influence probe on D, each z-scored; on probed steps only), ``
 excess, see the module doc), ``reducible+fresh`` (reducible plus fresh, each z-scored)."""
 FRESH_SIGNALS = ("fresh", "reducible+fresh")
 """The signals that read the fresh excess (and so the env's per-token ``token_loss``)."""
+FRESH_TOKENS = ("floored", "signed", "centred")
+"""What each token adds to the fresh excess: its excess floored at 0, its excess, or its excess minus the
+mean excess of every token of the step's candidates."""
 
 
 def first_occurrences(ids: np.ndarray) -> np.ndarray:
@@ -82,16 +85,20 @@ def first_occurrences(ids: np.ndarray) -> np.ndarray:
     return mask
 
 
-def fresh_excess(learner_tokens: np.ndarray, reference_tokens: np.ndarray, ids: np.ndarray, floor: bool = True,
-                 first: bool = True) -> np.ndarray:
-    """The fresh excess [N] (module doc): per-token excess ``learner - reference`` [N, L-1], floored at 0,
-    summed over :func:`first_occurrences` of windows ``ids`` [N, L] and divided by L - 1. ``floor=False`` keeps
-    the signed excess, ``first=False`` sums every position (the two ablations)."""
+def fresh_excess(learner_tokens: np.ndarray, reference_tokens: np.ndarray, ids: np.ndarray,
+                 token: str = "floored", first: bool = True) -> np.ndarray:
+    """The fresh excess [N] (module doc): per-token excess ``learner - reference`` [N, L-1] (``token``: floored
+    at 0, signed, or centred on its mean over all N windows), summed over :func:`first_occurrences` of windows
+    ``ids`` [N, L] (``first=False``: every position) and divided by L - 1."""
     excess = np.asarray(learner_tokens, dtype=np.float64) - np.asarray(reference_tokens, dtype=np.float64)
     if excess.shape != (len(ids), np.shape(ids)[1] - 1):
         raise ValueError(f"per-token losses {excess.shape} do not match windows {np.shape(ids)} (need [N, L-1])")
-    if floor:
+    if token == "floored":
         excess = np.maximum(excess, 0.0)
+    elif token == "centred":
+        excess = excess - excess.mean()
+    elif token != "signed":
+        raise ValueError(f"fresh excess token must be one of {FRESH_TOKENS}, got {token!r}")
     if first:
         excess = excess * first_occurrences(ids)
     return excess.sum(1) / excess.shape[1]
@@ -108,7 +115,7 @@ class CandidateInputs:
     """Builds Q's input [N, k] per step and the learnability reward [N]; owns the reference model."""
 
     def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False,
-                 fresh: bool = False, fresh_floor: bool = True, fresh_first: bool = True):
+                 fresh: bool = False, fresh_token: str = "floored", fresh_first: bool = True):
         if stream_model and reference is None:
             raise ValueError("a stream model is the other side of the reference's contrast: it needs a reference")
         if fresh and reference is None:
@@ -118,7 +125,7 @@ class CandidateInputs:
         self.reference = reference
         self.stream_model = stream_model
         self.fresh = fresh
-        self.fresh_options = {"floor": fresh_floor, "first": fresh_first}
+        self.fresh_options = {"token": fresh_token, "first": fresh_first}
         self.stream: HashedBigram | None = None
         self.learner = None
         self.log_vocab = 1.0

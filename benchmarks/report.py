@@ -145,6 +145,16 @@ def _retrieval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return out
 
 
+def _trained(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The target domain's share of the windows the env trained (mean over seeds) and of the stream; empty for
+    runs recorded without ``trained_share`` or without a target in the stream."""
+    target, stream = runs[0].get("target"), runs[0].get("stream_shares", {})
+    if target not in stream or not all("trained_share" in r for r in runs):
+        return {}
+    share = float(np.mean([r["trained_share"].get(target, 0.0) for r in runs]))
+    return {"trained_target_share": share, "stream_target_share": stream[target], "target": target}
+
+
 def _spread(values: list[float]) -> dict[str, Any]:
     point, lo, hi = iqm_ci(values)
     return {"iqm": point, "ci_low": lo, "ci_high": hi, "per_seed": [float(v) for v in values]}
@@ -181,7 +191,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
                   "examples_trained": budget[task]["examples_trained"],
                   "gradient_steps": budget[task]["gradient_steps"],
                   "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs])),
-                  **(_retrieval(runs) or {})}
+                  **_trained(runs), **(_retrieval(runs) or {})}
         if all("needle_trained" in r for r in runs):  # D is the needle itself: no test NLL measures it
             shares = [r["needle_trained"]["all"] for r in runs]
             late = [r["needle_trained"]["second_half"] for r in runs]
@@ -285,6 +295,7 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
         if half in summary.get("aggregate_by_half", {}):
             lines += ["", f"Across the {half} half of the generalisation suite only:", ""] \
                 + _aggregate_table(summary["aggregate_by_half"][half])
+    lines += _trained_table(summary["rows"])
     lines += _retrieval_table(summary["rows"])
     if summary.get("top_q"):
         lines += ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
@@ -324,6 +335,23 @@ def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
             f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
             f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
             f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
+    return lines
+
+
+def _trained_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The target domain's share of what each agent trained, a row per task and a column per agent."""
+    rows = [r for r in rows if "trained_target_share" in r and r["stream_target_share"] < 1]  # a choice to make
+    if not rows:
+        return []
+    agents = sorted({r["agent"] for r in rows})
+    lines = ["", "What was trained (mean over seeds): the target domain's share of the windows each agent trained, "
+             "against its share of the stream.", "",
+             "| task | target | stream share | " + " | ".join(agents) + " |", "|" + "---|" * (3 + len(agents))]
+    for task in sorted({r["task"] for r in rows}):
+        share = {r["agent"]: r["trained_target_share"] for r in rows if r["task"] == task}
+        first = next(r for r in rows if r["task"] == task)
+        lines.append(f"| {task} | {first['target']} | {_f(first['stream_target_share'], 2)} | "
+                     + " | ".join(_f(share.get(a, float("nan")), 2) for a in agents) + " |")
     return lines
 
 

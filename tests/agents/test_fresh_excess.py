@@ -36,7 +36,12 @@ def test_fresh_excess_floors_each_token_at_zero_and_counts_repeats_once():
     # window 0: transitions (1,2) (2,1) (1,2) (2,9): excess 2, 1, [repeat], 1 -> (2 + 1 + 1) / 4
     # window 1: all new; excess -1 (floored to 0), 3, 0, 4 -> 7 / 4
     np.testing.assert_allclose(fresh_excess(learner, reference, ids), [1.0, 1.75])
-    np.testing.assert_allclose(fresh_excess(learner, reference, ids, floor=False), [1.0, 1.5])  # -1 counts
+    np.testing.assert_allclose(fresh_excess(learner, reference, ids, token="signed"), [1.0, 1.5])  # -1 counts
+    # centred: excess minus its mean over all 8 tokens (12 / 8 = 1.5), then the same first occurrences
+    np.testing.assert_allclose(fresh_excess(learner, reference, ids, token="centred"),
+                               [(4 - 3 * 1.5) / 4, (6 - 4 * 1.5) / 4])
+    with pytest.raises(ValueError, match="token must be one of"):
+        fresh_excess(learner, reference, ids, token="clipped")
     np.testing.assert_allclose(fresh_excess(learner, reference, ids, first=False), [1.5, 1.75])  # the repeat counts
     with pytest.raises(ValueError, match="do not match"):
         fresh_excess(learner[:, :3], reference[:, :3], ids)
@@ -111,12 +116,14 @@ def test_fresh_reward_ranks_a_repeated_phrase_below_the_same_excess_spread_over_
 
 
 def test_the_ablation_options_reach_the_statistic_and_are_refused_where_moot():
-    agent = SoftQAgent(**FRESH, fresh_floor=False, fresh_first=False)
+    agent = SoftQAgent(**FRESH, fresh_token="signed", fresh_first=False)
     agent.setup(make_tiny(train_batch=2, **agent.env_kwargs), 0)
-    assert agent.inputs.fresh_options == {"floor": False, "first": False}
-    for option in ("fresh_floor", "fresh_first"):
+    assert agent.inputs.fresh_options == {"token": "signed", "first": False}
+    for option, value in (("fresh_token", "centred"), ("fresh_first", False)):
         with pytest.raises(ValueError, match=option):
-            SoftQAgent(**{**FRESH, "learnability_signal": "reducible", option: False})
+            SoftQAgent(**{**FRESH, "learnability_signal": "reducible", option: value})
+    with pytest.raises(ValueError, match="fresh_token must be one of"):
+        SoftQAgent(**FRESH, fresh_token="clipped")
 
 
 def test_registered_soft_q_uses_the_reducible_and_fresh_reward():

@@ -152,6 +152,25 @@ def test_retrieval_row_compares_the_retrieved_target_share_with_the_stream_share
     assert "| noisy | rag | prose | 0.25 | 0.50 | 2.00 (1.60) | 1001 |" in md
 
 
+def test_trained_table_gives_the_target_share_of_what_each_agent_trained():
+    results = []
+    for seed, share in enumerate([0.5, 0.7, 0.6]):
+        shares = {"target": "prose", "stream_shares": {"prose": 0.25, "junk": 0.75}}
+        results.append({**run("random", seed, [8.0, 7.0]), **shares, "trained_share": {"prose": 0.25, "junk": 0.75}})
+        picky = {"prose": share, "junk": 1 - share}
+        results.append({**run("picky", seed, [8.0, 6.0]), **shares, "trained_share": picky})
+        results.append({**run("blind", seed, [8.0, 6.5]), **shares, "trained_share": {"junk": 1.0}})  # no target at all
+    rows = {r["agent"]: r for r in report.summarise(results)["rows"]}
+    assert rows["picky"]["trained_target_share"] == pytest.approx(0.6)
+    assert rows["blind"]["trained_target_share"] == 0.0
+    md = report.markdown(report.summarise(results))
+    assert "| task | target | stream share | blind | picky | random |" in md
+    assert "| noisy | prose | 0.25 | 0.00 | 0.60 | 0.25 |" in md
+    legacy = [{k: v for k, v in r.items() if k != "trained_share"} for r in results]  # runs recorded before it
+    assert "trained_target_share" not in report.summarise(legacy)["rows"][0]
+    assert "What was trained" not in report.markdown(report.summarise(legacy))
+
+
 def test_figures_follow_the_logged_metrics_not_agent_names(tmp_path):
     from benchmarks.plotting import learning_keys
 
