@@ -335,7 +335,7 @@ def test_flat_options_land_in_their_groups_and_round_trip():
     assert (c.replay.replay_size, c.replay.replay_updates, c.replay.replay_batch) == (300, 2, 32)  # batch: default
     assert c.temperature.beta_min == 0.5 and c.credit.probe_every == 5  # real defaults, unread by these modes
     options = SoftQConfig.options()
-    assert len(options) == 38 and len(set(options.values())) == 38  # one group field per flat name
+    assert len(options) == 40 and len(set(options.values())) == 40  # one group field per flat name
     assert all(field == name for name, (_, field) in options.items())  # no name is translated
     assert options["temperature"] == ("temperature", "temperature") and options["replay_batch"][0] == "replay"
     flat = c.flat()
