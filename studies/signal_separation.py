@@ -90,16 +90,23 @@ def learner_token_losses(learner, ids: np.ndarray, chunk: int = 64) -> np.ndarra
     return np.concatenate(out)
 
 
-def measure(task: str, steps: int, checks: list[int], per_task: int, seed: int) -> list[dict]:
-    """The table's rows for ``task``: one per check and signal."""
+def random_run_env(task: str, steps: int, seed: int) -> gym.Env:
+    """The benchmark's env for ``task`` (model, schedule over ``steps``, budget), reset with ``seed``, without
+    reward, observation or candidate statistics: a study steps it with equal weights (B trained at random)."""
     from benchmarks.compare import BENCH_ENV, BENCH_SCHEDULE
 
     env = gym.make("CurriculumSelect-v0", task=task, max_episode_steps=steps + 1, **BENCH_ENV,
                    lr=BENCH_SCHEDULE["lr"], lr_schedule=BENCH_SCHEDULE["lr_schedule"],
                    warmup_steps=round(BENCH_SCHEDULE["warmup_fraction"] * steps), lr_final=BENCH_SCHEDULE["lr_final"],
                    lr_horizon=steps, candidate_stats=(), compute_reward=False, observation="none")
-    u = env.unwrapped
     env.reset(seed=seed)
+    return env
+
+
+def measure(task: str, steps: int, checks: list[int], per_task: int, seed: int) -> list[dict]:
+    """The table's rows for ``task``: one per check and signal."""
+    env = random_run_env(task, steps, seed)
+    u = env.unwrapped
     data = u.data
     rng = np.random.default_rng(seed)
     ids, labels = stream_sample(data, per_task, rng)
