@@ -29,17 +29,22 @@ the target share of a top-B-of-N pick (:mod:`studies.signal_separation`). Writes
 from __future__ import annotations
 
 import argparse
-import pathlib
 
 import numpy as np
-import torch
 
 from agents.ngram_model import HashedBigram
 from agents.reference_model import ReferenceModel
 from agents.rho_loss import RhoLossAgent
 from agents.soft_q_inputs import first_occurrences
-from benchmarks.csv_table import write_csv
-from studies.signal_separation import auc, learner_token_losses, random_run_env, signals, stream_sample, top_share
+from studies.signal_separation import (
+    auc,
+    learner_token_losses,
+    random_run_env,
+    run_tasks,
+    signals,
+    stream_sample,
+    top_share,
+)
 
 NOVEL_MIN = 0.8
 """The least share of a window's transitions that are new in it for the window to be picked."""
@@ -131,17 +136,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for flag in ("steps", "pool", "picks", "per_task", "reference_steps"):
         if getattr(args, flag) < 1:
             raise SystemExit(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    torch.set_num_threads(1)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    every = []
-    for task in args.tasks:
-        rows = measure(task, args.steps, args.pool, args.picks, args.per_task, args.seed, args.reference_steps)
-        write_csv(out / f"{task.replace('/', '_')}.csv", rows)
-        for row in rows:
-            print(describe(row), flush=True)
-        every += rows
-    return every
+    return run_tasks(args.tasks, args.out, lambda task: measure(task, args.steps, args.pool, args.picks,
+                                                                args.per_task, args.seed, args.reference_steps),
+                     describe)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -143,18 +144,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     checks = [int(c) for c in args.checks.split(",") if c]
     if not checks or min(checks) < 1 or max(checks) > args.steps:
         raise SystemExit(f"--checks must lie in 1..{args.steps}, got {args.checks!r}")
+    return run_tasks(args.tasks, args.out, lambda task: measure(task, args.steps, checks, args.per_task, args.seed),
+                     describe)
+
+
+def describe(row: dict) -> str:
+    """One printed line of the table."""
+    aucs = " ".join(f"{k.removeprefix('auc_vs_')} {v:.2f}" for k, v in row.items() if k.startswith("auc_vs_"))
+    top = next(v for k, v in row.items() if k.startswith("top"))
+    return (f"{row['task']} step {row['step']:>4}  {row['signal']:<16} top-B target share {top:.2f} "
+            f"(stream {row['stream_target_share']:.2f})  AUC vs {aucs}")
+
+
+def run_tasks(tasks: list[str], out: str, rows_of: Callable[[str], list[dict]],
+              line: Callable[[dict], str]) -> list[dict]:
+    """For each task, ``rows_of(task)`` written to ``<out>/<task>.csv`` and printed a ``line`` a row, on one
+    thread (the benchmark's setting); all the rows."""
     torch.set_num_threads(1)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = pathlib.Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
     every = []
-    for task in args.tasks:
-        rows = measure(task, args.steps, checks, args.per_task, args.seed)
-        write_csv(out / f"{task.replace('/', '_')}.csv", rows)
+    for task in tasks:
+        rows = rows_of(task)
+        write_csv(folder / f"{task.replace('/', '_')}.csv", rows)
         for row in rows:
-            aucs = " ".join(f"{k.removeprefix('auc_vs_')} {v:.2f}" for k, v in row.items() if k.startswith("auc_vs_"))
-            top = next(v for k, v in row.items() if k.startswith("top"))
-            print(f"{task} step {row['step']:>4}  {row['signal']:<16} top-B target share {top:.2f} "
-                  f"(stream {row['stream_target_share']:.2f})  AUC vs {aucs}")
+            print(line(row), flush=True)
         every += rows
     return every
 
