@@ -49,7 +49,15 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "uncertainty": "agents.uncertainty:UncertaintyAgent",
     "uncertainty_soft": ("agents.uncertainty:UncertaintyAgent", {"soft": True}),
     "competence": "agents.competence:CompetenceAgent",
+    # RHO-LOSS as users can run it: the IL model trains on D (the reward set, what soft_q's reference reads);
+    # rho_loss_labelled trains it on stream windows picked by source label -- a reference row, never ranked
     "rho_loss": "agents.rho_loss:RhoLossAgent",
+    "rho_loss_labelled": ("agents.rho_loss:RhoLossAgent", {"il_data": "labelled"}),
+    # the cheap rules practitioners run (no LM forward): hashed n-gram importance weights (DSIR), a
+    # fastText-style classifier of D against the stream, and online domain mixing over source labels (ODM)
+    "dsir": "agents.dsir:DSIRAgent",
+    "classifier": "agents.classifier:ClassifierAgent",
+    "odm": "agents.odm:ODMAgent",
     "oracle": "agents.oracle:OracleAgent",
     "ppo": "agents.sb3_agents:PPOAgent",
     "dqn": "agents.sb3_agents:DQNAgent",

@@ -81,6 +81,7 @@ class UpdateStats:
     clipped: bool
     finite: bool  # the step was taken (a finite loss, gradient and updated theta)
     weights_finite: bool = True  # False: the step gave non-finite weights and was undone
+    window_loss: np.ndarray | None = None  # [B] loss of each trained window (non-zero weight), in index order
 
 
 class Learner:
@@ -422,20 +423,25 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         w_host = np.asarray(weights, dtype=np.float32)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
         if scores is not None and scores.with_grad:
             total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
             loss_sum = loss_sum + total.detach().double()
+            window_loss = scores.loss.detach()[torch.as_tensor(active, device=self.device)].double()
             torch.autograd.backward(total, inputs=params)
             self.flops.add(self.flop_model.backward(int(np.prod(np.shape(ids)))))  # the N windows' graph
         else:
-            active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
             w = torch.as_tensor(w_host[active], device=self.device)
             ids_t = self.as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
             mb = self.cfg.micro_batch_size
+            parts = []
             for start in range(0, len(active), mb):
-                part = (w[start:start + mb] * self.window_losses(ids_t[start:start + mb])).sum()
+                losses = self.window_losses(ids_t[start:start + mb])  # [mb]
+                parts.append(losses.detach().double())
+                part = (w[start:start + mb] * losses).sum()
                 loss_sum = loss_sum + part.detach().double()
                 torch.autograd.backward(part, inputs=params)
+            window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
             self.flops.add(self.flop_model.train(ids_t.numel()))
         aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         for aux in self._aux:
@@ -444,7 +450,8 @@ class Learner:
         self._aux.clear()
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
-        loss_value, aux_value, grad_norm = torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]).tolist()  # the sync
+        host = torch.cat([torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]), window_loss]).cpu().numpy()  # the sync
+        loss_value, aux_value, grad_norm = (float(x) for x in host[:3])
         finite = bool(np.isfinite(loss_value) and np.isfinite(aux_value))
         if not finite:
             grad_norm = float("nan")
@@ -458,7 +465,7 @@ class Learner:
                 finite = weights_finite = False  # finite gradients, non-finite weights: undone
         self.optimizer.zero_grad(set_to_none=True)
         return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
-                           weights_finite)
+                           weights_finite, host[3:].copy())
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
