@@ -8,19 +8,22 @@
 zeroes its counters at ``reset``) and one IL forward (2·P_IL per token) of every window not cached.
 
 ``L(x; theta_k)`` is ``info["loss"]`` (from the env's own forward). The IL model is a small GPT-2
-(same tokenizer, its own tiny config) trained in :meth:`RhoLossAgent.setup` on a holdout slice the
-agent reserves: ``holdout_windows`` windows drawn (with a Generator seeded from ``seed``) from
-``env.unwrapped.data.stream_pools[target]`` for each target label of the task. Those pools are the
-training stream's target-domain windows, disjoint by construction of the task data from the reward
-set D and from the test split, so the IL model never sees what the env rewards or reports on. (The
-env still streams the reserved windows; with thousands of target windows per pool a reserved one is
-rarely a candidate.)
+(same tokenizer, its own tiny config) trained in :meth:`RhoLossAgent.setup` on the data ``il_data`` names:
 
-Cost: scoring a candidate with the IL model is a forward of the *small IL model*, not of the env's
-LM; the env's LM runs no extra forward. IL losses are cached keyed by the window's token bytes, so no
-window is ever scored twice. Initialisation and training happen inside ``torch.random.fork_rng``
-seeded from ``seed``: the global torch RNG is left as it was. The agent asks the env for the loss
-alone (``env_kwargs``: ``candidate_stats=("loss",)``).
+- ``"heldout"`` (the default, and RHO-LOSS as the paper runs it: the IL model is trained on the holdout
+  data one cares about): the env's held-out set D (``env.unwrapped.data.heldout``), which already feeds
+  the reward and which the soft-Q agent's reference reads. No source label is read.
+- ``"labelled"`` (the ``rho_loss_labelled`` row): ``holdout_windows`` stream windows drawn for each
+  target label of the task from ``env.unwrapped.data.stream_pools[target]`` -- twice D's data, picked by
+  source labels no deployable agent has. A reference row, like the oracle: reported, never ranked among
+  agents. The pools are disjoint by construction from D and from the test split; the env still streams
+  the reserved windows (with thousands of target windows per pool a reserved one is rarely a candidate).
+
+Either way the IL model never sees the test split. Scoring a candidate with the IL model is a forward of the
+*small IL model*, not of the env's LM; the env's LM runs no extra forward. IL losses are cached keyed by the
+window's token bytes, so no window is ever scored twice. Initialisation and training happen inside
+``torch.random.fork_rng`` seeded from ``seed``: the global torch RNG is left as it was. The agent asks the
+env for the loss alone (``env_kwargs``: ``candidate_stats=("loss",)``).
 
 **Training budget.** Under the env's ``train_batch=B`` the hard variant trains the B candidates of
 highest reducible loss (``top_k`` defaults to B in mixture mode) -- the paper's protocol: select the
@@ -40,15 +43,20 @@ import torch
 from agents.base import candidate_stat
 from agents.reference_model import ReferenceModel, window_losses  # noqa: F401 (window_losses: re-export)
 from agents.scoring import ScoreAgent, ScoreConfig
-from curriculum_env.config_rules import positive_int
+from curriculum_env.config_rules import positive_int, refuse_moot
+
+IL_DATA = ("heldout", "labelled")
 
 
 @dataclass
 class RhoLossConfig(ScoreConfig):
     """Options of :class:`RhoLossAgent` (plus ``action_mode``, ``soft``, ``temperature``)."""
 
+    il_data: str = "heldout"
+    """What the IL model trains on: ``heldout`` (the env's D) or ``labelled`` (stream windows of the target
+    labels: reads source labels, a reference row)."""
     holdout_windows: int = 512
-    """Target-domain windows per target label reserved to train the IL model."""
+    """``il_data="labelled"``: target-domain windows per target label reserved to train the IL model."""
     il_steps: int = 200
     """AdamW steps of IL-model training in ``setup``."""
     il_batch_size: int = 16
@@ -68,6 +76,9 @@ class RhoLossConfig(ScoreConfig):
         super().__post_init__()
         positive_int(**{name: getattr(self, name) for name in ("holdout_windows", "il_steps", "il_batch_size",
                                                                 "il_n_layer", "il_n_head", "il_n_embd", "cache_size")})
+        if self.il_data not in IL_DATA:
+            raise ValueError(f"il_data must be one of {IL_DATA}, got {self.il_data!r}")
+        refuse_moot(self, [("holdout_windows", self.il_data == "labelled", f"il_data={self.il_data!r}")])
         if self.il_n_embd % self.il_n_head:
             raise ValueError(f"il_n_embd ({self.il_n_embd}) must be divisible by il_n_head ({self.il_n_head})")
         if not self.il_lr > 0:
@@ -99,8 +110,14 @@ class RhoLossAgent(ScoreAgent):
         return self.reference.train_loss
 
     # ------------------------------------------------------------------------ the IL model
+    def il_windows(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
+        """The windows the IL model trains on [H, L]: D, or (``il_data="labelled"``) :meth:`reserve_holdout`'s."""
+        if self.config.il_data == "heldout":
+            return env.unwrapped.data.heldout.ids
+        return self.reserve_holdout(env, rng)
+
     def reserve_holdout(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
-        """The windows the IL model trains on: target-domain windows of the stream pools (never D or the test split)."""
+        """Target-domain windows of the stream pools, picked by source label (never D or the test split)."""
         data = env.unwrapped.data
         rows = []
         for label in data.task.target_labels:
@@ -116,7 +133,7 @@ class RhoLossAgent(ScoreAgent):
         self.learner = env.unwrapped.learner
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
-        self.reference.fit(self.reserve_holdout(env, rng), env.unwrapped.data.tokenizer, seed, rng)
+        self.reference.fit(self.il_windows(env, rng), env.unwrapped.data.tokenizer, seed, rng)
         self.setup_time = time.perf_counter() - t0
 
     def irreducible_loss(self, token_ids: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The comparison: every agent x task x seed at equal compute, reported on the test split.
 
-    python -m benchmarks.compare            # the default comparison (under 15 min on 2 CPU cores)
+    python -m benchmarks.compare            # the default comparison (about 15 min on 2 CPU cores)
+    python -m benchmarks.compare --stream-width 128 --tasks noisy,mixed   # the wide track: W = 128 a step
     python -m benchmarks.compare --quick    # a smaller one (a few minutes)
     python -m benchmarks.compare --scale small   # a second model scale (4 layers, d = 128, L = 64; ~1 hour)
     python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
@@ -21,7 +22,10 @@ string, so nothing needs registering.
 
 **Equal compute.** Every step streams N = 16 candidates and trains exactly B = 4 of them
 (``--train-batch``; the env's ``train_batch``), so every agent trains the same examples with the
-same gradient steps; the report checks it and refuses to compare runs of a task that differ.
+same gradient steps and streams the same windows; the report checks both and refuses to compare runs
+of a task that differ. **The wide track**, ``--stream-width W`` (JEST's super-batch): every agent sees
+W candidates a step (N = W) and still trains B; agents that read the LM pay for scoring all W, and a
+retrieval ring fills from the same W; its runs go to ``OUT-w<W>`` by default.
 ``--all-n`` trains every candidate with non-zero weight instead (the paper's mixture): only agents
 that weight all N then compare. Every run of a task and seed streams the same candidates (the
 stream depends only on the seed). Finished runs are written atomically to
@@ -39,10 +43,13 @@ import pathlib
 import sys
 import time
 
-# soft_q_uniform (an ablation) and langevin_rag_paper (the paper's Algorithm 2, ~40x random's step) are
-# registered but left out, so that the default table fits in 15 minutes on two cores: --agents adds them.
-DEFAULT_AGENTS = ("soft_q", "soft_q_closed_loop", "soft_q_paper", "langevin_rag", "random", "loss",
-                  "uncertainty", "competence", "rho_loss", "oracle", "ppo")
+# The default table: the learned agents, the cheap rules practitioners run (dsir, classifier, odm), RHO-LOSS on D,
+# the paper's loss and competence baselines, and two reference rows that read labels (oracle, rho_loss_labelled).
+# Registered but left out so that the table fits in 15 minutes on two cores (--agents adds them):
+# soft_q_closed_loop, soft_q_paper, ppo and uncertainty (each measured in earlier tables, docs/results.md),
+# soft_q_uniform (an ablation) and langevin_rag_paper (the paper's Algorithm 2, ~40x random's step).
+DEFAULT_AGENTS = ("soft_q", "langevin_rag", "dsir", "classifier", "odm", "rho_loss", "random", "loss", "competence",
+                  "oracle", "rho_loss_labelled")
 DEFAULT_TASKS = ("prose", "noisy", "mixed", "needle")
 # The benchmark's model and data: small enough for 100+ runs in 15 minutes on two cores.
 BENCH_ENV = dict(num_candidates=16, train_batch=4, context_length=32, n_layer=2, n_head=2, n_embd=64,
@@ -209,7 +216,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
     p.add_argument("--steps", type=int, default=300, help="gradient steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between test-split evaluations")
-    p.add_argument("--num-candidates", type=int, default=BENCH_ENV["num_candidates"], help="N per step")
+    p.add_argument("--num-candidates", type=int, default=None,
+                   help=f"N, candidates streamed per step (default {BENCH_ENV['num_candidates']})")
+    p.add_argument("--stream-width", type=int, default=None, metavar="W",
+                   help="the wide track: every agent sees W candidates a step (N = W) and trains B; output "
+                        "folder OUT-w<W> unless --out is given")
     p.add_argument("--train-batch", type=int, default=BENCH_ENV["train_batch"],
                    help="B, candidates trained per step (equal compute)")
     p.add_argument("--all-n", action="store_true",
@@ -249,11 +260,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.set_defaults(**{"tasks": ",".join(DEFAULT_TASKS), **SCALES[first.scale],
                       **suite_defaults(first.suite, first.scale)})  # a suite's tasks win over a scale's
     args = p.parse_args(argv)
+    default_out = args.out == p.get_default("out")
+    if args.stream_width is not None:
+        if args.num_candidates not in (None, args.stream_width):
+            p.error(f"--stream-width {args.stream_width} and --num-candidates {args.num_candidates} both set N: "
+                    "give one")
+        if args.stream_width < 1:
+            p.error(f"--stream-width must be positive, got {args.stream_width}")
+        args.num_candidates = args.stream_width
+        if default_out:
+            args.out += f"-w{args.stream_width}"
+    if args.num_candidates is None:
+        args.num_candidates = BENCH_ENV["num_candidates"]
     if args.quick:
         if args.tasks == ",".join(DEFAULT_TASKS):
             args.tasks = "noisy,needle"
         args.seeds, args.steps, args.eval_every = min(args.seeds, 2), min(args.steps, 100), min(args.eval_every, 10)
-        if args.out in ("results/compare", suite_defaults(args.suite, args.scale).get("out")):
+        if default_out:
             args.out += "-quick"
     from agents import make_agent
     from agents.specs import split_specs

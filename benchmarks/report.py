@@ -59,27 +59,44 @@ def _by(results, *keys):
 
 
 class UnequalComputeError(ValueError):
-    """Runs of one task trained different numbers of examples or took different gradient steps."""
+    """Runs of one task trained different numbers of examples, took different gradient steps or streamed
+    different numbers of windows."""
 
 
 def check_equal_compute(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per task, the examples trained and gradient steps every run shares; raises
-    :class:`UnequalComputeError` naming the runs when they differ (no comparison is honest then)."""
+    """Per task, the examples trained, gradient steps and examples streamed every run shares; raises
+    :class:`UnequalComputeError` naming the runs when they differ (no comparison is honest then: an agent that
+    looks at more of the stream, or trains more, buys its lead)."""
     budget = {}
     for task, runs in sorted(_by(results, "task").items()):
         seen = defaultdict(list)
         for r in runs:
-            seen[(r["examples_trained"], r["gradient_steps"])].append(f"{r['spec']['agent']}/seed {r['spec']['seed']}")
+            key = (r["examples_trained"], r["gradient_steps"], r["examples_streamed"])
+            seen[key].append(f"{r['spec']['agent']}/seed {r['spec']['seed']}")
         if len(seen) > 1:
-            detail = "; ".join(f"{ex} examples in {st} steps: {', '.join(names[:4])}"
+            detail = "; ".join(f"{ex} examples in {st} steps, {streamed} streamed: {', '.join(names[:4])}"
                                + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-                               for (ex, st), names in sorted(seen.items(), key=lambda kv: str(kv[0])))
-            raise UnequalComputeError(f"task {task[0]!r}: runs trained different amounts ({detail}); "
+                               for (ex, st, streamed), names in sorted(seen.items(), key=lambda kv: str(kv[0])))
+            raise UnequalComputeError(f"task {task[0]!r}: runs trained or streamed different amounts ({detail}); "
                                       "refusing to compare them")
-        (examples, steps), = seen
-        budget[task[0]] = {"examples_trained": examples, "gradient_steps": steps,
+        (examples, steps, streamed), = seen
+        budget[task[0]] = {"examples_trained": examples, "gradient_steps": steps, "examples_streamed": streamed,
                            "train_batch": runs[0].get("train_batch"), "splits": runs[0].get("splits")}
     return budget
+
+
+# What a row reads of the source labels (a run records its agent's ``reads_labels``): ``reference`` rows (the
+# oracle, RHO-LOSS with labelled IL data) read which source is the target and are shown as references, never
+# ranked among the agents; ``source`` rows (domain mixers such as ODM) read each window's source but never
+# which source is the target. Every other row reads no label.
+LABEL_MARKS = {"reference": " †", "source": " ‡"}
+LABEL_NOTE = ("† a reference row: reads which source is the target (source labels no deployable agent has); "
+              "never ranked among the agents. ‡ reads each window's source label, never which is the target.")
+
+
+def agent_label(row: dict[str, Any]) -> str:
+    """The agent's name as the tables print it: marked when it reads source labels (``LABEL_MARKS``)."""
+    return row["agent"] + LABEL_MARKS.get(row.get("reads_labels") or "", "")
 
 
 def _seed_ratios(runs, baseline, value) -> list[float]:
@@ -187,7 +204,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
                   "flops_per_step_vs_plain": iqm([flops_per_step_vs_plain(r) for r in runs]),
                   "flops_per_step": iqm([number(r.get("flops")) / r["gradient_steps"] for r in runs]),
                   "setup_time_s": iqm([number(r["setup_time"]) for r in runs]),
-                  "examples_streamed": runs[0]["examples_streamed"],
+                  "examples_streamed": budget[task]["examples_streamed"],
+                  "reads_labels": runs[0].get("reads_labels"),
                   "examples_trained": budget[task]["examples_trained"],
                   "gradient_steps": budget[task]["gradient_steps"],
                   "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs])),
@@ -252,7 +270,9 @@ def _aggregate(improvements: dict[str, list[float]], rows: list[dict[str, Any]])
     for agent, vals in sorted(improvements.items()):
         point, lo, hi = iqm_ci(vals)
         gaps = [r["gap_closed"] for r in rows if r["agent"] == agent and np.isfinite(r["gap_closed"])]
-        aggregate.append({"agent": agent, "runs": len(vals), "improvement_iqm": point, "improvement_ci_low": lo,
+        reads = next((r.get("reads_labels") for r in rows if r["agent"] == agent), None)
+        aggregate.append({"agent": agent, "reads_labels": reads, "runs": len(vals), "improvement_iqm": point,
+                          "improvement_ci_low": lo,
                           "improvement_ci_high": hi, "mean_gap_closed": float(np.mean(gaps)) if gaps else float("nan")})
     return aggregate
 
@@ -268,6 +288,7 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
     lines = ["Equal compute: " + "; ".join(
         f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
         + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
+        + f", {b['examples_streamed']} windows streamed"
         + (f", |D| = {b['splits']['heldout']}, {b['splits']['test']} test windows" if b.get("splits") else "")
         for task, b in summary["equal_compute"].items()) + ".", ""]
     chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
@@ -286,7 +307,7 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
                   "| agent | needle trained, IQM over seeds | second half of the run | chance (B/N) | step ×random |",
                   "|---|---|---|---|---|"]
         for r in summary["needle"]:
-            lines.append(f"| {r['agent']} | {_f(r['needle_trained_iqm'], 2)} | "
+            lines.append(f"| {agent_label(r)} | {_f(r['needle_trained_iqm'], 2)} | "
                          f"{_f(r['needle_trained_second_half_iqm'], 2)} | {_f(r['chance'], 2)} | "
                          f"{_f(r['step_time_vs_random'], 2)} |")
     lines += ["", "Across tasks (improvement = random's final test NLL − agent's, same task and seed; > 0 is better):",
@@ -313,7 +334,8 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
               "compute than it costs). MC accuracy: multiple-choice continuation on the test split at the last step "
               "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). "
               "step ×plain (wall) = the agent's step time ÷ a plain training step timed on the same model at the "
-              "end of the run (wall clock, machine-dependent)."]
+              "end of the run (wall clock, machine-dependent). trained / streamed = examples trained and windows "
+              "streamed per run, equal for every row of a task (checked). " + LABEL_NOTE]
     if wall_time is not None:
         lines += ["", f"Wall time of this invocation: {wall_time:.0f} s."]
     return "\n".join(lines) + "\n"
@@ -323,18 +345,19 @@ def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
     """The markdown lines of the per (task, agent) table of ``rows``."""
     lines = ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
              "(seeds reaching) | gap closed | FLOPs ×plain | FLOPs-adj. speed-up | "
-             f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s |",
-             "|" + "---|" * 11]
-    for r in rows:
+             f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s | "
+             "trained / streamed |", "|" + "---|" * 12]
+    for r in sorted(rows, key=lambda r: (r["task"], r.get("reads_labels") == "reference", r["agent"])):
         e = r["efficiency_vs_random_seeds"]
         lines.append(
-            f"| {r['task']} | {r['agent']} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
+            f"| {r['task']} | {agent_label(r)} | {_f(r['final_nll_iqm'])} [{_f(r['final_nll_ci_low'])}, "
             f"{_f(r['final_nll_ci_high'])}] | {_f(r['improvement_over_random_iqm'])} ({r['improved_seeds']}) | "
             f"{_f(r['efficiency_vs_random'], 2)}× [{_f(e['ci_low'], 2)}, {_f(e['ci_high'], 2)}] "
             f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['flops_per_step_vs_plain'], 2)} | "
             f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
             f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
-            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} |")
+            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} | "
+            f"{r['examples_trained']} / {r['examples_streamed']} |")
     return lines
 
 
@@ -377,7 +400,7 @@ def _retrieval_table(rows: list[dict[str, Any]]) -> list[str]:
 def _aggregate_table(aggregate: list[dict[str, Any]]) -> list[str]:
     lines = ["| agent | runs | improvement, IQM [95% CI] | mean gap closed |", "|---|---|---|---|"]
     for a in aggregate:
-        lines.append(f"| {a['agent']} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
+        lines.append(f"| {agent_label(a)} | {a['runs']} | {_f(a['improvement_iqm'])} [{_f(a['improvement_ci_low'])}, "
                      f"{_f(a['improvement_ci_high'])}] | {_f(a['mean_gap_closed'], 2)} |")
     return lines
 

@@ -188,10 +188,24 @@ def test_rho_loss_ranks_by_reducible_loss(soft):
         assert int(np.argmax(w)) == 1 != int(np.argmax(info["loss"]))
 
 
-def test_rho_loss_il_model_is_seeded_cached_and_disjoint():
+def test_rho_loss_trains_its_il_model_on_d_by_default_and_reads_no_label(monkeypatch):
+    env = make_tiny(task="noisy")
+    agent = RhoLossAgent(il_steps=2)
+    data = env.unwrapped.data
+    assert np.array_equal(agent.il_windows(env, np.random.default_rng(0)), data.heldout.ids)
+    monkeypatch.setattr(data, "stream_pools", None)  # the default never looks at the labelled pools
+    agent.setup(env, seed=1)
+    assert agent.il_model is not None
+    with pytest.raises(ValueError, match="holdout_windows=16 contradicts il_data='heldout'"):
+        RhoLossAgent(holdout_windows=16)
+    with pytest.raises(ValueError, match="il_data must be one of"):
+        RhoLossAgent(il_data="test")
+
+
+def test_rho_loss_labelled_il_model_is_seeded_cached_and_disjoint():
     env = make_tiny(task="noisy")
     before = torch.get_rng_state()
-    agents = [RhoLossAgent(il_steps=3, holdout_windows=16) for _ in range(2)]
+    agents = [RhoLossAgent(il_data="labelled", il_steps=3, holdout_windows=16) for _ in range(2)]
     for a in agents:
         a.setup(env, seed=5)
     assert torch.equal(before, torch.get_rng_state())  # global RNG untouched
@@ -213,8 +227,8 @@ def test_rho_loss_il_model_is_seeded_cached_and_disjoint():
 
 # ------------------------------------------------------------------------------------ harness
 BASELINES = ["random", "random_select", "loss", "loss_soft", "uncertainty", "uncertainty_soft", "competence",
-             "rho_loss", "oracle"]
-FAST = {"rho_loss": dict(il_steps=2, holdout_windows=16)}
+             "rho_loss", "rho_loss_labelled", "oracle"]
+FAST = {"rho_loss": dict(il_steps=2), "rho_loss_labelled": dict(il_steps=2, holdout_windows=16)}
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ B, N, D = 3, 8, 16
 STATS = ("loss", "entropy", "token_loss")
 TINY_RAG = dict(sgld=SGLDConfig(steps=2, query_length=8, num_chains=4), buffer_size=32, n_ingest=8, top_k=4,
                 progress=False, embedder="hash-32")
-FAST = {"rho_loss": dict(il_steps=2, holdout_windows=16), "langevin_rag_paper": dict(wrapper=TINY_RAG),
+FAST = {"rho_loss": dict(il_steps=2), "rho_loss_labelled": dict(il_steps=2, holdout_windows=16),
+        "langevin_rag_paper": dict(wrapper=TINY_RAG),
         "langevin_rag": dict(embedder="hash-32", ring_size=32, reference_steps=20),
         "ppo": dict(n_steps=8, batch_size=8, n_epochs=1), "dqn": dict(learning_starts=2)}
 

@@ -33,6 +33,18 @@ def test_without_a_suite_the_defaults_are_unchanged():
     assert parse_args(["--agents", "random", "--tasks", SUITE_HELDOUT[0]]).tasks == [SUITE_HELDOUT[0]]
 
 
+def test_stream_width_is_the_wide_track_in_its_own_folder(capsys):
+    wide = parse_args(["--agents", "random", "--stream-width", "128"])
+    assert wide.num_candidates == 128 and wide.train_batch == 4 and wide.out == "results/compare-w128"
+    suite = parse_args(["--agents", "random", "--suite", "heldout", "--stream-width", "64"])
+    assert suite.num_candidates == 64 and suite.out == "results/compare-suite-w64"
+    assert parse_args(["--agents", "random", "--stream-width", "32", "--out", "x"]).out == "x"
+    assert parse_args(["--agents", "random"]).num_candidates == 16
+    with pytest.raises(SystemExit):
+        parse_args(["--agents", "random", "--stream-width", "128", "--num-candidates", "16"])
+    assert "--stream-width 128 and --num-candidates 16 both set N" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["--suite", "tuning", "--tasks", "noisy"], ["--tasks=noisy", "--suite=heldout"],
                                   ["--suite", "generalisation", "--tasks", "gen/comments-in-tests"]])
 def test_tasks_with_suite_is_an_error_saying_so(argv, capsys):

@@ -44,8 +44,9 @@ def test_speed_up_overheads_and_compute_adjusted_speed_up_by_hand():
     assert rows["loss"]["gap_closed"] == pytest.approx(-2.0)  # (4 - 6) / (4 - 3)
     assert summary["equal_compute"]["noisy"]["examples_trained"] == 160
     md = report.markdown(summary)
-    assert "noisy: 160 examples in 40 steps (B = 4 per step)" in md
+    assert "noisy: 160 examples in 40 steps (B = 4 per step), 80 windows streamed" in md
     assert "| noisy | oracle | 3.000" in md
+    assert md.count("| 160 / 80 |") == 3  # the trained / streamed column, one row per agent
 
 
 def with_flops(r, per_step, plain=100.0):
@@ -100,6 +101,10 @@ def test_runs_that_trained_different_amounts_are_refused_with_their_names():
     # different gradient steps with the same examples are refused too
     with pytest.raises(report.UnequalComputeError):
         report.summarise([run("random", 0, [8.0, 7.0, 6.0]), run("oracle", 0, [8.0, 7.0, 6.0], steps=7)])
+    # streaming more of the stream is refused too (a ring that looks at 8x the windows buys its lead)
+    wide = run("rag", 0, [8.0, 7.0, 6.0])
+    with pytest.raises(report.UnequalComputeError, match=r"160 streamed: rag/seed 0.*refusing"):
+        report.summarise([run("random", 0, [8.0, 7.0, 6.0]), {**wide, "examples_streamed": 160}])
     # another task may have its own budget
     ok = report.summarise([run("random", 0, [8.0, 7.0]), run("random", 0, [8.0, 7.0, 6.0], task="mixed")])
     assert {t: b["examples_trained"] for t, b in ok["equal_compute"].items()} == {"mixed": 80, "noisy": 40}
@@ -150,6 +155,21 @@ def test_retrieval_row_compares_the_retrieved_target_share_with_the_stream_share
     assert rag["median_step_time_vs_random"] == pytest.approx(3.0)
     md = report.markdown(report.summarise(results))
     assert "| noisy | rag | prose | 0.25 | 0.50 | 2.00 (1.60) | 1001 |" in md
+
+
+def test_rows_that_read_source_labels_are_marked_and_references_come_last():
+    results = []
+    for seed in range(3):
+        results.append({**run("random", seed, [8.0, 7.0])})
+        results.append({**run("oracle", seed, [8.0, 6.0]), "reads_labels": "reference"})
+        results.append({**run("odm", seed, [8.0, 6.5]), "reads_labels": "source"})
+        results.append({**run("zeta", seed, [8.0, 6.9])})
+    summary = report.summarise(results)
+    md = report.markdown(summary)
+    order = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| noisy | ")]
+    assert order == ["odm ‡", "random", "zeta", "oracle †"]  # agents by name, then the reference rows
+    assert "| oracle † | 3 |" in md and "| odm ‡ | 3 |" in md  # the aggregate marks them too
+    assert report.LABEL_NOTE in md
 
 
 def test_trained_table_gives_the_target_share_of_what_each_agent_trained():
