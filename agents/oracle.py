@@ -29,6 +29,7 @@ class OracleAgent(BaselineAgent):
 
     name = "oracle"
     config_class = ModeConfig
+    reads_labels = "reference"  # reads which source is the target: a reference row, never ranked
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

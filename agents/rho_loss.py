@@ -101,6 +101,11 @@ class RhoLossAgent(ScoreAgent):
         self.learner = None  # env.unwrapped.learner: where the IL model's FLOPs are charged
 
     @property
+    def reads_labels(self) -> str | None:
+        """``"reference"`` when the IL data are picked by source label (a reference row), else ``None``."""
+        return "reference" if self.config.il_data == "labelled" else None
+
+    @property
     def il_model(self) -> torch.nn.Module | None:
         """The trained IL model (``None`` before :meth:`setup`)."""
         return self.reference.model

@@ -222,6 +222,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "flop_params": u.learner.flop_model.params, "wall_time": wall_time, "plain_step_time": plain,
         "target": u.data.task.target.label, "stream_shares": u.data.stream_shares,
         "splits": {"heldout": len(u.data.heldout), "test": len(u.data.test)},  # heldout/test_size are upper bounds
+        "reads_labels": getattr(agent, "reads_labels", None),  # "reference" / "source" (benchmarks.report)
     }
     needle_hits = recorder.needle_hits
     if needle_hits:  # the needle task: how often was the needle among the trained windows?
