@@ -11,6 +11,9 @@ An agent is any object with these methods (no base class needed)::
     state_dict() -> dict; load_state_dict(state) -> None   # optional: checkpointing
     env_kwargs: dict               # optional: env config it needs beyond action_mode (e.g. paired_reward,
                                    # candidate_stats = exactly the per-candidate statistics it reads)
+    reads_labels: str | None       # optional: "reference" if it reads which source is the target (the oracle),
+                                   # "source" if it reads info["source"] but never which is the target (ODM);
+                                   # the benchmark marks such rows. Absent: it reads no source label
 
 Agents that drive the env themselves (Stable-Baselines3's ``learn``) implement instead::
 
