@@ -80,7 +80,7 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 
 def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
-                "uncertainty_soft": ("entropy",), "rho_loss": ("loss",),
+                "uncertainty_soft": ("entropy",), "rho_loss": ("loss",), "rho_loss_labelled": ("loss",),
                 **{name: ("loss", "entropy", "token_loss")
                    for name in ("soft_q", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag")}}
     for name in AGENTS:
