@@ -94,6 +94,16 @@ floored at 0 and counted once per distinct transition of the window, read from t
 the same two forwards (the env's ``token_loss``, no extra FLOPs) -- a feature of Q and half of its reward,
 so that a window repeating a phrase no longer scores like the phrase. What each of these changes
 measured is in ``docs/learned_curriculum.md``.
+
+**FLOPs** (charged to the run's ``flops/agent`` with ``learner.add_flops``, 2 per multiply-add,
+:func:`curriculum_env.flops.mlp_flops`; W = the Q-network's weight entries, d·hidden + hidden). Every forward
+of Q or of its target costs 2·W per row: Q and Q-bar on the N candidates each step, Q on the rows a TD
+step checks. Every Adam step (forward, backward, update) costs 6·W per row: the TD step on the k pending
+rows, the influence / learnability step on the N, each of the ``replay_updates`` replay steps on
+``replay_batch`` rows. ``td_into_theta``'s loss charges Q's forward and backward on its k rows (6·W each)
+here; the LM's side of it is the learner's (``add_auxiliary_loss(..., tokens=k·L)``, 6·P per token).
+The reference model's training and forwards are charged by :class:`~agents.reference_model.ReferenceModel`.
+Polyak averaging and Adam's own arithmetic are elementwise and not counted.
 """
 
 from __future__ import annotations
@@ -115,6 +125,7 @@ from agents.reference_model import ReferenceModel
 from agents.replay import PairReplay
 from agents.soft_q_config import SoftQConfig
 from agents.soft_q_inputs import CandidateInputs
+from curriculum_env.flops import mlp_flops
 
 
 class SoftQAgent:
@@ -161,6 +172,7 @@ class SoftQAgent:
                              f"train_batch={self.budget} (the B trained candidates share the weight): "
                              f"set probe_weight=0 or make the env with train_batch=None")
         self.env = env
+        self.learner = getattr(env.unwrapped, "learner", None)  # where the Q-network's FLOPs go (none: a stub env)
         i = c.inputs
         reference = (ReferenceModel(i.reference_layers, 2, i.reference_width, i.reference_steps)
                      if i.reference else None)
@@ -200,8 +212,14 @@ class SoftQAgent:
         return bool(c.alternate_every) and (self.step // c.alternate_every) % 2 == 0
 
     # ------------------------------------------------------------------------------------ Q update
+    def _charge(self, rows: int, train: bool = False) -> None:
+        """Charge Q-network work on ``rows`` rows to the run: a forward, or with ``train`` an Adam step."""
+        if self.learner is not None and rows:
+            self.learner.add_flops(mlp_flops(self.q, rows, train), "agent")
+
     def q_step(self, h: torch.Tensor, y: torch.Tensor) -> float:
         """One clipped Adam step on 1/2 (Q_phi(h) - y)^2, mean over the batch; h [B, d], y [B]."""
+        self._charge(len(h), train=True)
         loss = 0.5 * (self.q(h).squeeze(-1) - y).pow(2).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -220,16 +238,19 @@ class SoftQAgent:
         h = p["h"]  # [k, d]
         if c.ablation.td_into_theta:
             learner = self.env.unwrapped.learner
-            h_theta = learner.hidden(input_ids=p["ids"], grad=True).float().cpu()  # [k, d], graph to theta
+            h_theta = learner.hidden(input_ids=p["ids"], grad=c.ablation.td_lambda > 0).float().cpu()  # [k, d]; graph
             h = h_theta.detach()
             if c.ablation.td_lambda > 0:
                 # The theta-side loss reads a frozen copy of phi, so updating phi in place below cannot
                 # break its graph; its gradient enters the LM's next optimizer step (§2.7).
                 frozen = {k: v.detach().clone() for k, v in self.q.named_parameters()}
                 q_theta = functional_call(self.q, frozen, (h_theta,)).squeeze(-1)  # [k]
-                learner.add_auxiliary_loss(c.ablation.td_lambda * 0.5 * (q_theta - y).pow(2).mean())
+                self._charge(len(h_theta), train=True)  # Q's forward here, its backward in the LM's update
+                learner.add_auxiliary_loss(c.ablation.td_lambda * 0.5 * (q_theta - y).pow(2).mean(),
+                                           tokens=int(p["ids"].numel()))  # the k windows' tokens train theta
         with torch.no_grad():
             q_hat = float(self.q(h).mean())
+        self._charge(len(h))
         self._fit(h, y.expand(len(h)))
         self._metrics.update({"td/error": q_hat - float(y), "td/target": float(y), "v_bar": float(v_next)})
 
@@ -253,6 +274,7 @@ class SoftQAgent:
         y = td_target(p["r"], v_next, c.q.gamma)  # [N], eq. 3
         with torch.no_grad():
             err = float((self.q(p["h"]).squeeze(-1) - y).abs().mean())
+        self._charge(len(p["h"]))
         self._fit(p["h"], y)
         self._metrics.update({"td/error": err, "v_bar": float(v_next)})
         self.probe = None
@@ -271,6 +293,7 @@ class SoftQAgent:
         with torch.no_grad():
             q = self.q(H).squeeze(-1)  # [N], online: action selection (one-step stale, §2.5)
             qbar = self.q_target(H).squeeze(-1)  # [N], target: bootstrap of the previous step
+        self._charge(2 * n)
         if self.pending is not None:
             if c.credit.credit == "reward":
                 self._td_update(qbar, beta)

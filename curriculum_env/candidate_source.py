@@ -14,6 +14,17 @@ source sees only what the stream gives (disjoint from D and the test split) and 
 is on the record. The env scores the returned N windows -- the one scoring forward of the step,
 nothing is scored and thrown away -- and the next ``step`` trains on them like any candidates.
 
+**D and the test split stay out.** A returned window whose content is a window of the held-out set D
+or of the test split is refused before it is scored (``ValueError`` naming the candidate's index and
+the split), whatever the source read to make it: :class:`SplitGuard` holds the content keys of both
+splits (:func:`content_keys`, computed once per env), less the windows the stream itself holds (the
+needle task's D is its needle, a stream window by design). The env's ``set_candidates`` refuses them
+the same way.
+
+A source that wants to know what the env trained implements ``trained(ids)``: after every update that
+was taken the env calls it with the token ids [B, L] of the windows trained (indices ``info["trained"]``
+into the proposal), before the next ``propose``.
+
 A source that wants to report something implements ``info() -> dict``; the env adds it to every
 ``info`` (keys should carry a prefix, e.g. ``rag/``). A source that raises, or returns a batch of the
 wrong shape, dtype or vocabulary, makes the env raise ``ValueError`` naming the problem; the update of
@@ -55,6 +66,73 @@ def checked_batch(ids: Any, source: Any, rarity: Any, length: Any, n: int, conte
     if source.shape != (n,) or rarity.shape != (n,) or length.shape != (n,):
         raise ValueError(f"source, rarity and length must each have shape ({n},)")
     return Batch(ids.astype(np.int64, copy=True), source.copy(), rarity.copy(), length.copy())
+
+
+_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+_CHUNK = 8192  # rows hashed at a time: the [rows, L] uint64 products stay small for long windows
+
+
+def content_keys(ids: np.ndarray) -> np.ndarray:
+    """Stable 63-bit content hashes of windows ``ids`` [n, L] -> [n] int64, vectorised (equal windows get
+    equal keys): a random-multiplier hash of the tokens, mixed by splitmix64. The one window hash of the
+    package (the ring's dedupe, the embedding lookup, the refusal of D and test windows)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.shape[1] > len(_MULTIPLIERS):
+        raise ValueError(f"windows longer than {len(_MULTIPLIERS)} tokens are not supported")
+    out = np.empty(len(ids), dtype=np.int64)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(ids), _CHUNK):
+            rows = ids[start:start + _CHUNK]
+            h = (rows.astype(np.uint64) * _MULTIPLIERS[: ids.shape[1]]).sum(axis=1, dtype=np.uint64)
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+            out[start:start + _CHUNK] = (h >> np.uint64(1)).astype(np.int64)
+    return out
+
+
+class SplitGuard:
+    """The windows no candidate may be: those of D (``heldout``) and of the test split, less any window the
+    stream holds too (module docstring). Built from a :class:`~curriculum_env.data.tasks.TaskData`."""
+
+    SPLITS = ("heldout", "test")
+
+    def __init__(self, data: Any):
+        stream = [content_keys(pool.ids) for pool in data.stream_pools.values()]
+        in_stream = np.concatenate(stream) if stream else np.zeros(0, np.int64)
+        keys, rows, split = [], [], []
+        for i, name in enumerate(self.SPLITS):
+            ids = np.asarray(getattr(data, name).ids, dtype=np.int64)
+            k = content_keys(ids)
+            keep = ~np.isin(k, in_stream)
+            keys.append(k[keep])
+            rows.append(ids[keep])
+            split.append(np.full(int(keep.sum()), i))
+        keys = np.concatenate(keys)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows, self._split = keys[order], np.concatenate(rows)[order], np.concatenate(split)[order]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def check(self, ids: np.ndarray) -> None:
+        """``ValueError`` naming the first window of ``ids`` [n, L] that is a window of D or the test split."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(self._keys) or not len(ids):
+            return
+        keys = content_keys(ids)
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        for i in np.flatnonzero(self._keys[at] == keys):
+            j = at[i]
+            while j < len(self._keys) and self._keys[j] == keys[i]:  # the key's rows: compare the tokens
+                if np.array_equal(self._rows[j], ids[i]):
+                    name = self.SPLITS[self._split[j]]
+                    what = "the held-out set D" if name == "heldout" else "the test split"
+                    raise ValueError(f"candidate {i} is a window of {what} (split {name!r}): candidates must be "
+                                     "stream windows, never D or test windows")
+                j += 1
 
 
 def concat(batches: list[Batch]) -> Batch:

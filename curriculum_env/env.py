@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from curriculum_env import env_state
 from curriculum_env.actions import action_weights
-from curriculum_env.candidate_source import CandidateSource, checked_batch, draw_from
+from curriculum_env.candidate_source import CandidateSource, SplitGuard, checked_batch, draw_from
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
@@ -86,7 +86,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     in the forward that made the observation, and only when asked: without them that forward skips
     the LM head; ``token_loss`` [N, L-1] is the per-token NLL whose mean is ``loss``), ``difficulty``
     (also ``rarity`` and ``length``), ``source`` and ``token_ids`` for the current candidates;
-    ``examples_streamed``, ``examples_trained``, ``tokens_trained``;
+    ``examples_streamed``, ``examples_trained``, ``tokens_trained`` (the trained windows' tokens plus
+    ``aux_tokens_trained``, the tokens auxiliary losses trained);
     with ``timings=True`` the phases' wall times ``time/forward``, ``time/update``, ``time/reward``
     (and ``time/influence``, the probes' cost), in seconds; after a step also ``weights`` (the action,
     normalised), ``train_weights``, ``trained`` and ``trained_source`` (the weights the LM trained
@@ -94,9 +95,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     candidates the action weighted, i.e. the *previous* observation, while the per-candidate fields
     above already describe the next candidates), ``train_loss``, ``trained_loss`` (the loss of each trained
     window in the training forward, aligned with ``trained``: free, no extra forward), ``aux_loss``,
-    ``grad_norm``, ``effective_batch`` (1/||train_weights||^2). With ``influence_every=K``, every K-th observation also carries
-    ``influence`` [N], each candidate's first-order influence on a sample of D (an opt-in signal for
-    any agent).
+    ``grad_norm``, ``effective_batch`` (1/||train_weights||^2). With ``influence_every=K``, every K-th
+    observation also carries ``influence`` [N], each candidate's first-order influence on a sample of D
+    (an opt-in signal for any agent).
 
     ## Episode End
 
@@ -113,18 +114,24 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     ## Handle for agents
 
     ``env.unwrapped.learner`` (:class:`~curriculum_env.learner.Learner`) exposes the model, tokenizer,
-    ``hidden(...)`` for token ids or ``inputs_embeds``, ``add_auxiliary_loss(loss)`` whose
-    gradient enters the same optimizer step as the LM loss, and ``add_flops(flops)`` for the cost of
-    an agent's own models. ``env.unwrapped.evaluate("test")`` gives the test-split NLL and
-    ``evaluate_choice()`` a multiple-choice continuation accuracy (:mod:`curriculum_env.evaluation`),
-    neither touching any random state; ``export_model(folder)`` writes the LM as a Hugging Face model
-    directory (``AutoModelForCausalLM.from_pretrained``, ``lm_eval --model hf``).
+    ``hidden(...)`` for token ids or ``inputs_embeds``, ``add_auxiliary_loss(loss, tokens=T)`` whose
+    gradient enters the same optimizer step as the LM loss (its T tokens count in ``tokens_trained`` and
+    are charged ``6·P`` each), and ``add_flops(flops)`` for the cost of an agent's own models.
+    ``set_candidate_source(source)`` lets a source choose the candidates among the windows the env streams
+    for it (:mod:`curriculum_env.candidate_source`); a candidate that is a window of D or of the test
+    split is refused, from a source and from ``set_candidates`` alike. ``env.unwrapped.evaluate("test")``
+    gives the test-split NLL and ``evaluate_choice()`` a multiple-choice continuation accuracy
+    (:mod:`curriculum_env.evaluation`), neither touching any random state; ``export_model(folder)`` writes
+    the LM as a Hugging Face model directory (``AutoModelForCausalLM.from_pretrained``, ``lm_eval --model
+    hf``).
 
     ## Version History
 
     * v0: initial release; ``train_batch``, ``train_weighting`` and ``candidate_stats`` added
       (defaults unchanged); the LR schedule, FLOPs in ``info``, ``compute_reward`` and ``observation``
-      added (defaults unchanged: constant LR, reward and observation computed).
+      added (defaults unchanged: constant LR, reward and observation computed); candidates from a source
+      or ``set_candidates`` that are D or test windows refused; auxiliary losses declare the tokens they
+      train (``aux_tokens_trained``, counted in ``tokens_trained`` and FLOPs).
 
     ## Example
 
@@ -161,6 +168,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self._batch: Batch | None = None
         self._scores: Scores | None = None
         self._last: dict[str, Any] = {}
+        self._aux_tokens_trained = 0
+        self._guard: SplitGuard | None = None  # built at the first candidate a source or set_candidates gives
 
     def _hidden_size(self) -> int:
         if self.config.model is None:
@@ -193,14 +202,26 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         with self.learner.flops.phase("forward"):
             return self.learner.score(ids, with_grad=grad, stats=self.config.candidate_stats)
 
-    def _observe(self, reward_ids: np.ndarray | None = None, reset: bool = False) -> float | None:
+    @property
+    def split_guard(self) -> SplitGuard:
+        """The content keys of D and the test split that no candidate may match (built once, at first use)."""
+        if self._guard is None:
+            self._guard = SplitGuard(self.data)
+        return self._guard
+
+    def _observe(self, reward_ids: np.ndarray | None = None, reset: bool = False,
+                 trained: np.ndarray | None = None) -> float | None:
         """Stream the next candidates and score them; with ``reward_ids`` [M, L] also the reward (eq. 1),
-        from the same pass over the M + N windows when the candidates' forward runs without gradients."""
+        from the same pass over the M + N windows when the candidates' forward runs without gradients.
+        ``trained`` [B, L]: the windows the update just trained, told to a source that asks (``trained``)."""
         batch = self.stream.next_batch()
         if self.candidate_source is not None:
             try:
+                if trained is not None and callable(getattr(self.candidate_source, "trained", None)):
+                    self.candidate_source.trained(trained.copy())
                 b = self.candidate_source.propose(batch, draw_from(self.stream), reset)
                 batch = self._checked(b.ids, b.source, b.rarity, b.length)
+                self.split_guard.check(batch.ids)  # before anything scores or trains it
             except Exception as exc:  # theta may have moved already: refuse to go on with stale candidates
                 self._batch = None
                 raise ValueError(f"the candidate source {type(self.candidate_source).__name__} failed ({exc}); "
@@ -272,7 +293,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             "step": self._step,
             "examples_streamed": self.stream.examples_streamed,
             "examples_trained": self._examples_trained,
-            "tokens_trained": self._examples_trained * self.config.context_length,
+            "tokens_trained": self._examples_trained * self.config.context_length + self._aux_tokens_trained,
+            "aux_tokens_trained": self._aux_tokens_trained,
             **self.learner.flops.info(),
             **(self._timing if self.config.timings else {}),
             **self._last,
@@ -311,6 +333,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
         self._step = 0
         self._examples_trained = 0
+        self._aux_tokens_trained = 0
         self._timing = {f"time/{k}": 0.0 for k in ("forward", "update", "reward")}
         self._last = {}
         self._observe(reset=True)
@@ -338,7 +361,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         batch = self._batch
         if stats.finite:
             self._examples_trained += int(np.count_nonzero(train_weights))
-            reward = self._observe(reward_ids)  # the reward and the next candidates, one pass
+            self._aux_tokens_trained += stats.aux_tokens
+            # the reward and the next candidates, one pass
+            reward = self._observe(reward_ids, trained=batch.ids[train_weights > 0])
         else:
             reward = None
             if reward_ids is not None:
@@ -381,11 +406,13 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
 
         The next ``step`` trains on them; nothing is counted as streamed. To choose every step's
         candidates, install a candidate source instead (:meth:`set_candidate_source`). Wrong shape,
-        dtype or out-of-vocabulary ids raise ``ValueError`` and leave the env as it was.
+        dtype or out-of-vocabulary ids, or a window of D or of the test split, raise ``ValueError`` and
+        leave the env as it was.
         """
         if self._batch is None:
             raise RuntimeError("call reset() before set_candidates()")
         batch = self._checked(ids, source, rarity, length)
+        self.split_guard.check(batch.ids)
         self._probe(batch.ids)
         t0 = time.perf_counter()
         self._scores = self._score(batch.ids)

@@ -33,6 +33,7 @@ def save(env, path: str | os.PathLike) -> None:
         "influence": None if env._influence is None else torch.from_numpy(env._influence),
         "step": env._step,
         "examples_trained": env._examples_trained,
+        "aux_tokens_trained": env._aux_tokens_trained,
         "flops": env.learner.flops.state_dict(),
         "batch": {"ids": torch.from_numpy(env._batch.ids), "source": [str(s) for s in env._batch.source],
                   "rarity": torch.from_numpy(env._batch.rarity), "length": torch.from_numpy(env._batch.length)},
@@ -70,12 +71,13 @@ def load(env, path: str | os.PathLike) -> None:
     backup = (copy.deepcopy(env.learner.state_dict()), env.stream.state_dict(),
               env.np_random.bit_generator.state, env._step, env._examples_trained,
               env._batch, env._scores, dict(env._last), env._probe_rng.bit_generator.state,
-              env._influence, env.learner.flops.state_dict())
+              env._influence, env.learner.flops.state_dict(), env._aux_tokens_trained)
     try:
         env.learner.load_state_dict(state["learner"])
         env.stream.load_state_dict(to_numpy(state["stream"]))
         env.np_random.bit_generator.state = state["np_random"]
         env._step, env._examples_trained = int(state["step"]), int(state["examples_trained"])
+        env._aux_tokens_trained = int(state.get("aux_tokens_trained", 0))  # absent from files saved before it
         b = state["batch"]
         env._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
                            b["rarity"].numpy(), b["length"].numpy())
@@ -86,7 +88,7 @@ def load(env, path: str | os.PathLike) -> None:
         env.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
     except Exception as exc:
         (learner, stream, rng, env._step, env._examples_trained, env._batch, env._scores,
-         env._last, probe_rng, env._influence, flops) = backup
+         env._last, probe_rng, env._influence, flops, env._aux_tokens_trained) = backup
         env.learner.flops.load_state_dict(flops)
         env._probe_rng.bit_generator.state = probe_rng
         env.learner.load_state_dict(learner)

@@ -16,6 +16,19 @@ the scoring forward of the candidates; ``update``: the training forward/backward
 <curriculum_env.learner.Learner.add_flops>` (RHO-LOSS's reference model, for example). Evaluations
 of the test split run under ``eval`` and are kept out of :attr:`FlopCounter.total`: they measure the
 run, they are not part of it.
+
+**Auxiliary losses.** A token an auxiliary loss trains (``learner.add_auxiliary_loss(loss, tokens=T)``)
+costs what a token the update trains costs, ``6·P``, charged when the loss is queued; what
+``learner.hidden(grad=True)`` has already charged for up to T of its tokens since the last update (its
+body forward and backward, ``6·(P - V·d)`` each) counts toward it, so the TD loss into theta pays
+``6·P`` per token in all.
+
+**An agent's own compute** is charged at **2 FLOPs per multiply-add** with ``learner.add_flops(flops,
+phase)``, counted with the helpers below (one place): :func:`matmul_flops` (``2·m·k·n``),
+:func:`solve_flops` (LU, ``2/3·d³ + 2·d²`` per right-hand side), :func:`mlp_flops` (a small network's
+``nn.Linear`` layers: ``2·W`` per row forward, W its weight entries; a training step -- forward,
+backward, update -- ``6·W`` per row, the same 3x as the LM's 6-vs-2). Elementwise work (biases,
+activations, normalisation, softmaxes, the optimizer's own arithmetic) is not counted, as for the LM.
 """
 
 from __future__ import annotations
@@ -44,6 +57,28 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     head = out.weight.numel() if out is not None else 0
     return {"total": total, "P": total - positions, "head": head}
+
+
+def matmul_flops(m: int, k: int, n: int) -> float:
+    """FLOPs of an ``[m, k] @ [k, n]`` product: ``2·m·k·n`` (2 per multiply-add)."""
+    return 2.0 * int(m) * int(k) * int(n)
+
+
+def solve_flops(d: int, rhs: int = 1) -> float:
+    """FLOPs of solving a ``d x d`` linear system for ``rhs`` right-hand sides by LU: ``2/3·d³ + 2·d²·rhs``
+    (the factorisation, then a forward and a back substitution per right-hand side)."""
+    return 2.0 / 3.0 * int(d) ** 3 + 2.0 * int(d) ** 2 * int(rhs)
+
+
+def linear_weights(model: torch.nn.Module) -> int:
+    """W, the weight entries of every ``nn.Linear`` of ``model`` (one multiply-add each per row forwarded)."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def mlp_flops(model: torch.nn.Module, rows: int, train: bool = False) -> float:
+    """FLOPs of ``rows`` rows through a small network of ``nn.Linear`` layers (a Q-network): ``2·W`` per row
+    forward; with ``train`` a forward, backward and update, ``6·W`` per row."""
+    return (6.0 if train else 2.0) * linear_weights(model) * int(rows)
 
 
 class FlopModel:

@@ -5,8 +5,10 @@ This is the handle agents reach through ``env.unwrapped.learner``:
 - ``model``, ``tokenizer``, ``input_embeddings`` (W_e, [V, d]) and ``hidden_size`` (d);
 - ``hidden(input_ids=..., inputs_embeds=..., grad=False)``: last-layer hidden state at the final
   token, ``[B, d]``; with ``grad=True`` the result stays connected to theta;
-- ``add_auxiliary_loss(loss)``: a scalar added to the next LM update, backpropagated into theta only
-  and applied in the **same** optimizer step (the paper's ``td_into_theta``, §2.7).
+- ``add_auxiliary_loss(loss, tokens=T)``: a scalar added to the next LM update, backpropagated into theta
+  only and applied in the **same** optimizer step (the paper's ``td_into_theta``, §2.7). T, the tokens
+  the loss trains, is required: they count in the env's ``tokens_trained`` (``aux_tokens_trained``) and
+  cost ``6·P`` FLOPs each, charged when the loss is queued (:mod:`curriculum_env.flops`).
 
 Nothing here touches global random state: the default model is initialised inside
 ``torch.random.fork_rng`` from a seed the env draws from its own generator.
@@ -82,6 +84,7 @@ class UpdateStats:
     finite: bool  # the step was taken (a finite loss, gradient and updated theta)
     weights_finite: bool = True  # False: the step gave non-finite weights and was undone
     window_loss: np.ndarray | None = None  # [B] loss of each trained window (non-zero weight), in index order
+    aux_tokens: int = 0  # tokens the auxiliary losses of this update trained (their declared ``tokens``)
 
 
 class Learner:
@@ -95,7 +98,8 @@ class Learner:
         self.eval_micro_batch_size = cfg.eval_micro_batch_size or cfg.micro_batch_size
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self._aux: list[torch.Tensor] = []
+        self._aux: list[tuple[torch.Tensor, int]] = []  # (loss, tokens it trains)
+        self._graph_tokens = 0  # tokens hidden(grad=True) charged forward + backward for since the last update
         self._initial_state: dict[str, torch.Tensor] | None = None
         self.flops = FlopCounter()
         """Model FLOPs spent, per phase (:mod:`curriculum_env.flops`); the env zeroes it at ``reset``."""
@@ -149,6 +153,7 @@ class Learner:
             self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused
         )
         self._aux.clear()
+        self._graph_tokens = 0
 
     def autocast(self):
         """The context every model forward runs in: bf16 autocast under ``precision="bf16"``, else nothing.
@@ -200,7 +205,8 @@ class Learner:
         """Last-layer hidden state at the final position, ``[B, d]``, for token ids or soft embeddings.
 
         FLOPs: a body forward of every token; with ``grad=True`` also its backward (the caller
-        differentiates the result: SGLD, the TD loss into theta), charged to the current phase."""
+        differentiates the result: SGLD, the TD loss into theta), charged to the current phase. An
+        auxiliary loss built on them later pays only what is left of ``6·P`` per token (:meth:`add_auxiliary_loss`)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids or inputs_embeds")
         if input_ids is not None:
@@ -212,6 +218,8 @@ class Learner:
         tokens = h.shape[0] * h.shape[1]
         body = self.flop_model.forward(tokens, head=False)
         self.flops.add(3 * body if grad else body)
+        if grad:
+            self._graph_tokens += tokens  # an auxiliary loss built on them pays only the rest of 6·P
         return h[:, -1]
 
     def add_flops(self, flops: float, phase: str | None = None) -> None:
@@ -230,22 +238,44 @@ class Learner:
         """The learning rate the next optimizer step will use."""
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def add_auxiliary_loss(self, loss: torch.Tensor) -> None:
-        """Queue a scalar loss for the next :meth:`update`; only its gradient w.r.t. theta is used."""
+    def add_auxiliary_loss(self, loss: torch.Tensor, *, tokens: int | None = None) -> None:
+        """Queue a scalar loss for the next :meth:`update`; only its gradient w.r.t. theta is used.
+
+        ``tokens`` (required): how many tokens the loss trains, e.g. ``B * L`` for a loss on the hidden
+        states of B windows of L tokens (0 for one that trains no token, a penalty on the weights). They
+        are training like the update's: when the update is taken they count in the env's ``tokens_trained``
+        (and ``aux_tokens_trained``), and they cost ``6·P`` FLOPs each, charged now to the current phase,
+        less what :meth:`hidden` with ``grad=True`` has charged since the last update for up to ``tokens``
+        of its tokens (their body forward and backward): ``6·P`` per token in all.
+        """
+        if tokens is None:
+            raise TypeError("add_auxiliary_loss(loss, tokens=T) needs T, the number of tokens the loss trains: "
+                            "they count in tokens_trained and cost 6·P FLOPs each, like the update's")
+        if not isinstance(tokens, (int, np.integer)) or isinstance(tokens, bool) or tokens < 0:
+            raise ValueError(f"tokens must be a non-negative integer, got {tokens!r}")
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             raise ValueError("an auxiliary loss must be a scalar tensor")
         if not loss.requires_grad:
             raise ValueError("an auxiliary loss must be connected to the model (requires_grad=False)")
-        self._aux.append(loss)
+        tokens = int(tokens)
+        covered = min(tokens, self._graph_tokens)  # forward and backward through the body already charged
+        self._graph_tokens -= covered
+        self.flops.add(self.flop_model.train(tokens) - 3 * self.flop_model.forward(covered, head=False))
+        self._aux.append((loss, tokens))
 
     def clear_auxiliary_losses(self) -> None:
         """Drop queued auxiliary losses (e.g. after a failed step)."""
         self._aux.clear()
 
-    def take_auxiliary_losses(self) -> list[torch.Tensor]:
-        """The queued auxiliary losses, removed from the queue (re-queue them with :meth:`add_auxiliary_loss`)."""
+    def take_auxiliary_losses(self) -> list[tuple[torch.Tensor, int]]:
+        """The queued ``(loss, tokens)`` pairs, removed from the queue (put them back with
+        :meth:`restore_auxiliary_losses`, which charges nothing again)."""
         taken, self._aux = self._aux, []
         return taken
+
+    def restore_auxiliary_losses(self, taken: list[tuple[torch.Tensor, int]]) -> None:
+        """Queue again the pairs :meth:`take_auxiliary_losses` returned (their FLOPs were charged when added)."""
+        self._aux.extend((loss, int(tokens)) for loss, tokens in taken)
 
     # ---------------------------------------------------------------------------- forward
     def window_losses(self, ids: torch.Tensor) -> torch.Tensor:
@@ -444,10 +474,12 @@ class Learner:
             window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
             self.flops.add(self.flop_model.train(ids_t.numel()))
         aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        for aux in self._aux:
+        aux_tokens = sum(tokens for _, tokens in self._aux)
+        for aux, _ in self._aux:
             aux_sum = aux_sum + aux.detach().double()
             torch.autograd.backward(aux, inputs=params)
         self._aux.clear()
+        self._graph_tokens = 0
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
         host = torch.cat([torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]), window_loss]).cpu().numpy()  # the sync
@@ -465,7 +497,7 @@ class Learner:
                 finite = weights_finite = False  # finite gradients, non-finite weights: undone
         self.optimizer.zero_grad(set_to_none=True)
         return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
-                           weights_finite, host[3:].copy())
+                           weights_finite, host[3:].copy(), aux_tokens if finite else 0)
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:

@@ -41,6 +41,5 @@ def measured_gain(learner, ids, reference) -> np.ndarray:
             learner.load_state_dict(copy.deepcopy(saved))
     finally:
         learner.load_state_dict(saved)
-        for loss in aux:
-            learner.add_auxiliary_loss(loss)
+        learner.restore_auxiliary_losses(aux)
     return np.array(gains)

@@ -5,6 +5,10 @@ source labels and difficulty scores. A refresh writes the new rows over the olde
 (a copy of ``n_ingest x d_st`` floats); no index is rebuilt, because a flat inner-product index is
 just this matrix: search is ``faiss.knn(queries, buffer, k, metric=METRIC_INNER_PRODUCT)``, the
 same brute-force search ``faiss.IndexFlatIP`` does.
+
+Every search scores all filled rows: ``2·Q·S·d`` FLOPs for Q queries over S rows of width d (2 per
+multiply-add, :func:`curriculum_env.flops.matmul_flops`), reported in :attr:`Retrieved.flops` for the caller to
+charge.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from curriculum_env.candidate_source import content_keys
+from curriculum_env.flops import matmul_flops
 
 
 @dataclass
@@ -23,6 +30,7 @@ class Retrieved:
     query: np.ndarray  # [n] int64, index of that query
     sampled: np.ndarray  # [n] bool, True for the R <= K softmax-sampled unique results (eq. 16)
     num_sampled: int  # R
+    flops: float = 0.0  # the similarity products that found them (every search, 2 per multiply-add)
 
 
 class RingBuffer:
@@ -104,6 +112,7 @@ class RingBuffer:
             raise ValueError(f"tau_rag must be positive, got {tau}")
         depth = max(int(top_k), int(n))
         scores, slots = self.search(queries, depth)  # [K, k']
+        flops = matmul_flops(len(queries), self.dim, self.size)
         k_top = min(int(top_k), scores.shape[1])
         picked: list[tuple[int, float, int]] = []  # (slot, score, query)
         seen: set[int] = set()
@@ -126,6 +135,7 @@ class RingBuffer:
                 break
             depth = min(self.size, 2 * depth)
             scores, slots = self.search(queries, depth)
+            flops += matmul_flops(len(queries), self.dim, self.size)
         if not picked:
             raise ValueError("retrieval found no window in the ring buffer")
         picked = [picked[i % len(picked)] for i in range(n)]  # repeats only in a degenerate ring
@@ -133,7 +143,7 @@ class RingBuffer:
         sampled[:num_sampled] = True
         slot_arr, score_arr, query_arr = (np.asarray(col) for col in zip(*picked, strict=True))
         return Retrieved(slot_arr.astype(np.int64), score_arr.astype(np.float32), query_arr.astype(np.int64),
-                         sampled, num_sampled)
+                         sampled, num_sampled, flops)
 
 
     def sample(self, queries: np.ndarray, count: int, top_k: int, tau: float, rng: np.random.Generator,
@@ -163,7 +173,7 @@ class RingBuffer:
             open_[self.keys[: self.size] == self.keys[slot]] = False
         n = len(slots)
         return Retrieved(np.asarray(slots, np.int64), np.asarray(best, np.float32), np.asarray(which, np.int64),
-                         np.ones(n, dtype=bool), n)
+                         np.ones(n, dtype=bool), n, matmul_flops(len(queries), self.dim, self.size))
 
 
 def softmax_pick(scores: np.ndarray, tau: float, rng: np.random.Generator) -> int:
@@ -171,25 +181,6 @@ def softmax_pick(scores: np.ndarray, tau: float, rng: np.random.Generator) -> in
     logits = np.asarray(scores, dtype=np.float64) / tau
     p = np.exp(logits - logits.max())
     return int(rng.choice(len(logits), p=p / p.sum()))
-
-
-_MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
-
-
-def content_keys(ids: np.ndarray) -> np.ndarray:
-    """Stable 63-bit content hashes of windows ``ids`` [n, L] -> [n] int64, vectorised (dedupes equal
-    windows in different slots): a random-multiplier hash of the tokens, mixed by splitmix64."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.shape[1] > len(_MULTIPLIERS):
-        raise ValueError(f"windows longer than {len(_MULTIPLIERS)} tokens are not supported")
-    with np.errstate(over="ignore"):
-        h = (ids.astype(np.uint64) * _MULTIPLIERS[: ids.shape[1]]).sum(axis=1, dtype=np.uint64)
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return (h >> np.uint64(1)).astype(np.int64)
 
 
 def content_key(row: np.ndarray) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curriculum_env.candidate_source import concat
+from curriculum_env.candidate_source import SplitGuard, concat, content_keys
 from curriculum_env.data.stream import Batch
 from tests.conftest import make_tiny
 
@@ -111,3 +111,90 @@ def test_set_candidate_source_refuses_an_object_without_propose():
     env = make_tiny()
     with pytest.raises(TypeError, match="propose"):
         env.unwrapped.set_candidate_source(object())
+
+
+class Smuggler:
+    """Passes the fresh batch through, but with one candidate replaced by a window of ``split``."""
+
+    def __init__(self, split, at=3):
+        self.split, self.at, self.data = split, at, None
+
+    def propose(self, fresh, draw, reset):
+        ids = fresh.ids.copy()
+        ids[self.at] = getattr(self.data, self.split).ids[0]
+        return Batch(ids, fresh.source, fresh.rarity, fresh.length)
+
+
+@pytest.mark.parametrize("split, named", [("heldout", "held-out set D"), ("test", "test split")])
+def test_a_source_that_proposes_a_d_or_test_window_is_refused_before_scoring(split, named):
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+    src = Smuggler(split)
+    src.data = base.data
+    base.set_candidate_source(src)
+    with pytest.raises(ValueError, match=rf"candidate 3 is a window of the {named} \(split '{split}'\)"):
+        env.reset(seed=0)
+    assert base.learner.flops.totals.get("forward", 0.0) == 0.0  # nothing was scored
+    # (the env itself from here: Gymnasium's passive checker keeps the failed reset's state)
+    with pytest.raises(RuntimeError, match="reset"):
+        base.step(np.ones(N, np.float32))
+    base.set_candidate_source(Reversed(extra=0))  # a source that keeps to the stream: the env carries on
+    base.reset(seed=0)
+    _, reward, _, _, _ = base.step(np.ones(N, np.float32))
+    assert np.isfinite(reward)
+
+
+def test_a_d_window_is_refused_mid_episode_and_the_env_wants_a_reset():
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+
+    class Later(Smuggler):
+        def propose(self, fresh, draw, reset):
+            return fresh if reset else super().propose(fresh, draw, reset)
+
+    src = Later("heldout", at=0)
+    src.data = base.data
+    base.set_candidate_source(src)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="candidate 0 is a window of the held-out set D"):
+        env.step(np.ones(N, np.float32))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.ones(N, np.float32))
+
+
+@pytest.mark.parametrize("split", ["heldout", "test"])
+def test_set_candidates_refuses_d_and_test_windows_and_leaves_the_env_as_it_was(split):
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+    obs, info = env.reset(seed=0)
+    b = base.candidates
+    ids = b.ids.copy()
+    ids[5] = getattr(base.data, split).ids[7]
+    with pytest.raises(ValueError, match=f"candidate 5 is a window of .*'{split}'"):
+        base.set_candidates(ids, b.source, b.rarity, b.length)
+    np.testing.assert_array_equal(base.candidates.ids, info["token_ids"])
+    np.testing.assert_array_equal(base.observation()[0], obs)
+    env.step(np.ones(N, np.float32))  # still steps
+
+
+def test_the_guard_holds_every_d_and_test_window_but_not_the_stream():
+    data = make_tiny(task="noisy").unwrapped.data
+    guard = SplitGuard(data)
+    assert len(guard) == len(data.heldout) + len(data.test)  # the stream is disjoint from both
+    for pool in data.stream_pools.values():
+        guard.check(pool.ids)  # no stream window is refused
+    # the needle task: D is the needle, a stream window by design -- the stream's own windows pass
+    needle = make_tiny(task="needle").unwrapped.data
+    guard = SplitGuard(needle)
+    guard.check(needle.heldout.ids)
+    with pytest.raises(ValueError, match="test split"):
+        guard.check(needle.test.ids[:1])
+
+
+def test_content_keys_are_equal_for_equal_windows_only():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50_000, (200, 64))
+    ids[7] = ids[3]
+    keys = content_keys(ids)
+    assert keys[7] == keys[3] and len(set(keys.tolist())) == 199 and (keys >= 0).all()
+    np.testing.assert_array_equal(content_keys(ids[::-1]), keys[::-1])

@@ -117,9 +117,9 @@ def test_auxiliary_loss_enters_the_same_optimizer_step():
                              lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip, aux_fn=aux_fn)
     without = explicit_step(learner.model, learner.optimizer.state_dict(), info["token_ids"], w,
                             lr=env.unwrapped.config.lr, clip=env.unwrapped.config.grad_clip)
-    learner.add_auxiliary_loss(0.3 * learner.hidden(input_ids=probe, grad=True).pow(2).mean())
+    learner.add_auxiliary_loss(0.3 * learner.hidden(input_ids=probe, grad=True).pow(2).mean(), tokens=probe.numel())
     _, _, _, _, info = env.step(w)
-    assert info["aux_loss"] > 0
+    assert info["aux_loss"] > 0 and info["aux_tokens_trained"] == probe.numel()
     torch.testing.assert_close(params(learner.model), params(expected), rtol=1e-5, atol=1e-6)
     assert not torch.allclose(params(expected), params(without))
 
@@ -130,9 +130,10 @@ def test_non_finite_loss_terminates_and_leaves_weights_untouched():
     learner = env.unwrapped.learner
     before = params(learner.model).clone()
     h = learner.hidden(input_ids=info["token_ids"][:1], grad=True)
-    learner.add_auxiliary_loss(h.sum() * float("nan"))
+    learner.add_auxiliary_loss(h.sum() * float("nan"), tokens=info["token_ids"][:1].size)
     _, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert terminated and not truncated
+    assert info["examples_trained"] == 0 and info["aux_tokens_trained"] == 0  # the step was not taken
     assert "diverged" in info["termination_reason"]
     torch.testing.assert_close(params(learner.model), before, rtol=0, atol=0)
     assert np.isfinite(reward)
