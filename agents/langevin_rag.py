@@ -18,11 +18,21 @@ queries are and who learns Q:
   computed: each task's windows are embedded once and cached (:mod:`curriculum_env.retrieval.window_store`).
 
 Equal compute: the env trains exactly B of the N candidates, as for every agent; the ring costs no
-gradient step. ``info["examples_streamed"]`` counts every window that entered the ring, and the
-metrics ``rag/ring_size`` (windows retrievable now) and ``rag/ingested_total`` say how many it looked
-at; ``retrieved/<source>`` is each source's share of the retrieved candidates. The embedder's FLOPs for
-every window written into the ring are in ``flops/retrieval`` (zero for the hashed n-gram embedder,
-which has no model; ``embedder="minilm"`` charges all-MiniLM-L6-v2's 2·P per token).
+gradient step. **Equal stream**: by default the ring holds only windows every agent is streamed -- the
+reset's N and each step's fresh N (``prefill=False``, ``n_ingest=None``) -- so ``examples_streamed`` is
+the table's, and under the wide track (``num_candidates=W``) the ring fills from the same W. Its memory
+is what it adds: a window proposed but not trained stays retrievable, a trained one leaves the pool.
+``prefill=True`` (fill the ring to ``ring_size`` at reset) and ``n_ingest=k`` (k windows a step) stream
+more, all counted in ``examples_streamed``; the metrics ``rag/ring_size`` (windows retrievable now) and
+``rag/ingested_total`` say how many it looked at; ``retrieved/<source>`` is each source's share of the
+retrieved candidates.
+
+**FLOPs** (2 per multiply-add, :mod:`curriculum_env.flops`): the soft-Q chooser's Q-network
+(:mod:`agents.soft_q`) and the ridge query go to ``flops/agent`` -- the Gram matrix ``2·m·d²`` and
+``2·m·d`` for X^T y over the m remembered rows, the d x d solve ``2/3·d³ + 2·d²``, the ring's scores under
+w ``2·S·d`` for S ring rows; the ring's similarity searches (``2·K·S·d``) and the embedder (every window
+written into the ring: zero for the hashed n-gram embedder, which has no model; ``embedder="minilm"``
+charges all-MiniLM-L6-v2's 2·P per token) go to ``flops/retrieval``.
 
 Not saved by :meth:`state_dict`: the ring (the env's candidate source); resuming restores Q and the
 learner, and the ring refills from the stream at the next reset.
@@ -39,6 +49,7 @@ import torch
 from agents.base import source_mass
 from agents.soft_q import SoftQAgent
 from curriculum_env.config_rules import positive_int
+from curriculum_env.flops import matmul_flops, solve_flops
 from curriculum_env.retrieval.embedder import make_embedder
 from curriculum_env.retrieval.source import RetrievalConfig, RetrievalSource
 from curriculum_env.retrieval.window_store import WindowEmbeddings
@@ -50,11 +61,13 @@ class LangevinRAGAgent:
     name = "langevin_rag"
     action_mode = "mixture"
 
-    def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int = 128, n_fresh: int = 4,
-                 top_k: int = 8, tau_rag: float = 0.1, query: str = "regression", queries: int = 4,
-                 memory: int = 512, ridge: float = 1.0, progress: bool = False, **soft_q: Any):
+    def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int | None = None,
+                 prefill: bool = False, n_fresh: int = 4, top_k: int = 8, tau_rag: float = 0.1,
+                 query: str = "regression", queries: int = 4, memory: int = 512, ridge: float = 1.0,
+                 progress: bool = False, **soft_q: Any):
         """Retrieval options (see :class:`~curriculum_env.retrieval.source.RetrievalConfig`), ``queries``
-        (how many of the highest-Q candidates query the ring each step) and ``embedder``
+        (how many of the highest-Q candidates query the ring each step; ``prefill`` and ``n_ingest`` stream
+        more than the table's N per step, see the module docstring) and ``embedder``
         (:func:`~curriculum_env.retrieval.embedder.make_embedder`); every other keyword is a soft-Q
         option, over the registered ``soft_q`` preset."""
         from agents import SOFT_Q  # the registered default soft-Q options
@@ -65,8 +78,8 @@ class LangevinRAGAgent:
         if not ridge > 0:
             raise ValueError(f"ridge must be > 0, got {ridge!r}")
         self.query, self.memory, self.ridge = query, memory, float(ridge)
-        self.retrieval = RetrievalConfig(ring_size=ring_size, n_ingest=n_ingest, rule="pool", n_fresh=n_fresh,
-                                         top_k=top_k, tau=tau_rag)
+        self.retrieval = RetrievalConfig(ring_size=ring_size, prefill=prefill, n_ingest=n_ingest, rule="pool",
+                                         n_fresh=n_fresh, top_k=top_k, tau=tau_rag)
         make_embedder(embedder)  # refuse an unknown embedder now, not in a worker
         self.embedder_name, self.n_queries, self.progress = embedder, queries, progress
         self.chooser = SoftQAgent(**{**SOFT_Q, **soft_q})
@@ -93,6 +106,7 @@ class LangevinRAGAgent:
         """Set up the soft-Q chooser, embed the task's windows (cached) and install the retrieval source."""
         self.chooser.setup(env, seed)
         base = env.unwrapped
+        self.learner = base.learner  # where the ridge query's FLOPs go
         store = WindowEmbeddings(base.data, make_embedder(self.embedder_name), base.config.cache_dir, self.progress)
         self.source = RetrievalSource(store, lambda: self._queries, base.config.num_candidates,
                                       base.config.context_length, self.retrieval, base.learner.add_flops)
@@ -129,10 +143,14 @@ class LangevinRAGAgent:
         gram = x.T @ x
         gram.diagonal().add_(self.ridge)
         w = torch.linalg.solve(gram, x.T @ torch.from_numpy(self._mem_y).double()).numpy()
+        m, d = x.shape
+        flops = matmul_flops(d, m, d) + matmul_flops(d, m, 1) + solve_flops(d)  # X^T X, X^T y, the solve
         ring = self.source.ring
         spread = 0.0
         if ring is not None and ring.size > 1:
             spread = float((torch.from_numpy(ring.vectors[: ring.size]) @ torch.from_numpy(w).float()).std())
+            flops += matmul_flops(ring.size, d, 1)  # the ring's scores under w
+        self.learner.add_flops(flops, "agent")
         return (w / spread if spread > 0 else w)[None].astype(np.float32)
 
     def _shares(self, info: dict[str, Any]) -> dict[str, float]:

@@ -1,26 +1,37 @@
 """A candidate source that retrieves the env's next candidates from a ring of streamed windows (§3.4).
 
 :class:`RetrievalSource` implements :mod:`curriculum_env.candidate_source`. It keeps a ring buffer of
-I windows the env streamed for it, each embedded once per task (:class:`WindowEmbeddings`), and every
-step fills the N candidates with windows retrieved for *queries* -- embedding vectors ``[K, d]``
+up to I windows the env streamed for it, each embedded once per task (:class:`WindowEmbeddings`), and
+every step fills the N candidates with windows retrieved for *queries* -- embedding vectors ``[K, d]``
 that a callable returns when the env asks (Langevin-RAG's SGLD samples, or the windows an agent's Q
 values most) -- then refreshes the ring with the windows streamed this step (retrieval first, as in
 Algorithm 2 lines 17-18).
 
-Two retrieval rules (:class:`RetrievalConfig`):
+**What it streams** (:class:`RetrievalConfig`). By default exactly what every other agent streams: the
+ring starts from the reset's fresh batch (``prefill=False``) and takes in each step's fresh batch
+(``n_ingest=None``), N windows per step and N at reset, so ``examples_streamed`` is the table's. With
+``prefill=True`` the reset also draws whole batches until the ring holds I windows, and ``n_ingest=k``
+draws whole batches each step until k windows are taken in: more windows looked at, all counted as
+streamed (the paper's Algorithm 2; :mod:`curriculum_env.wrappers.langevin_rag`).
+
+Two retrieval rules:
 
 - ``rule="paper"``: eq. 16 per query over its top-k, deduplicated, the rest filled with the best unused
   neighbours (:meth:`RingBuffer.retrieve`); a window can be retrieved again while it stays in the ring.
-- ``rule="pool"``: ``N - n_fresh`` windows sampled without replacement (:meth:`RingBuffer.sample`); a
-  window proposed once leaves the pool of retrievable windows, so none is trained twice from the ring;
-  the other ``n_fresh`` candidates are windows of this step's fresh batch (exploration, and what the
-  queries start from).
+- ``rule="pool"``: ``N - n_fresh`` windows sampled without replacement (:meth:`RingBuffer.sample`) from the
+  pool of windows not trained yet; a window the env trains leaves the pool (the env tells the source,
+  ``trained(ids)``), so none is trained twice from the ring, while a window proposed but not trained can
+  be proposed again; the other ``n_fresh`` candidates are windows of this step's fresh batch (exploration,
+  and what the queries start from).
 
 ``info()`` reports ``rag/sampled`` [N] (retrieved by a query, not filled or fresh), ``rag/score`` [N]
 (similarity to its query; NaN for fresh windows), ``rag/query`` [N] (-1 for fresh), ``rag/retrieved``,
 ``rag/ring_size`` (windows retrievable now), ``rag/ingested`` (windows written into the ring by the last
-proposal), ``rag/ingested_total``, and the wall times ``time/retrieval`` and ``time/ingest``. The
-embedder's FLOPs for every window written into the ring go to the run's ``flops/retrieval``.
+proposal), ``rag/ingested_total``, and the wall times ``time/retrieval`` and ``time/ingest``.
+
+**FLOPs**, charged to the run's ``flops/retrieval``: the embedder's for every window written into the
+ring (zero for the hashed embedder, which has no model), and the similarity products of every search
+(``2·K·S·d`` for K queries over S ring rows of width d, :attr:`Retrieved.flops`).
 """
 
 from __future__ import annotations
@@ -47,9 +58,13 @@ class RetrievalConfig:
     """How :class:`RetrievalSource` fills the candidates."""
 
     ring_size: int = 1024
-    """I, windows in the ring buffer (filled at reset from the stream)."""
-    n_ingest: int = 16
-    """Windows streamed into the ring per step: the env's fresh batch plus whole batches up to this; 0: none."""
+    """I, the most windows the ring holds (the oldest are overwritten)."""
+    prefill: bool = False
+    """``True``: at reset draw whole stream batches until the ring holds I windows (streamed, counted).
+    ``False``: the ring starts from the reset's fresh batch alone, the table's budget."""
+    n_ingest: int | None = None
+    """Windows streamed into the ring per step: ``None``, the env's fresh batch alone (N, nothing drawn
+    beyond what every agent streams); k, the fresh batch plus whole batches up to k; 0, none."""
     rule: str = "pool"
     """``pool`` (without replacement, plus fresh windows) or ``paper`` (eq. 16 and the fill; module docstring)."""
     n_fresh: int = 4
@@ -66,8 +81,12 @@ class RetrievalConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in ("n_ingest", "n_fresh"):
             value = getattr(self, name)
+            if name == "n_ingest" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not isinstance(self.prefill, bool):
+            raise ValueError(f"prefill must be True or False, got {self.prefill!r}")
         if self.rule not in ("pool", "paper"):
             raise ValueError(f"rule must be 'pool' or 'paper', got {self.rule!r}")
         if self.rule == "paper" and self.n_fresh:
@@ -106,8 +125,8 @@ class RetrievalSource:
             self.available = np.zeros(c.ring_size, dtype=bool)
             self.ingested_total = 0
             t0 = time.perf_counter()
-            more = draw(max(0, c.ring_size - len(fresh.ids)))
-            written = self._ingest(concat([fresh, more]))
+            more = [draw(max(0, c.ring_size - len(fresh.ids)))] if c.prefill else []
+            written = self._ingest(concat([fresh, *more]))
             t_ingest = time.perf_counter() - t0
         queries = self.queries()  # timed by whoever makes them (Langevin-RAG: time/sgld)
         t0 = time.perf_counter()
@@ -115,10 +134,9 @@ class RetrievalSource:
         t_retrieval = time.perf_counter() - t0
         if not reset:
             t0 = time.perf_counter()
-            written = self._ingest(concat([fresh, draw(max(0, c.n_ingest - len(fresh.ids)))])) if c.n_ingest else 0
+            more = [draw(max(0, c.n_ingest - len(fresh.ids)))] if c.n_ingest else []
+            written = self._ingest(concat([fresh, *more])) if c.n_ingest != 0 else 0
             t_ingest = time.perf_counter() - t0
-        if c.rule == "pool":  # a proposed window is never retrieved again
-            self.available[: self.ring.size] &= ~np.isin(self.ring.keys[: self.ring.size], content_keys(batch.ids))
         self._info.update({
             "rag/ring_size": int(self.available[: self.ring.size].sum()) if c.rule == "pool" else len(self.ring),
             "rag/ingested": int(written), "rag/ingested_total": self.ingested_total,
@@ -126,11 +144,21 @@ class RetrievalSource:
         })
         return batch
 
+    def trained(self, ids: np.ndarray) -> None:
+        """The env trained windows ``ids`` [B, L]: under ``rule="pool"`` they leave the pool for good."""
+        if self.ring is not None and self.config.rule == "pool":
+            self._retire(ids)
+
     def info(self) -> dict[str, Any]:
         """The last proposal's ``rag/*`` fields and times (module docstring)."""
         return dict(self._info)
 
     # ------------------------------------------------------------------------------------ internals
+    def _retire(self, ids: np.ndarray) -> None:
+        """Take every ring copy of windows ``ids`` [n, L] out of the pool."""
+        size = self.ring.size
+        self.available[:size] &= ~np.isin(self.ring.keys[:size], content_keys(ids))
+
     def _ingest(self, windows: Batch) -> int:
         vectors = self.store.lookup(windows.ids)
         texts = np.empty(len(windows.ids), dtype=object)  # decoded only when someone reads them
@@ -149,6 +177,8 @@ class RetrievalSource:
             picked = ring.retrieve(queries, c.top_k, c.tau, n, self.rng)
         else:
             picked = ring.sample(queries, n - c.n_fresh, c.top_k, c.tau, self.rng, self.available)
+        if picked is not None and self.add_flops is not None:
+            self.add_flops(picked.flops, "retrieval")
         k = 0 if picked is None else len(picked.slots)
         s = np.zeros(0, np.int64) if picked is None else picked.slots
         keep = np.flatnonzero(~np.isin(content_keys(fresh.ids), ring.keys[s]))[: n - k]  # fresh, not retrieved

@@ -80,11 +80,14 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
     (:mod:`curriculum_env.candidate_source`): at reset its first batch plus further batches until I
     windows; each step its fresh batch plus ``ceil(n_ingest / N) - 1`` further batches. So the
     windows stay disjoint from D and the test split, and ``info["examples_streamed"]`` counts them
-    all. Each window is embedded once per task and embedder (cached on disk,
+    all: with the defaults (I = 2,000, n_ingest = 100) and N = 16, 2,000 windows at reset and 112 a
+    step, seven times the N a step an unwrapped env streams -- the paper's Algorithm 2, not the
+    benchmark's equal stream (the ``langevin_rag`` agent streams the table's N). Each window is
+    embedded once per task and embedder (cached on disk,
     :class:`~curriculum_env.retrieval.window_store.WindowEmbeddings`); the embedder's FLOPs per
-    window written into the ring are charged to ``flops/retrieval``, and SGLD's forward/backward
-    passes through the LM to ``flops/sgld``. A window can be retrieved again while it stays in the
-    ring (I / n_ingest steps), as in the paper.
+    window written into the ring and the similarity searches are charged to ``flops/retrieval``, and
+    SGLD's forward/backward passes through the LM to ``flops/sgld``. A window can be retrieved again
+    while it stays in the ring (I / n_ingest steps), as in the paper.
 
     **Randomness.** SGLD draws from a ``torch.Generator`` and retrieval from a numpy generator, both
     seeded at every reset from a hash of the episode's first stream batch, so runs are reproducible
@@ -125,8 +128,9 @@ class LangevinRAG(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.embedder = embedder if embedder is not None else make_embedder(config.embedder)
         self.sgld = LogitSGLD(base.learner, config.sgld)
         store = WindowEmbeddings(base.data, self.embedder, base.config.cache_dir, config.progress)
-        retrieval = RetrievalConfig(ring_size=config.buffer_size, n_ingest=config.n_ingest, rule="paper", n_fresh=0,
-                                    top_k=config.top_k, tau=config.tau_rag)
+        # the paper's stream: the ring filled to I at reset and n_ingest windows a step (counted as streamed)
+        retrieval = RetrievalConfig(ring_size=config.buffer_size, prefill=True, n_ingest=config.n_ingest,
+                                    rule="paper", n_fresh=0, top_k=config.top_k, tau=config.tau_rag)
         self.source = RetrievalSource(store, self._queries, self.n, base.config.context_length, retrieval,
                                       base.learner.add_flops)
         base.set_candidate_source(self.source)

@@ -82,12 +82,12 @@ def pool_source(env, **config):
     return src, queries, store
 
 
-def test_pool_rule_retrieves_for_the_queries_and_never_proposes_a_window_twice():
+def test_pool_rule_retrieves_for_the_queries_and_never_proposes_a_trained_window_again():
     env = make_tiny(task="mixed")
-    src, queries, store = pool_source(env, n_fresh=2, n_ingest=16)
+    src, queries, store = pool_source(env, n_fresh=2, prefill=True, n_ingest=16)
     _, info = env.reset(seed=0)
     assert info["examples_streamed"] == 64 and info["rag/retrieved"] == 0  # no query yet: the fresh batch
-    assert info["rag/ring_size"] == 64 - N  # what was proposed left the pool
+    assert info["rag/ring_size"] == 64  # proposed, not trained yet: still in the pool
     seen = {content_key(r) for r in info["token_ids"]}
     for step in range(1, 5):
         queries["q"] = store.lookup(info["token_ids"][:2])
@@ -97,12 +97,12 @@ def test_pool_rule_retrieves_for_the_queries_and_never_proposes_a_window_twice()
         sampled = info["rag/sampled"]
         assert sampled.sum() == N - 2 == info["rag/retrieved"]
         assert {k for k, s in zip(keys, sampled, strict=True) if s} <= ring_before  # retrieved from the open pool
-        assert not seen & set(keys)  # nothing proposed twice
+        assert not seen & set(keys)  # every candidate was trained (weights all positive): none proposed twice
         seen |= set(keys)
         assert np.isnan(info["rag/score"][~sampled]).all() and (info["rag/query"][sampled] >= 0).all()
         assert info["examples_streamed"] == 64 + 16 * step and info["rag/ingested"] == 16
         assert info["rag/ingested_total"] == 64 + 16 * step
-    assert info["flops/retrieval"] == 0.0  # the hash embedder has no model
+    assert info["flops/retrieval"] == 4 * 2 * 2 * 64 * 16  # the searches alone: the hash embedder has no model
 
 
 def test_paper_rule_needs_no_fresh_windows_and_sources_are_deterministic():
@@ -111,10 +111,42 @@ def test_paper_rule_needs_no_fresh_windows_and_sources_are_deterministic():
     runs = []
     for _ in range(2):
         env = make_tiny(task="mixed")
-        src, queries, store = pool_source(env, rule="paper", n_fresh=0)
+        src, queries, store = pool_source(env, rule="paper", n_fresh=0, prefill=True)
         _, info = env.reset(seed=4)
         queries["q"] = store.lookup(info["token_ids"][:3])
         _, _, _, _, info = env.step(np.ones(N, np.float32))
         runs.append(info["token_ids"])
         assert 1 <= info["rag/retrieved"] <= 3 and len({content_key(r) for r in info["token_ids"]}) == N
     np.testing.assert_array_equal(*runs)
+
+
+def test_by_default_the_ring_holds_the_table_stream_and_keeps_what_was_not_trained():
+    env = make_tiny(task="mixed", train_batch=2)
+    src, queries, store = pool_source(env, n_fresh=2)  # prefill=False, n_ingest=None: the fresh batches alone
+    _, info = env.reset(seed=0)
+    assert info["examples_streamed"] == N == src.ring.size == info["rag/ring_size"]
+    trained, flops = set(), 0.0
+    for step in range(1, 5):
+        queries["q"] = store.lookup(info["token_ids"][:2])
+        proposed, size = info["token_ids"], src.ring.size
+        w = np.zeros(N, np.float32)
+        w[[0, 1]] = 1.0  # the env trains candidates 0 and 1
+        _, _, _, _, info = env.step(w)
+        trained |= {content_key(r) for r in proposed[[0, 1]]}
+        retrieved = {content_key(r) for r in info["token_ids"][info["rag/sampled"]]}
+        if step == 1:  # the pool: the reset's batch less the two trained
+            assert retrieved == {content_key(r) for r in proposed} - trained
+        assert not retrieved & trained  # a trained window never comes back from the ring
+        assert info["examples_streamed"] == N * (step + 1) and info["rag/ingested"] == N  # every agent's stream
+        flops += 2 * 2 * size * 16  # two queries scored against every ring row (d = 16)
+        assert info["flops/retrieval"] == flops  # the hash embedder itself costs nothing
+
+
+def test_a_search_reports_its_similarity_flops():
+    rng = np.random.default_rng(2)
+    ring = RingBuffer(40, 16, 4)
+    fill(ring, rng, 5, 8)
+    q = ring.vectors[[1, 2, 3]]
+    assert ring.sample(q, 4, 5, 0.1, rng, np.ones(40, bool)).flops == 2 * 3 * ring.size * 16
+    got = ring.retrieve(q, 5, 0.1, 6, rng)
+    assert got.flops > 0 and got.flops % (2 * 3 * ring.size * 16) == 0  # one product per search (deeper: more)
