@@ -84,6 +84,43 @@ def number(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+AGENT_ENV_FIELDS = frozenset({
+    "action_mode", "candidate_stats", "compute_reward", "paired_reward", "observation", "influence_every",
+    "influence_kind", "influence_heldout", "fused_forward", "difficulty", "timings", "render_mode",
+})
+"""The env fields an agent's ``env_kwargs`` may set in a benchmark run: what it reads and pays for (the
+per-candidate statistics, the reward and paired reward forwards, the observation, the influence probe,
+all charged in FLOPs), how that is computed without changing what is trained (``fused_forward``), and
+read-only choices (``difficulty``, ``timings``, ``render_mode``). Every other field is the benchmark's
+-- the task and its data, N, B, M, the model and its shape, the optimiser and its schedule
+(``lr``, ``weight_decay``, ``grad_clip``, ``train_weighting``, ...), the device and precision -- and
+an agent that sets one is refused (:func:`agent_env`)."""
+
+
+def agent_env_kwargs(agent: Any) -> dict[str, Any]:
+    """The agent's ``env_kwargs`` (without ``action_mode``, which the harness passes itself), or
+    ``ValueError`` naming the field when it sets one the benchmark fixes (:data:`AGENT_ENV_FIELDS`).
+    The one check of what an agent may ask of the env; every place that builds a run's env calls it."""
+    asked = dict(getattr(agent, "env_kwargs", None) or {})
+    name = getattr(agent, "name", type(agent).__name__)
+    fixed = sorted(set(asked) - AGENT_ENV_FIELDS)
+    if fixed:
+        raise ValueError(f"agent {name!r} sets the env field(s) {', '.join(fixed)} in its env_kwargs, which the "
+                         f"benchmark fixes for every agent; an agent may set only {sorted(AGENT_ENV_FIELDS)}")
+    mode = asked.pop("action_mode", None)
+    if mode is not None and mode != getattr(agent, "action_mode", mode):
+        raise ValueError(f"agent {name!r} asks for action_mode={mode!r} in its env_kwargs but its action_mode "
+                         f"is {agent.action_mode!r}")
+    return asked
+
+
+def agent_env(agent: Any, env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The env keyword arguments of a benchmark run of ``agent`` (beyond its ``action_mode``): timings on (phase
+    times for the logs), the agent's checked ``env_kwargs`` (:func:`agent_env_kwargs`), then ``env``, the run's
+    own settings, which win."""
+    return {"timings": True, **agent_env_kwargs(agent), **(env or {})}
+
+
 def result_path(out: pathlib.Path, spec: RunSpec) -> pathlib.Path:
     return out / "runs" / f"{spec.run_id}.json"
 
@@ -182,8 +219,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     keep_freed_memory()
     agent = make_agent(spec.agent)
     env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
-                   max_episode_steps=spec.steps + 1,
-                   **{"timings": True, **getattr(agent, "env_kwargs", {}), **spec.env})  # phase times for the logs
+                   max_episode_steps=spec.steps + 1, **agent_env(agent, spec.env))
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     bar = events = None
@@ -204,6 +240,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         events.close()
     wall_time = time.perf_counter() - recorder.t0
     u = env.unwrapped
+    aux_tokens = int(u.observation()[1]["aux_tokens_trained"]) if last else 0  # before plain_step_time's training
     if spec.export:  # before plain_step_time, which trains the model further
         u.export_model(out / "models" / spec.run_id)
     plain = plain_step_time(env, spec.seed)
@@ -216,6 +253,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
         "final_choice_accuracy": curve[-1].get("choice_accuracy"), "choice_chance": 1.0 / spec.choices,
         "examples_trained": last.get("examples_trained"), "tokens_trained": last.get("tokens_trained"),
+        "aux_tokens_trained": aux_tokens,  # of tokens_trained: those auxiliary losses trained
         "gradient_steps": steps_done, "train_batch": u.config.train_batch,
         "flops": recorder.flops.get("flops/total", recorder.reset_flops),
         "plain_step_flops": u.learner.flop_model.train(b * u.config.context_length),

@@ -217,11 +217,12 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
     ``{agent}_ms``, ``{agent}_full_ms``, ``plain_ms``, ``{agent}_ratio`` / ``{agent}_full_ratio`` (÷ plain),
     ``{agent}_flops_ratio`` (model FLOPs per step ÷ plain's), ``one_pass_ratio``."""
     from agents import make_agent
+    from benchmarks.runs import agent_env_kwargs
 
     budget = env_kwargs["train_batch"]
     steppers: dict = {}
     for name in agents:
-        declared = {**env_kwargs, **getattr(make_agent(name), "env_kwargs", {})}
+        declared = {**env_kwargs, **agent_env_kwargs(make_agent(name))}  # refuses a field the benchmark fixes
         steppers[name] = Stepper(declared, name)
         steppers[f"{name}_full"] = Stepper({**declared, "compute_reward": True, "observation": "hidden"}, name)
     plain_env = gym.make("CurriculumSelect-v0", **env_kwargs)
