@@ -289,9 +289,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if len(set(args.agents)) != len(args.agents) or len(set(args.tasks)) != len(args.tasks):
         p.error("--agents and --tasks must not repeat an entry")
-    for a in args.agents:  # build each once here: unknown agents and bad options fail before any run
+    from benchmarks.runs import agent_env_kwargs
+
+    for a in args.agents:  # build each once here: unknown agents, bad options and env_kwargs fail before any run
         try:
-            make_agent(a)
+            agent_env_kwargs(make_agent(a))
         except (ValueError, TypeError) as exc:
             p.error(str(exc))
     if args.tensorboard:

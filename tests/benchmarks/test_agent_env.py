@@ -3,6 +3,9 @@ and a run records the tokens auxiliary losses trained."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from agents import AGENTS, make_agent
@@ -90,3 +93,11 @@ def test_a_run_records_the_tokens_auxiliary_losses_trained(tmp_path):
     assert result["tokens_trained"] == result["examples_trained"] * 32 + result["aux_tokens_trained"]
     plain = execute(RunSpec("random", "noisy", 0, 3, 3, TINY_BENCH), tmp_path)
     assert plain["aux_tokens_trained"] == 0
+
+
+def test_the_cli_refuses_such_an_agent_before_any_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents",
+                           "random,tests.benchmarks.test_agent_env:FasterLR", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "sets the env field(s) lr in its env_kwargs" in proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -43,7 +43,8 @@ def test_csv_figures_agree_with_json(finished):
         assert r["examples_trained"] == 4 * 6  # B = 4 of N = 8 per step, the default budget
         assert r["gradient_steps"] == 6
     splits = summary["equal_compute"]["noisy"].pop("splits")
-    assert summary["equal_compute"]["noisy"] == {"examples_trained": 24, "gradient_steps": 6, "train_batch": 4}
+    assert summary["equal_compute"]["noisy"] == {"examples_trained": 24, "gradient_steps": 6, "examples_streamed": 56,
+                                                 "train_batch": 4}
     run = json.loads((out / "runs" / "noisy__random__0.json").read_text())
     assert splits == run["splits"] and 0 < splits["heldout"] <= 256 and 0 < splits["test"] <= 256
     assert f"|D| = {splits['heldout']}, {splits['test']} test windows" in (out / "results.md").read_text()
