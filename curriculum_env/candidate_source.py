@@ -135,6 +135,42 @@ class SplitGuard:
                 j += 1
 
 
+class StreamedWindows:
+    """The content keys of every window the env streamed this episode. A candidate a source proposes (or
+    ``set_candidates`` gives) must be one of them: a source that reads the task's pools directly, or makes
+    windows up, would train data no ``examples_streamed`` counted. Cleared at reset."""
+
+    def __init__(self) -> None:
+        self._keys: set[int] = set()
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys(self) -> np.ndarray:
+        """The recorded content keys, sorted [n] int64 (saved with the env state)."""
+        return np.array(sorted(self._keys), dtype=np.int64)
+
+    def replace(self, keys: np.ndarray) -> None:
+        """Make ``keys`` the recorded windows (restoring a saved state)."""
+        self._keys = set(np.asarray(keys, dtype=np.int64).tolist())
+
+    def add(self, batch: Batch) -> Batch:
+        """Record ``batch``'s windows as streamed; returns ``batch``."""
+        self._keys.update(content_keys(batch.ids).tolist())
+        return batch
+
+    def check(self, ids: np.ndarray) -> None:
+        """``ValueError`` naming the first window of ``ids`` [n, L] the env did not stream this episode."""
+        for i, key in enumerate(content_keys(np.asarray(ids, dtype=np.int64)).tolist()):
+            if key not in self._keys:
+                raise ValueError(f"candidate {i} was not streamed this episode: candidates must be windows the "
+                                 "env streamed (the fresh batch, or what draw() returned), so that "
+                                 "examples_streamed counts every window an agent looked at")
+
+
 def concat(batches: list[Batch]) -> Batch:
     """One batch holding the windows of ``batches`` in order."""
     return Batch(*(np.concatenate([getattr(b, f) for b in batches])

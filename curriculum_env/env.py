@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from curriculum_env import env_state
 from curriculum_env.actions import action_weights
-from curriculum_env.candidate_source import CandidateSource, SplitGuard, checked_batch, draw_from
+from curriculum_env.candidate_source import CandidateSource, SplitGuard, StreamedWindows, checked_batch, draw_from
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
@@ -170,6 +170,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self._last: dict[str, Any] = {}
         self._aux_tokens_trained = 0
         self._guard: SplitGuard | None = None  # built at the first candidate a source or set_candidates gives
+        self._streamed = StreamedWindows()  # every window streamed this episode: the only windows a candidate may be
 
     def _hidden_size(self) -> int:
         if self.config.model is None:
@@ -214,14 +215,18 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         """Stream the next candidates and score them; with ``reward_ids`` [M, L] also the reward (eq. 1),
         from the same pass over the M + N windows when the candidates' forward runs without gradients.
         ``trained`` [B, L]: the windows the update just trained, told to a source that asks (``trained``)."""
-        batch = self.stream.next_batch()
+        if reset:
+            self._streamed.clear()
+        batch = self._streamed.add(self.stream.next_batch())
         if self.candidate_source is not None:
             try:
                 if trained is not None and callable(getattr(self.candidate_source, "trained", None)):
                     self.candidate_source.trained(trained.copy())
-                b = self.candidate_source.propose(batch, draw_from(self.stream), reset)
+                draw = draw_from(self.stream)
+                b = self.candidate_source.propose(batch, lambda count: self._streamed.add(draw(count)), reset)
                 batch = self._checked(b.ids, b.source, b.rarity, b.length)
                 self.split_guard.check(batch.ids)  # before anything scores or trains it
+                self._streamed.check(batch.ids)
             except Exception as exc:  # theta may have moved already: refuse to go on with stale candidates
                 self._batch = None
                 raise ValueError(f"the candidate source {type(self.candidate_source).__name__} failed ({exc}); "
@@ -406,13 +411,14 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
 
         The next ``step`` trains on them; nothing is counted as streamed. To choose every step's
         candidates, install a candidate source instead (:meth:`set_candidate_source`). Wrong shape,
-        dtype or out-of-vocabulary ids, or a window of D or of the test split, raise ``ValueError`` and
-        leave the env as it was.
+        dtype or out-of-vocabulary ids, a window of D or of the test split, or a window the env has not
+        streamed this episode raise ``ValueError`` and leave the env as it was.
         """
         if self._batch is None:
             raise RuntimeError("call reset() before set_candidates()")
         batch = self._checked(ids, source, rarity, length)
         self.split_guard.check(batch.ids)
+        self._streamed.check(batch.ids)
         self._probe(batch.ids)
         t0 = time.perf_counter()
         self._scores = self._score(batch.ids)

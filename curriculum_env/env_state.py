@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 import torch
 
+from curriculum_env.candidate_source import content_keys
 from curriculum_env.config import EnvConfig
 from curriculum_env.data.stream import Batch
 from curriculum_env.files import write_atomic
@@ -34,6 +35,7 @@ def save(env, path: str | os.PathLike) -> None:
         "step": env._step,
         "examples_trained": env._examples_trained,
         "aux_tokens_trained": env._aux_tokens_trained,
+        "streamed": torch.from_numpy(env._streamed.keys()),  # the windows a candidate may be
         "flops": env.learner.flops.state_dict(),
         "batch": {"ids": torch.from_numpy(env._batch.ids), "source": [str(s) for s in env._batch.source],
                   "rarity": torch.from_numpy(env._batch.rarity), "length": torch.from_numpy(env._batch.length)},
@@ -71,7 +73,7 @@ def load(env, path: str | os.PathLike) -> None:
     backup = (copy.deepcopy(env.learner.state_dict()), env.stream.state_dict(),
               env.np_random.bit_generator.state, env._step, env._examples_trained,
               env._batch, env._scores, dict(env._last), env._probe_rng.bit_generator.state,
-              env._influence, env.learner.flops.state_dict(), env._aux_tokens_trained)
+              env._influence, env.learner.flops.state_dict(), env._aux_tokens_trained, env._streamed.keys())
     try:
         env.learner.load_state_dict(state["learner"])
         env.stream.load_state_dict(to_numpy(state["stream"]))
@@ -81,6 +83,8 @@ def load(env, path: str | os.PathLike) -> None:
         b = state["batch"]
         env._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
                            b["rarity"].numpy(), b["length"].numpy())
+        streamed = state.get("streamed")  # absent from files saved before it: the current candidates at least
+        env._streamed.replace(content_keys(env._batch.ids) if streamed is None else streamed.numpy())
         env._last = to_numpy(state["last"])
         env._probe_rng.bit_generator.state = state["probe_rng"]
         env._influence = None if state["influence"] is None else state["influence"].numpy()
@@ -88,7 +92,8 @@ def load(env, path: str | os.PathLike) -> None:
         env.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
     except Exception as exc:
         (learner, stream, rng, env._step, env._examples_trained, env._batch, env._scores,
-         env._last, probe_rng, env._influence, flops, env._aux_tokens_trained) = backup
+         env._last, probe_rng, env._influence, flops, env._aux_tokens_trained, streamed_keys) = backup
+        env._streamed.replace(streamed_keys)
         env.learner.flops.load_state_dict(flops)
         env._probe_rng.bit_generator.state = probe_rng
         env.learner.load_state_dict(learner)

@@ -162,6 +162,50 @@ def test_a_d_window_is_refused_mid_episode_and_the_env_wants_a_reset():
         env.step(np.ones(N, np.float32))
 
 
+class PoolReader:
+    """Proposes target windows read straight from the task's pools: never streamed, so never counted."""
+
+    def __init__(self, data, later=False):
+        self.data, self.later = data, later
+
+    def propose(self, fresh, draw, reset):
+        if self.later and reset:
+            return fresh
+        pool = self.data.stream_pools[self.data.task.target_labels[0]]
+        ids = pool.ids[-N:]  # the pool's last windows: far ahead of anything a short episode streams
+        return Batch(ids.copy(), np.full(N, self.data.task.target_labels[0], dtype=object),
+                     np.zeros(N, np.float32), np.full(N, ids.shape[1], np.float32))
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_a_source_that_reads_the_pools_instead_of_the_stream_is_refused(later):
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+    base.set_candidate_source(PoolReader(base.data, later))
+    if later:
+        env.reset(seed=0)
+    with pytest.raises(ValueError, match="candidate 0 was not streamed this episode"):
+        env.reset(seed=0) if not later else env.step(np.ones(N, np.float32))
+    with pytest.raises(RuntimeError, match="reset"):
+        base.step(np.ones(N, np.float32))
+
+
+def test_windows_streamed_earlier_in_the_episode_stay_allowed_and_survive_a_save(tmp_path):
+    env = make_tiny(task="noisy")
+    base = env.unwrapped
+    _, info = env.reset(seed=0)
+    first = info["token_ids"].copy()
+    env.step(np.ones(N, np.float32))
+    base.save_state(tmp_path / "state.pt")
+    b = base.candidates
+    base.set_candidates(first, b.source, b.rarity, b.length)  # streamed at reset: allowed
+    base.load_state(tmp_path / "state.pt")
+    base.set_candidates(first, b.source, b.rarity, b.length)  # the restored episode streamed it too
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="not streamed this episode"):  # a new episode starts afresh
+        base.set_candidates(first, b.source, b.rarity, b.length)
+
+
 @pytest.mark.parametrize("split", ["heldout", "test"])
 def test_set_candidates_refuses_d_and_test_windows_and_leaves_the_env_as_it_was(split):
     env = make_tiny(task="noisy")
