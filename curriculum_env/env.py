@@ -224,9 +224,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
                     self.candidate_source.trained(trained.copy())
                 draw = draw_from(self.stream)
                 b = self.candidate_source.propose(batch, lambda count: self._streamed.add(draw(count)), reset)
-                batch = self._checked(b.ids, b.source, b.rarity, b.length)
-                self.split_guard.check(batch.ids)  # before anything scores or trains it
-                self._streamed.check(batch.ids)
+                batch = self._checked(b.ids, b.source, b.rarity, b.length)  # before anything scores or trains it
             except Exception as exc:  # theta may have moved already: refuse to go on with stale candidates
                 self._batch = None
                 raise ValueError(f"the candidate source {type(self.candidate_source).__name__} failed ({exc}); "
@@ -417,8 +415,6 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         if self._batch is None:
             raise RuntimeError("call reset() before set_candidates()")
         batch = self._checked(ids, source, rarity, length)
-        self.split_guard.check(batch.ids)
-        self._streamed.check(batch.ids)
         self._probe(batch.ids)
         t0 = time.perf_counter()
         self._scores = self._score(batch.ids)
@@ -437,9 +433,14 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self.candidate_source = source
 
     def _checked(self, ids, source, rarity, length) -> Batch:
+        """A copy of candidates from outside the stream (a source, ``set_candidates``), or ``ValueError``: the
+        wrong shape or vocabulary, a window of D or the test split, a window not streamed this episode."""
         vocab = int(self.learner.input_embeddings.shape[0])
-        return checked_batch(ids, source, rarity, length, self.config.num_candidates, self.config.context_length,
-                             vocab)
+        batch = checked_batch(ids, source, rarity, length, self.config.num_candidates, self.config.context_length,
+                              vocab)
+        self.split_guard.check(batch.ids)
+        self._streamed.check(batch.ids)
+        return batch
 
     def refresh(self):
         """Re-score the current candidates under the current LM; returns ``(obs, info)``.

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from curriculum_env import probes
+from curriculum_env.auxiliary_losses import AuxiliaryLosses
 from curriculum_env.flops import FlopCounter, FlopModel
 from curriculum_env.models import gpt2_model, next_token_stats, resolve_device, token_nll
 from curriculum_env.step_guard import StepGuard
@@ -98,8 +99,7 @@ class Learner:
         self.eval_micro_batch_size = cfg.eval_micro_batch_size or cfg.micro_batch_size
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self._aux: list[tuple[torch.Tensor, int]] = []  # (loss, tokens it trains)
-        self._graph_tokens = 0  # tokens hidden(grad=True) charged forward + backward for since the last update
+        self._aux = AuxiliaryLosses()
         self._initial_state: dict[str, torch.Tensor] | None = None
         self.flops = FlopCounter()
         """Model FLOPs spent, per phase (:mod:`curriculum_env.flops`); the env zeroes it at ``reset``."""
@@ -153,7 +153,6 @@ class Learner:
             self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **fused
         )
         self._aux.clear()
-        self._graph_tokens = 0
 
     def autocast(self):
         """The context every model forward runs in: bf16 autocast under ``precision="bf16"``, else nothing.
@@ -219,7 +218,7 @@ class Learner:
         body = self.flop_model.forward(tokens, head=False)
         self.flops.add(3 * body if grad else body)
         if grad:
-            self._graph_tokens += tokens  # an auxiliary loss built on them pays only the rest of 6·P
+            self._aux.graph_tokens += tokens  # an auxiliary loss built on them pays only the rest of 6·P
         return h[:, -1]
 
     def add_flops(self, flops: float, phase: str | None = None) -> None:
@@ -248,20 +247,7 @@ class Learner:
         less what :meth:`hidden` with ``grad=True`` has charged since the last update for up to ``tokens``
         of its tokens (their body forward and backward): ``6·P`` per token in all.
         """
-        if tokens is None:
-            raise TypeError("add_auxiliary_loss(loss, tokens=T) needs T, the number of tokens the loss trains: "
-                            "they count in tokens_trained and cost 6·P FLOPs each, like the update's")
-        if not isinstance(tokens, (int, np.integer)) or isinstance(tokens, bool) or tokens < 0:
-            raise ValueError(f"tokens must be a non-negative integer, got {tokens!r}")
-        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-            raise ValueError("an auxiliary loss must be a scalar tensor")
-        if not loss.requires_grad:
-            raise ValueError("an auxiliary loss must be connected to the model (requires_grad=False)")
-        tokens = int(tokens)
-        covered = min(tokens, self._graph_tokens)  # forward and backward through the body already charged
-        self._graph_tokens -= covered
-        self.flops.add(self.flop_model.train(tokens) - 3 * self.flop_model.forward(covered, head=False))
-        self._aux.append((loss, tokens))
+        self.flops.add(self._aux.add(loss, tokens, self.flop_model))
 
     def clear_auxiliary_losses(self) -> None:
         """Drop queued auxiliary losses (e.g. after a failed step)."""
@@ -270,12 +256,11 @@ class Learner:
     def take_auxiliary_losses(self) -> list[tuple[torch.Tensor, int]]:
         """The queued ``(loss, tokens)`` pairs, removed from the queue (put them back with
         :meth:`restore_auxiliary_losses`, which charges nothing again)."""
-        taken, self._aux = self._aux, []
-        return taken
+        return self._aux.take()
 
     def restore_auxiliary_losses(self, taken: list[tuple[torch.Tensor, int]]) -> None:
         """Queue again the pairs :meth:`take_auxiliary_losses` returned (their FLOPs were charged when added)."""
-        self._aux.extend((loss, int(tokens)) for loss, tokens in taken)
+        self._aux.restore(taken)
 
     # ---------------------------------------------------------------------------- forward
     def window_losses(self, ids: torch.Tensor) -> torch.Tensor:
@@ -474,12 +459,11 @@ class Learner:
             window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
             self.flops.add(self.flop_model.train(ids_t.numel()))
         aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        aux_tokens = sum(tokens for _, tokens in self._aux)
-        for aux, _ in self._aux:
+        aux_tokens = self._aux.tokens
+        for aux, _ in self._aux.queue:
             aux_sum = aux_sum + aux.detach().double()
             torch.autograd.backward(aux, inputs=params)
         self._aux.clear()
-        self._graph_tokens = 0
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
         host = torch.cat([torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]), window_loss]).cpu().numpy()  # the sync
