@@ -29,7 +29,14 @@ SOFT_Q_INFLUENCE = {"credit": "influence", "probe_every": 5, "beta": 0.05, "gamm
                     "replay_updates": 8}
 
 AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
-    "soft_q": ("agents.soft_q:SoftQAgent", SOFT_Q),
+    # the default learned agent (agents/soft_q_cheap.py): Q reads cheap inputs of the candidates (token-id
+    # features, the online D-vs-stream classifier's logit, the learner's layer-0 embedding mean) and learns from the
+    # credit of the B windows it trained (their training-forward losses against a bigram model of D): no LM forward
+    # of the N candidates. soft_q_rule: the same inputs and selection with a fixed rule (the classifier's logit).
+    "soft_q": "agents.soft_q_cheap:CheapSoftQAgent",
+    "soft_q_rule": ("agents.soft_q_cheap:CheapSoftQAgent", {"rule": "classifier"}),
+    # the LM-reading soft-Q: the credit of all N candidates from the learner's and a reference's forwards
+    "soft_q_lm": ("agents.soft_q:SoftQAgent", SOFT_Q),
     "soft_q_influence": ("agents.soft_q:SoftQAgent", SOFT_Q_INFLUENCE),
     # ablations: uniform LM weights (Q still learns), the closed-loop temperature of the note with its
     # constants scaled to the z-scored Q (beta = 0.025 + 0.05 * failure rate, around the fixed 0.05)

@@ -77,24 +77,27 @@ def logits(w: np.ndarray, b: float, features: np.ndarray, norms: np.ndarray) -> 
     return b + w[features].sum(axis=1) / norms
 
 
-class ClassifierAgent(HashedNgramAgent):
-    """Train the candidates a linear hashed-n-gram classifier (D vs the stream, online SGD) rates most D-like."""
+class OnlineClassifier:
+    """The classifier itself (module doc), for any agent that wants its logit: D against the candidates it is
+    shown, one SGD fit per :meth:`score` call. Draws its mini-batches from ``rng``; adds its FLOPs to
+    :attr:`flops` (the owner charges them)."""
 
-    name = "classifier"
-    config_class = ClassifierConfig
-    prefix = "classifier"
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.w = np.zeros(self.config.buckets)  # [K]
+    def __init__(self, config: ClassifierConfig, rng: np.random.Generator):
+        self.config, self.rng = config, rng
+        self.w = np.zeros(config.buckets)  # [K]
         self.b = 0.0
         self.target_features = np.zeros((0, 1), dtype=np.int64)  # [|D|, F]
         self.target_norms = np.zeros(0)  # [|D|] their bag norms
+        self.flops = 0.0  # FLOPs spent and not yet taken by the owner
+        self.calls = 0  # score calls since fit_target
+        self.last_loss = float("nan")  # the last SGD batch's cross-entropy before its step
 
     def fit_target(self, features: np.ndarray) -> None:
+        """Keep D's features [|D|, F] and their bag norms; start from w = 0, b = 0."""
         self.target_features, self.target_norms = features, bag_norms(features)
-        self.charge(2 * features.size)  # D's bag norms
+        self.flops += 2 * features.size  # D's bag norms
         self.w, self.b = np.zeros(self.config.buckets), 0.0
+        self.calls = 0
 
     def sgd_step(self, negatives: np.ndarray, norms: np.ndarray) -> float:
         """One SGD step on m windows of D (label 1) and m of ``negatives`` [N, F] (label 0; ``norms`` [N] their
@@ -110,28 +113,73 @@ class ClassifierAgent(HashedNgramAgent):
         per_feature = np.repeat(g / x_norms, x.shape[1])  # dz/dw_f = (count of f) / ||c_x||
         self.w -= self.config.lr / (2 * m) * np.bincount(x.ravel(), weights=per_feature, minlength=self.config.buckets)
         self.b -= self.config.lr * float(g.mean())
-        self.charge(3 * 2 * x.size)  # 3x the forward's multiply-add per feature occurrence
+        self.flops += 3 * 2 * x.size  # 3x the forward's multiply-add per feature occurrence
         return float(np.mean(np.logaddexp(0.0, z) - y * z))  # BCE with logits
 
     def score(self, features: np.ndarray) -> np.ndarray:
+        """Learn from the candidates' features [N, F] (``init_steps`` SGD steps at the first call, then
+        ``update_steps``), then return their logits z [N]."""
         if not len(self.target_features):
-            raise RuntimeError("ClassifierAgent.setup(env, seed) must run before act()")
+            raise RuntimeError("the classifier has no D: call fit_target (the agent's setup) first")
+        self.calls += 1
         norms = bag_norms(features)  # [N]
-        self.charge(2 * features.size)
-        steps = self.config.init_steps if self.steps == 1 else self.config.update_steps
-        loss = [self.sgd_step(features, norms) for _ in range(steps)][-1]
+        self.flops += 2 * features.size
+        steps = self.config.init_steps if self.calls == 1 else self.config.update_steps
+        self.last_loss = [self.sgd_step(features, norms) for _ in range(steps)][-1]
         z = logits(self.w, self.b, features, norms)  # [N]
-        self.charge(2 * features.size)
-        self._metrics.update({"classifier/train_loss": loss,
-                              "classifier/d_prob_mean": float(np.mean(np.exp(-np.logaddexp(0.0, -z))))})
+        self.flops += 2 * features.size
         return z
 
+    def take_flops(self) -> float:
+        """The FLOPs spent since the last call (for the owner to charge)."""
+        flops, self.flops = self.flops, 0.0
+        return flops
+
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "w": self.w.copy(), "b": self.b}
+        return {"w": self.w.copy(), "b": self.b, "calls": self.calls, "flops": self.flops}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         w = np.array(state["w"], dtype=np.float64)
         if w.shape != (self.config.buckets,):
             raise ValueError(f"classifier state: w of shape {w.shape} does not match buckets={self.config.buckets}")
-        super().load_state_dict(state)
         self.w, self.b = w, float(state["b"])
+        self.calls, self.flops = int(state.get("calls", 0)), float(state.get("flops", 0.0))
+
+
+class ClassifierAgent(HashedNgramAgent):
+    """Train the candidates a linear hashed-n-gram classifier (D vs the stream, online SGD) rates most D-like."""
+
+    name = "classifier"
+    config_class = ClassifierConfig
+    prefix = "classifier"
+
+    def fit_target(self, features: np.ndarray) -> None:
+        self.model = OnlineClassifier(self.config, self.rng)
+        self.model.fit_target(features)
+        self.charge(self.model.take_flops())
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        if getattr(self, "model", None) is None:
+            raise RuntimeError("ClassifierAgent.setup(env, seed) must run before act()")
+        z = self.model.score(features)  # [N]
+        self.charge(self.model.take_flops())
+        self._metrics.update({"classifier/train_loss": self.model.last_loss,
+                              "classifier/d_prob_mean": float(np.mean(np.exp(-np.logaddexp(0.0, -z))))})
+        return z
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), **self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.model.load_state_dict({"calls": self.steps, **state})
+
+    @property
+    def w(self) -> np.ndarray:
+        """The classifier's weights [K]."""
+        return self.model.w
+
+    @property
+    def b(self) -> float:
+        """The classifier's bias."""
+        return self.model.b

@@ -6,10 +6,11 @@ nearest to the decoded chains. This agent keeps the search -- a ring of I stream
 by sentence-embedding similarity, eq. 16's softmax over each query's top-k -- and changes what the
 queries are and who learns Q:
 
-- **One Q learner.** The candidates are chosen by the package's soft-Q agent (:class:`agents.soft_q.SoftQAgent`
-  with the registered ``soft_q`` options, any of which can be overridden here): Q on per-candidate
-  features, learnability credit, the normalised soft Bellman update (eqs. 3-6), Boltzmann selection of
-  the B trained windows. Its Q means what soft-Q's Q means, because it is soft-Q's Q.
+- **One Q learner.** The candidates are chosen by the package's registered ``soft_q``
+  (:class:`agents.soft_q_cheap.CheapSoftQAgent`, any of its options can be overridden here): Q on cheap
+  per-candidate inputs, credit on the trained windows, the normalised soft Bellman update (eqs. 3-6),
+  Boltzmann selection of the B trained windows. Its Q means what soft-Q's Q means, because it is soft-Q's Q;
+  like it, the chooser runs no LM forward of the candidates.
 - **Queries are real windows of high Q.** After acting, the embeddings of the ``queries`` candidates
   with the highest Q become the queries; the env's next candidates (through the env's candidate-source
   hook, :class:`~curriculum_env.retrieval.source.RetrievalSource`, ``rule="pool"``) are ``N - n_fresh``
@@ -27,8 +28,8 @@ more, all counted in ``examples_streamed``; the metrics ``rag/ring_size`` (windo
 ``rag/ingested_total`` say how many it looked at; ``retrieved/<source>`` is each source's share of the
 retrieved candidates.
 
-**FLOPs** (2 per multiply-add, :mod:`curriculum_env.flops`): the soft-Q chooser's Q-network
-(:mod:`agents.soft_q`) and the ridge query go to ``flops/agent`` -- the Gram matrix ``2·m·d²`` and
+**FLOPs** (2 per multiply-add, :mod:`curriculum_env.flops`): the soft-Q chooser's inputs and Q-network
+(:mod:`agents.soft_q_cheap`) and the ridge query go to ``flops/agent`` -- the Gram matrix ``2·m·d²`` and
 ``2·m·d`` for X^T y over the m remembered rows, the d x d solve ``2/3·d³ + 2·d²``, the ring's scores under
 w ``2·S·d`` for S ring rows; the ring's similarity searches (``2·K·S·d``) and the embedder (every window
 written into the ring: zero for the hashed n-gram embedder, which has no model; ``embedder="minilm"``
@@ -47,7 +48,6 @@ import numpy as np
 import torch
 
 from agents.base import source_mass
-from agents.soft_q import SoftQAgent
 from curriculum_env.config_rules import positive_int
 from curriculum_env.flops import matmul_flops, solve_flops
 from curriculum_env.retrieval.embedder import make_embedder
@@ -70,7 +70,7 @@ class LangevinRAGAgent:
         more than the table's N per step, see the module docstring) and ``embedder``
         (:func:`~curriculum_env.retrieval.embedder.make_embedder`); every other keyword is a soft-Q
         option, over the registered ``soft_q`` preset."""
-        from agents import SOFT_Q  # the registered default soft-Q options
+        from agents import make_agent  # the registered soft_q, whose options these override
 
         positive_int(queries=queries, memory=memory)
         if query not in ("regression", "windows"):
@@ -82,14 +82,14 @@ class LangevinRAGAgent:
                                          n_fresh=n_fresh, top_k=top_k, tau=tau_rag)
         make_embedder(embedder)  # refuse an unknown embedder now, not in a worker
         self.embedder_name, self.n_queries, self.progress = embedder, queries, progress
-        self.chooser = SoftQAgent(**{**SOFT_Q, **soft_q})
+        self.chooser = make_agent("soft_q", **soft_q)
         self.source: RetrievalSource | None = None
         self._queries: np.ndarray | None = None
         self._metrics: dict[str, float] = {}
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        """The soft-Q chooser's env config (per-candidate statistics, no hidden states)."""
+        """The soft-Q chooser's env config (no scoring forward, no reward, no observation)."""
         return self.chooser.env_kwargs
 
     @property

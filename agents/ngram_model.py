@@ -51,12 +51,21 @@ class HashedBigram:
         np.add.at(self.context, a.ravel(), 1)
         np.add.at(self.bigram, h.ravel(), 1)
 
-    def losses(self, ids: np.ndarray) -> np.ndarray:
-        """Mean next-token cross-entropy (nats) [N] of windows ``ids`` [N, L] under the smoothed bigrams."""
+    def token_losses(self, ids: np.ndarray) -> np.ndarray:
+        """Next-token cross-entropy (nats) [N, L-1] of windows ``ids`` [N, L] under the smoothed bigrams (entry
+        t scores token t + 1, as the env's per-token losses)."""
         a, b, h = self._pairs(ids)
         p_b = (self.unigram[b] + 1.0) / (self.unigram.sum() + self.vocab_size)
         p = (self.bigram[h] + self.mu * p_b) / (self.context[a] + self.mu)
-        return -np.log(p).mean(axis=1)
+        return -np.log(p)
+
+    def counted(self, ids: np.ndarray) -> np.ndarray:
+        """Mask [N, L-1]: whether each transition of windows ``ids`` [N, L] was counted (its bucket's count > 0)."""
+        return self.bigram[self._pairs(ids)[2]] > 0
+
+    def losses(self, ids: np.ndarray) -> np.ndarray:
+        """Mean next-token cross-entropy (nats) [N] of windows ``ids`` [N, L] under the smoothed bigrams."""
+        return self.token_losses(ids).mean(axis=1)
 
     def state_dict(self) -> dict[str, Any]:
         return {"unigram": self.unigram.copy(), "context": self.context.copy(), "bigram": self.bigram.copy()}

@@ -94,7 +94,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     with, the indices of the candidates trained and their source labels -- indices into the
     candidates the action weighted, i.e. the *previous* observation, while the per-candidate fields
     above already describe the next candidates), ``train_loss``, ``trained_loss`` (the loss of each trained
-    window in the training forward, aligned with ``trained``: free, no extra forward), ``aux_loss``,
+    window in the training forward, aligned with ``trained``: free, no extra forward),
+    ``trained_token_loss`` ([B, L-1], the per-token NLL ``trained_loss`` is the mean of), ``aux_loss``,
     ``grad_norm``, ``effective_batch`` (1/||train_weights||^2). With ``influence_every=K``, every K-th
     observation also carries ``influence`` [N], each candidate's first-order influence on a sample of D
     (an opt-in signal for any agent).
@@ -384,6 +385,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             "train_loss": stats.loss,
             "trained_loss": (np.asarray(stats.window_loss, dtype=np.float32) if stats.window_loss is not None
                              else np.full(int(np.count_nonzero(train_weights)), np.nan, np.float32)),
+            "trained_token_loss": (stats.token_loss if stats.token_loss is not None
+                                   else np.full((int(np.count_nonzero(train_weights)), batch.ids.shape[1] - 1),
+                                                np.nan, np.float32)),
             "aux_loss": stats.aux_loss,
             "grad_norm": stats.grad_norm,
             "grad_clipped": stats.clipped,

@@ -85,6 +85,7 @@ class UpdateStats:
     finite: bool  # the step was taken (a finite loss, gradient and updated theta)
     weights_finite: bool = True  # False: the step gave non-finite weights and was undone
     window_loss: np.ndarray | None = None  # [B] loss of each trained window (non-zero weight), in index order
+    token_loss: np.ndarray | None = None  # [B, L-1] their per-token NLL (None: the fused step did not keep it)
     aux_tokens: int = 0  # tokens the auxiliary losses of this update trained (their declared ``tokens``)
 
 
@@ -443,20 +444,26 @@ class Learner:
             total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
             loss_sum = loss_sum + total.detach().double()
             window_loss = scores.loss.detach()[torch.as_tensor(active, device=self.device)].double()
+            token_loss = (None if scores.token_loss is None
+                          else scores.token_loss[torch.as_tensor(active)].to(window_loss))
             torch.autograd.backward(total, inputs=params)
             self.flops.add(self.flop_model.backward(int(np.prod(np.shape(ids)))))  # the N windows' graph
         else:
             w = torch.as_tensor(w_host[active], device=self.device)
             ids_t = self.as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
             mb = self.cfg.micro_batch_size
-            parts = []
+            parts, token_parts = [], []
             for start in range(0, len(active), mb):
-                losses = self.window_losses(ids_t[start:start + mb])  # [mb]
+                chunk = ids_t[start:start + mb]
+                nll = token_nll(self._logits(chunk), chunk)  # [mb, L-1]
+                losses = nll.mean(-1)  # [mb], the window losses (window_losses)
                 parts.append(losses.detach().double())
+                token_parts.append(nll.detach().double())
                 part = (w[start:start + mb] * losses).sum()
                 loss_sum = loss_sum + part.detach().double()
                 torch.autograd.backward(part, inputs=params)
             window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
+            token_loss = torch.cat(token_parts) if token_parts else None
             self.flops.add(self.flop_model.train(ids_t.numel()))
         aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         aux_tokens = self._aux.tokens
@@ -466,7 +473,10 @@ class Learner:
         self._aux.clear()
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
-        host = torch.cat([torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]), window_loss]).cpu().numpy()  # the sync
+        flat_tokens = [] if token_loss is None else [token_loss.reshape(-1)]
+        host = torch.cat([torch.stack([loss_sum, aux_sum, norm.to(loss_sum)]), window_loss,
+                          *flat_tokens]).cpu().numpy()  # the sync: losses, norm and per-token NLL together
+        k = 3 + len(window_loss)
         loss_value, aux_value, grad_norm = (float(x) for x in host[:3])
         finite = bool(np.isfinite(loss_value) and np.isfinite(aux_value))
         if not finite:
@@ -480,8 +490,10 @@ class Learner:
             if snapshot is not None and not self._guard.keep_or_undo(snapshot, self.optimizer):
                 finite = weights_finite = False  # finite gradients, non-finite weights: undone
         self.optimizer.zero_grad(set_to_none=True)
+        tokens_host = None if token_loss is None else host[k:].reshape(token_loss.shape).astype(np.float32)
         return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
-                           weights_finite, host[3:].copy(), aux_tokens if finite else 0)
+                           weights_finite, host[3:k].copy(), token_loss=tokens_host,
+                           aux_tokens=aux_tokens if finite else 0)
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:

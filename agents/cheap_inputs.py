@@ -1,0 +1,189 @@
+"""What the cheap soft-Q agent (:mod:`agents.soft_q_cheap`) knows of a candidate without running the LM on it,
+and the credit it pays for only on the windows the step trains.
+
+**Inputs** (per candidate, from its token ids; none runs a transformer block). Each scalar enters Q twice,
+z-scored over the step's N candidates and as its level:
+
+- ``classifier``: the logit of the online D-vs-stream classifier (:class:`agents.classifier.OnlineClassifier`,
+  the ``classifier`` baseline's model, fitted the same way), level: the logit itself;
+- ``reference``: the mean next-token loss under a hashed bigram model of D (:class:`agents.ngram_model.HashedBigram`,
+  counted once in ``setup``), level: divided by log V;
+- ``seen``: the same under a bigram model of every window trained so far: low for content the learner has
+  already been shown, level: divided by log V;
+- ``distinct``: the share of the window's transitions that occur in it for the first time (1 for prose,
+  low for a repeated phrase), level: itself;
+- ``embedding``: the learner's own input embeddings averaged over the window (the LM's representation at
+  layer 0: a lookup into W_e, no block), each of the d columns z-scored over the step (no level).
+
+**Credit**, for the B windows the step trained only, from what the env returns for free: the training
+forward's per-window and per-token losses (``info["trained_loss"]``, ``info["trained_token_loss"]``) against
+the bigram model of D (integer lookups). ``reducible`` = learner loss - reference loss (RHO-LOSS's reducible
+loss with a count model for its IL model); ``fresh`` = the per-token excess floored at 0 over the window's
+first occurrences of its transitions (:func:`agents.soft_q_inputs.fresh_excess`). Each is standardised by
+a running mean and variance over the trained windows (:class:`RunningNorm`: four windows are too few to
+z-score over one step) and the signal is their sum.
+
+**FLOPs** (2 per multiply-add, the env's rule): the classifier's own (module :mod:`agents.classifier`); the
+embedding mean, N·L·d additions a step. The bigram models count and look up integers, with one log per
+token: counted as no FLOPs, as the env counts no tokenizer work.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.classifier import ClassifierConfig, OnlineClassifier
+from agents.hashed_ngrams import hashed_ngrams
+from agents.ngram_model import HashedBigram
+from agents.reference_model import ReferenceModel
+from agents.soft_q_inputs import first_occurrences, fresh_excess, zscore
+
+CHEAP_FEATURES = ("classifier", "reference", "seen", "distinct", "embedding")
+"""The inputs Q may read (module doc)."""
+CREDIT_SIGNALS = ("reducible", "fresh", "reducible+fresh", "known", "reducible+known")
+"""The credits of the trained windows (module doc)."""
+
+
+class RunningNorm:
+    """Exponential running mean and variance of a stream of values; :meth:`__call__` standardises a batch
+    by the statistics *before* it joins them (the first batch seeds them)."""
+
+    def __init__(self, rate: float):
+        if not 0 < rate <= 1:
+            raise ValueError(f"running norm: rate must lie in (0, 1], got {rate!r}")
+        self.rate, self.mean, self.var, self.count = float(rate), 0.0, 1.0, 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.count == 0:
+            self.mean, self.var = float(x.mean()), float(x.var()) if len(x) > 1 else 1.0
+        out = (x - self.mean) / math.sqrt(self.var + 1e-12)
+        for value in x:  # one update per value: the rate is per window, whatever the batch
+            delta = value - self.mean
+            self.mean += self.rate * delta
+            self.var = (1.0 - self.rate) * (self.var + self.rate * delta * delta)
+        self.count += len(x)
+        return out
+
+    def state_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), int(state["count"])
+
+
+class CheapInputs:
+    """Builds Q's input [N, k] from token ids and the learner's embedding table; scores trained windows' credit."""
+
+    def __init__(self, features: tuple[str, ...], signal: str = "reducible+fresh", norm_rate: float = 0.02,
+                 classifier: ClassifierConfig | None = None, reference_steps: int = 0):
+        unknown = [f for f in features if f not in CHEAP_FEATURES]
+        if unknown or not features:
+            raise ValueError(f"cheap inputs: features must be a non-empty subset of {CHEAP_FEATURES}, got {features!r}")
+        if signal not in CREDIT_SIGNALS:
+            raise ValueError(f"cheap inputs: credit signal must be one of {CREDIT_SIGNALS}, got {signal!r}")
+        self.features, self.signal = tuple(features), signal
+        self.model = ReferenceModel(steps=reference_steps) if reference_steps else None  # None: the bigram of D
+        self.classifier_config = classifier or ClassifierConfig()
+        self.norms = {name: RunningNorm(norm_rate) for name in ("reducible", "fresh", "known")}
+        self.classifier: OnlineClassifier | None = None
+        self.reference: HashedBigram | None = None
+        self.seen: HashedBigram | None = None
+        self.learner = None  # the env's learner, whose input embeddings the 'embedding' input averages
+        self.log_vocab = 1.0
+        self.flops = 0.0
+
+    @property
+    def scalars(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f != "embedding")
+
+    def setup(self, env: gym.Env, rng: np.random.Generator) -> int:
+        """Count D's bigrams, fit nothing else yet (the classifier learns at each step); return Q's input width."""
+        u = env.unwrapped
+        vocab = len(u.data.tokenizer)
+        self.log_vocab = math.log(vocab)
+        heldout = np.asarray(u.data.heldout.ids)
+        self.reference = HashedBigram(vocab)
+        self.reference.update(heldout)
+        if self.model is not None:
+            self.model.fit(heldout, u.data.tokenizer, int(rng.integers(2**62)), rng)
+        self.env_learner = getattr(u, "learner", None)  # where the reference model's FLOPs go
+        self.seen = HashedBigram(vocab)
+        self.classifier = None
+        if "classifier" in self.features:
+            self.classifier = OnlineClassifier(self.classifier_config, rng)
+            self.classifier.fit_target(hashed_ngrams(heldout, self.classifier_config.buckets))
+        self.learner = getattr(u, "learner", None) if "embedding" in self.features else None
+        if "embedding" in self.features and self.learner is None:
+            raise ValueError("cheap inputs: 'embedding' reads the learner's input embeddings; this env has no learner")
+        return 2 * len(self.scalars) + (int(env.observation_space.shape[1]) if self.learner is not None else 0)
+
+    def columns(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The scalar inputs [N] of windows ``ids`` [N, L], by name."""
+        out: dict[str, np.ndarray] = {}
+        if self.classifier is not None:
+            out["classifier"] = self.classifier.score(hashed_ngrams(ids, self.classifier_config.buckets))
+            self.flops += self.classifier.take_flops()
+        if "reference" in self.features:
+            out["reference"] = self.reference.losses(ids)
+        if "seen" in self.features:
+            out["seen"] = self.seen.losses(ids)
+        if "distinct" in self.features:
+            out["distinct"] = first_occurrences(ids).mean(1)
+        return out
+
+    def build(self, ids: np.ndarray) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        """Q's input [N, k] (float32) for windows ``ids`` [N, L], and the scalar columns it was made from."""
+        ids = np.asarray(ids)
+        cols = self.columns(ids)
+        levels = {"classifier": 1.0, "reference": 1.0 / self.log_vocab, "seen": 1.0 / self.log_vocab, "distinct": 1.0}
+        parts = [np.stack([zscore(cols[s]) for s in self.scalars] + [cols[s] * levels[s] for s in self.scalars],
+                          axis=1)] if self.scalars else []
+        if self.learner is not None:  # W_e is read live: the model is built at reset, after setup
+            table = self.learner.input_embeddings
+            with torch.no_grad():
+                mean = table[torch.as_tensor(ids, device=table.device)].float().mean(1).cpu()
+            self.flops += ids.size * mean.shape[1]  # one addition per token and column
+            parts.append(np.stack([zscore(c) for c in mean.numpy().T], axis=1))
+        return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32)), cols
+
+    def credit(self, loss: np.ndarray, token_loss: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """The credit [B] of the trained windows ``ids`` [B, L] from their training-forward losses ``loss`` [B] and
+        ``token_loss`` [B, L-1]; also counts them as seen. Returns the credit and its raw parts' means."""
+        ids = np.asarray(ids)
+        token_loss = np.asarray(token_loss, dtype=np.float64)
+        if not np.all(np.isfinite(token_loss)):
+            raise ValueError("cheap soft-Q credit: info['trained_token_loss'] is not finite (the env's fused step keeps "
+                             "no per-token loss; use fused_forward=False)")
+        reference_tokens = (self.reference.token_losses(ids) if self.model is None  # [B, L-1]
+                            else self.model.token_losses(ids, self.env_learner))
+        known = self.reference.counted(ids)  # [B, L-1]: transitions that occur in D
+        raw = {"reducible": np.asarray(loss, dtype=np.float64) - reference_tokens.mean(1),
+               "fresh": fresh_excess(token_loss, reference_tokens, ids),
+               "known": fresh_excess(token_loss * known, reference_tokens * known, ids)}
+        parts = {name: self.norms[name](value) for name, value in raw.items()}  # both norms see every window
+        r = sum(parts[name] for name in self.signal.split("+"))
+        self.seen.update(ids)
+        return r, {f"credit/{name}": float(value.mean()) for name, value in raw.items()}
+
+    def take_flops(self) -> float:
+        flops, self.flops = self.flops, 0.0
+        return flops
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen.state_dict(), "norms": {k: v.state_dict() for k, v in self.norms.items()},
+                "classifier": None if self.classifier is None else {**self.classifier.state_dict(),
+                                                                     "rng": self.classifier.rng.bit_generator.state}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seen.load_state_dict(state["seen"])
+        for name, norm in self.norms.items():
+            norm.load_state_dict(state["norms"][name])
+        if self.classifier is not None:
+            self.classifier.load_state_dict(state["classifier"])
+            self.classifier.rng.bit_generator.state = state["classifier"]["rng"]

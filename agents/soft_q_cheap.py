@@ -1,0 +1,254 @@
+"""Soft-Q on cheap inputs, credit paid on the trained windows only: the registered ``soft_q``.
+
+The LM-reading soft-Q (``soft_q_lm``, :mod:`agents.soft_q`) forwards all N candidates through the learner and
+a reference model every step and regresses Q on that credit: the credit does the choosing and costs 3.9x plain
+training. Here Q does the job the paper gives it -- predict a candidate's long-run value from a representation
+-- so that the credit is paid only where it is free (:mod:`agents.cheap_inputs`):
+
+1. ``x_i`` = cheap inputs of each of the N candidates (token-id features, the online D-vs-stream
+   classifier's logit, the learner's layer-0 embedding mean); ``q_i = Q_phi(x_i)``, ``qbar_i = Q_phibar(x_i)``.
+2. If the previous step's B trained windows have their credit r_b: ``V = beta [logsumexp(qbar / beta) -
+   log N]`` (eq. 4), ``y_b = (1 - gamma) r_b + gamma V`` (eq. 3), one Adam step on the mean of
+   ``1/2 (Q_phi(x_b) - y_b)^2`` plus ``replay_updates`` steps on (x, y) pairs from the replay, Polyak (eq. 5).
+3. ``pi = softmax(q / beta)`` (eq. 6); B candidates by Gumbel-top-B from pi, trained with weight 1/B each.
+4. :meth:`observe` reads the training forward's losses of those B (``info["trained_loss"]`` and
+   ``info["trained_token_loss"]``, no extra forward) and turns them into their credit r_b against a bigram
+   model of D.
+
+``rule="<input>"`` (or ``"-<input>"``) replaces Q by that one input, z-scored over the step (negated with
+``-``), with the same Gumbel-top-B at the same beta and no learning: the fixed rule on the same inputs that
+the learned Q must beat to count (``soft_q_rule`` registers ``rule="classifier"``).
+
+**FLOPs** charged to ``flops/agent`` (2 per multiply-add): the inputs' (:mod:`agents.cheap_inputs`), Q and
+Q-bar on the N candidates (2·W per row each, W the Q-network's weight entries), Q on the B rows checked and an
+Adam step (6·W per row) on the B and on each replay batch. The env runs no scoring forward, no reward forward
+and no observation for this agent (``env_kwargs``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import gumbel_top_k, source_mass, train_budget
+from agents.cheap_inputs import CHEAP_FEATURES, CREDIT_SIGNALS, CheapInputs
+from agents.classifier import ClassifierConfig
+from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
+from agents.replay import PairReplay
+from agents.soft_q_inputs import zscore
+from curriculum_env.config_rules import positive_int
+from curriculum_env.flops import mlp_flops
+
+
+@dataclass(frozen=True)
+class CheapSoftQConfig(QLearningConfig):
+    """Options of :class:`CheapSoftQAgent` (plus Q's ``gamma``, ``tau``, ``lr``, ``grad_clip``, ``hidden``)."""
+
+    gamma: float = 0.5
+    """gamma of the soft Bellman target (eq. 3)."""
+    beta: float = 0.1
+    """beta, the Boltzmann temperature of pi = softmax(Q / beta) (eq. 6) and of V (eq. 4)."""
+    features: tuple[str, ...] = ("classifier", "reference", "seen", "distinct", "embedding")
+    """What Q reads (:data:`agents.cheap_inputs.CHEAP_FEATURES`); a comma-separated string is accepted."""
+    signal: str = "reducible+fresh"
+    """The trained windows' credit (:data:`agents.cheap_inputs.CREDIT_SIGNALS`)."""
+    norm_rate: float = 0.02
+    """Rate of the running mean and variance that standardise the credit, per trained window."""
+    replay_size: int = 2000
+    """(x, y) pairs kept for replay."""
+    replay_updates: int = 8
+    """Extra Q steps per env step on replay minibatches."""
+    replay_batch: int = 32
+    """Rows per replay minibatch."""
+    prior: str = ""
+    """Add one input's z-score (``"-name"``: negated) to Q in the policy, pi = softmax((z + Q) / beta): Q learns a
+    correction to that fixed rule; ``""``: none."""
+    rule: str = ""
+    """A fixed rule instead of Q: one input's z-score (``"-name"``: negated); ``""``: Q learns (module doc)."""
+    buckets: int = 2**14
+    """Hash bins of the classifier's n-gram features."""
+    reference_steps: int = 0
+    """0: the credit's reference is a bigram model of D (free); > 0: a tiny GPT-2 (1 block, d = 32) trained this many
+    steps of 16 windows of D, scoring the B trained windows (its training and forwards charged)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.features, str):
+            object.__setattr__(self, "features", tuple(f.strip() for f in self.features.split(",") if f.strip()))
+        object.__setattr__(self, "features", tuple(self.features))
+        bad = [f for f in self.features if f not in CHEAP_FEATURES]
+        if bad or not self.features:
+            raise ValueError(f"features must be a non-empty subset of {CHEAP_FEATURES}, got {self.features!r}")
+        if self.signal not in CREDIT_SIGNALS:
+            raise ValueError(f"signal must be one of {CREDIT_SIGNALS}, got {self.signal!r}")
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0, got {self.beta!r}")
+        for name in ("rule", "prior"):
+            value = getattr(self, name)
+            if value and (value.lstrip("-") not in self.features or value.lstrip("-") == "embedding"):
+                scalars = [f for f in self.features if f != "embedding"]
+                raise ValueError(f"{name}={value!r} must name one scalar input Q reads ({scalars}), "
+                                 "optionally with '-' in front")
+        if self.rule and self.prior:
+            raise ValueError(f"rule={self.rule!r} replaces Q, so prior={self.prior!r} has nothing to add to: set one")
+        positive_int(replay_batch=self.replay_batch, buckets=self.buckets)
+        if self.replay_size < 0 or self.replay_updates < 0 or bool(self.replay_size) != bool(self.replay_updates):
+            raise ValueError(f"replay_size={self.replay_size!r} and replay_updates={self.replay_updates!r}: set "
+                             "both > 0 or both 0")
+
+
+class CheapSoftQAgent:
+    """Soft-Q whose Q reads cheap inputs and learns from the credit of the windows it trained (module doc)."""
+
+    name = "soft_q"
+    action_mode = "mixture"  # B positive weights, the B it trains
+
+    def __init__(self, **kwargs: Any):
+        try:
+            self.config = CheapSoftQConfig(**kwargs)
+        except TypeError as exc:
+            raise TypeError(f"cheap soft-Q: {exc}; options: {', '.join(CheapSoftQConfig.__dataclass_fields__)}") from None
+        self.q: nn.Module | None = None
+        self.last_q: np.ndarray | None = None
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """No scoring forward, no reward, no observation: the agent reads token ids and the trained losses."""
+        return {"candidate_stats": (), "compute_reward": False, "observation": "none"}
+
+    def setup(self, env: gym.Env, seed: int) -> None:
+        c = self.config
+        self.budget = train_budget(env) or 1
+        self.learner = getattr(env.unwrapped, "learner", None)
+        self.rng = np.random.default_rng(seed)
+        self.inputs = CheapInputs(c.features, c.signal, c.norm_rate, ClassifierConfig(buckets=c.buckets),
+                                  c.reference_steps)
+        d = self.inputs.setup(env, np.random.default_rng(self.rng.integers(2**62)))
+        self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.rng.integers(2**62)))
+            self.q = q_network(d, c.hidden)
+        with torch.no_grad():  # Q = 0 everywhere: pi uniform until the credit says otherwise
+            self.q[-1].weight.zero_()
+            self.q[-1].bias.zero_()
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
+        self.replay = PairReplay(c.replay_size, d) if c.replay_size else None
+        self.pending: dict[str, Any] | None = None  # {x [B, d], ids [B, L], chosen [B] ascending, r [B] | None}
+        self._metrics: dict[str, float] = {}
+
+    def _charge(self, flops: float) -> None:
+        if self.learner is not None and flops:
+            self.learner.add_flops(flops, "agent")
+
+    def _q_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        self._charge(mlp_flops(self.q, len(x), True))
+        loss = 0.5 * (self.q(x).squeeze(-1) - y).pow(2).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip)
+        self.opt.step()
+        return float(loss.detach())
+
+    def _td_update(self, qbar: torch.Tensor) -> None:
+        """Regress Q(x_b) on y_b = (1 - gamma) r_b + gamma V-bar(s') for the previous step's trained windows."""
+        c, p = self.config, self.pending
+        v_next = soft_value(qbar, c.beta)  # eq. 4
+        y = td_target(torch.as_tensor(p["r"], dtype=torch.float32), v_next, c.gamma)  # [B], eq. 3
+        with torch.no_grad():
+            err = float((self.q(p["x"]).squeeze(-1) - y).abs().mean())
+        self._charge(mlp_flops(self.q, len(y), False))
+        self._q_step(p["x"], y)
+        if self.replay is not None:
+            for row, target in zip(p["x"], y, strict=True):
+                self.replay.add(row, float(target))
+            for _ in range(c.replay_updates):
+                self._q_step(*self.replay.sample(c.replay_batch, self.gen))
+        polyak(self.q_target, self.q, c.tau)  # eq. 5
+        self._metrics.update({"td/error": err, "v_bar": float(v_next)})
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        if self.q is None:
+            raise RuntimeError("call setup(env, seed) before act()")
+        c = self.config
+        self._metrics = {}
+        ids = np.asarray(info["token_ids"])
+        x, cols = self.inputs.build(ids)  # [N, d]
+        n = len(x)
+        with torch.no_grad():
+            q = self.q(x).squeeze(-1)  # [N]
+            qbar = self.q_target(x).squeeze(-1)
+        self._charge(self.inputs.take_flops() + 2 * mlp_flops(self.q, n, False))
+        if self.pending is not None and self.pending["r"] is not None:
+            self._td_update(qbar)
+        self.pending = None
+        score = q
+        if c.rule or c.prior:
+            name = c.rule or c.prior
+            fixed = torch.from_numpy((-1.0 if name.startswith("-") else 1.0) * zscore(cols[name.lstrip("-")])).float()
+            score = fixed if c.rule else fixed + q
+        self.last_q = score.numpy().copy()  # [N], the policy's score (Langevin-RAG's queries read it)
+        b = min(self.budget, n)
+        chosen = np.sort(gumbel_top_k((score / c.beta).numpy(), b, self.gen))  # [B], from softmax(score / beta)
+        weights = np.zeros(n, dtype=np.float32)
+        weights[chosen] = 1.0 / b
+        self.pending = {"x": x[torch.from_numpy(chosen)].clone(), "ids": ids[chosen].copy(), "chosen": chosen,
+                        "r": None}
+        pi = torch.softmax(score / c.beta, dim=-1)
+        self._metrics.update({"policy/entropy": float(-(pi * pi.clamp_min(1e-30).log()).sum()),
+                              "policy/trained_mass": float(pi[torch.from_numpy(chosen)].sum()),
+                              "q/mean": float(q.mean()), "q/std": float(q.std()) if n > 1 else 0.0})
+        if "classifier" in cols and n > 2 and float(q.std()) > 0:
+            self._metrics["q/classifier_corr"] = float(np.corrcoef(q.numpy(), cols["classifier"])[0, 1])
+        if "source" in info:
+            self._metrics.update(source_mass(pi.numpy(), np.asarray(info["source"])))
+        return weights
+
+    def observe(self, reward: float, obs: np.ndarray, info: dict[str, Any], terminated: bool,
+                truncated: bool) -> None:
+        if self.pending is None:
+            raise RuntimeError("observe() called without a preceding act()")
+        trained = np.asarray(info["trained"])
+        if not np.array_equal(trained, self.pending["chosen"]):
+            raise RuntimeError(f"the env trained candidates {trained.tolist()}, the agent chose "
+                               f"{self.pending['chosen'].tolist()}: make the env with train_weighting and "
+                               "train_batch as the agent expects (B positive weights are trained)")
+        r, parts = self.inputs.credit(info["trained_loss"], info["trained_token_loss"], self.pending["ids"])
+        self.pending["r"] = r
+        self._metrics.update(parts)
+        self._metrics["credit/mean"] = float(np.mean(r))
+        if terminated or truncated:
+            self.pending = None
+
+    def metrics(self) -> dict[str, float]:
+        return dict(self._metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+            "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
+            "pending": self.pending, "inputs": self.inputs.state_dict(),
+            "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.q is None:
+            raise RuntimeError("call setup(env, seed) before load_state_dict()")
+        if dict(state["config"]) != asdict(self.config):
+            raise ValueError("cheap soft-Q state was saved with a different config")
+        state = copy.deepcopy(state)
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
+        self.rng.bit_generator.state = state["rng"]
+        self.pending = state["pending"]
+        self.inputs.load_state_dict(state["inputs"])
+        if self.replay is not None:
+            self.replay.load_state_dict(state["replay"])
+        self._metrics = dict(state["metrics"])

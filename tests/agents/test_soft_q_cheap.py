@@ -1,0 +1,200 @@
+"""The cheap soft-Q (``soft_q``): its inputs, its credit on the trained windows, its TD step, its cost."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents import make_agent
+from agents.cheap_inputs import CheapInputs, RunningNorm
+from agents.ngram_model import HashedBigram
+from agents.q_learning import soft_value
+from agents.soft_q_cheap import CheapSoftQAgent
+from agents.soft_q_inputs import fresh_excess
+from tests.conftest import make_tiny
+
+B = 2
+
+
+def cheap_env(**overrides):
+    agent_kwargs = CheapSoftQAgent().env_kwargs
+    return make_tiny(task="noisy", train_batch=B, **{**agent_kwargs, **overrides})
+
+
+def test_env_returns_the_trained_windows_per_token_losses_from_the_training_forward():
+    env = cheap_env()
+    obs, info = env.reset(seed=0)
+    learner = env.unwrapped.learner
+    weights = np.zeros(8, np.float32)
+    weights[[1, 5]] = 0.5
+    with torch.no_grad():  # the loss of the two windows at theta_k, before the update
+        before = learner.score(info["token_ids"][[1, 5]], with_grad=False, stats=("loss", "token_loss"))
+    _, _, _, _, info2 = env.step(weights)
+    tokens = info2["trained_token_loss"]
+    assert tokens.shape == (B, info["token_ids"].shape[1] - 1)
+    np.testing.assert_allclose(tokens.mean(1), info2["trained_loss"], rtol=1e-5)
+    np.testing.assert_allclose(tokens, before.token_loss.numpy(), rtol=1e-4, atol=1e-5)
+    env.close()
+
+
+def test_running_norm_standardises_by_the_statistics_before_each_batch():
+    norm = RunningNorm(0.5)
+    first = norm(np.array([1.0, 3.0]))  # seeds mean 2, var 1
+    np.testing.assert_allclose(first, [-1.0, 1.0])
+    mean, var = 2.0, 1.0
+    for x in (1.0, 3.0):  # then one update per value
+        delta = x - mean
+        mean += 0.5 * delta
+        var = 0.5 * (var + 0.5 * delta * delta)
+    assert norm.mean == pytest.approx(mean) and norm.var == pytest.approx(var)
+    np.testing.assert_allclose(norm(np.array([5.0])), [(5.0 - mean) / math.sqrt(var + 1e-12)])
+    with pytest.raises(ValueError, match="rate"):
+        RunningNorm(0.0)
+
+
+def test_credit_is_the_reducible_and_fresh_excess_against_a_bigram_model_of_d():
+    env = cheap_env()
+    env.reset(seed=0)
+    inputs = CheapInputs(("reference", "distinct"), "reducible+fresh", norm_rate=0.1)
+    inputs.setup(env, np.random.default_rng(0))
+    ids = np.asarray(env.unwrapped.data.heldout.ids[:3])
+    token_loss = np.random.default_rng(1).uniform(4, 9, size=(3, ids.shape[1] - 1))
+    loss = token_loss.mean(1)
+    bigram = HashedBigram(len(env.unwrapped.data.tokenizer))
+    bigram.update(np.asarray(env.unwrapped.data.heldout.ids))
+    reducible = loss - bigram.losses(ids)
+    fresh = fresh_excess(token_loss, bigram.token_losses(ids), ids)
+    z = lambda x: (x - x.mean()) / math.sqrt(x.var() + 1e-12)  # the first batch seeds the norms
+    r, parts = inputs.credit(loss, token_loss, ids)
+    np.testing.assert_allclose(r, z(reducible) + z(fresh), rtol=1e-9)
+    assert parts["credit/reducible"] == pytest.approx(reducible.mean())
+    assert inputs.seen.losses(ids).mean() < bigram.losses(ids).mean() + 1.0  # now counted as seen
+    with pytest.raises(ValueError, match="not finite"):
+        inputs.credit(loss, np.full_like(token_loss, np.nan), ids)
+    env.close()
+
+
+def test_td_step_regresses_the_trained_windows_on_their_soft_bellman_target():
+    env = cheap_env()
+    agent = make_agent("soft_q@replay_size=0,replay_updates=0,gamma=0.5,beta=0.2")
+    agent.setup(env, seed=3)
+    obs, info = env.reset(seed=3)
+    action = agent.act(obs, info)
+    assert np.count_nonzero(action) == B and np.allclose(action[action > 0], 1.0 / B)
+    x_prev = agent.pending["x"].clone()
+    obs, _, _, _, info = env.step(action)
+    agent.observe(0.0, obs, info, False, False)
+    r = torch.as_tensor(agent.pending["r"], dtype=torch.float32)
+    q_before = [p.detach().clone() for p in agent.q.parameters()]
+    # the target the next act uses, from the target network on the next candidates (computed as act does)
+    state = agent.inputs.state_dict()
+    x_next, _ = agent.inputs.build(np.asarray(info["token_ids"]))
+    agent.inputs.load_state_dict(state)  # build taught the classifier one step: undo it for act
+    with torch.no_grad():
+        y = 0.5 * r + 0.5 * soft_value(agent.q_target(x_next).squeeze(-1), 0.2)
+    # one Adam step on 1/2 (Q(x_b) - y_b)^2 by hand, from the same parameters and optimiser state
+    shadow = torch.nn.Sequential(torch.nn.Linear(x_prev.shape[1], agent.config.hidden), torch.nn.ReLU(),
+                                 torch.nn.Linear(agent.config.hidden, 1))
+    shadow.load_state_dict(agent.q.state_dict())
+    opt = torch.optim.Adam(shadow.parameters(), lr=agent.config.lr)
+    loss = 0.5 * (shadow(x_prev).squeeze(-1) - y).pow(2).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(shadow.parameters(), agent.config.grad_clip)
+    opt.step()
+    agent.act(obs, info)
+    for p, want, old in zip(agent.q.parameters(), shadow.parameters(), q_before, strict=True):
+        torch.testing.assert_close(p.detach(), want.detach(), rtol=1e-4, atol=1e-6)
+    assert any(not torch.equal(p.detach(), old) for p, old in zip(agent.q.parameters(), q_before, strict=True))
+    env.close()
+
+
+def run(agent_spec, steps, seed=0, state_at=None):
+    env = cheap_env()
+    agent = make_agent(agent_spec)
+    agent.setup(env, seed)
+    obs, info = env.reset(seed=seed)
+    chosen = []
+    for k in range(steps):
+        if state_at == k:  # resume from a saved state in a fresh agent
+            saved = agent.state_dict()
+            agent = make_agent(agent_spec)
+            agent.setup(env, seed)
+            agent.load_state_dict(saved)
+        action = agent.act(obs, info)
+        chosen.append(np.flatnonzero(action).tolist())
+        obs, r, term, trunc, info = env.step(action)
+        agent.observe(r, obs, info, term, trunc)
+    env.close()
+    return chosen, agent
+
+
+def test_runs_are_deterministic_and_resume_from_state():
+    a, _ = run("soft_q", 30, seed=1)
+    b, _ = run("soft_q", 30, seed=1)
+    c, _ = run("soft_q", 30, seed=1, state_at=6)
+    assert a == b == c
+    d, _ = run("soft_q", 30, seed=2)
+    assert a != d
+
+
+def test_reads_no_lm_forward_of_the_candidates_and_charges_little():
+    env = cheap_env()
+    config = env.unwrapped.config
+    assert config.candidate_stats == () and config.observation == "none" and not config.compute_reward
+    env.close()
+    env = cheap_env()
+    agent = make_agent("soft_q")
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    learner = env.unwrapped.learner
+    for _ in range(5):
+        action = agent.act(obs, info)
+        obs, r, term, trunc, info = env.step(action)
+        agent.observe(r, obs, info, term, trunc)
+    plain = 5 * learner.flop_model.train(B * info["token_ids"].shape[1])
+    assert learner.flops.totals["agent"] > 0  # Q, the classifier and the embedding mean are charged
+    assert plain < learner.flops.total <= 1.2 * plain  # ... and cost under a fifth of plain training
+    env.close()
+
+
+def test_fixed_rule_trains_the_top_of_its_input_at_a_small_beta():
+    env = cheap_env()
+    agent = make_agent("soft_q@rule=classifier,beta=1e-6")
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    state = agent.inputs.state_dict()
+    action = agent.act(obs, info)
+    # the logit the rule read: rebuild it from the same classifier state
+    agent2 = make_agent("soft_q@rule=classifier,beta=1e-6")
+    agent2.setup(env, 0)
+    agent2.inputs.load_state_dict(state)
+    _, cols = agent2.inputs.build(np.asarray(info["token_ids"]))
+    assert set(np.flatnonzero(action)) == set(np.argsort(-cols["classifier"])[:B])
+    env.close()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"features": ("hidden",)}, "features"), ({"signal": "reward"}, "signal"), ({"rule": "embedding"}, "rule"),
+    ({"rule": "seen", "features": ("classifier",)}, "rule"), ({"beta": 0}, "beta"),
+    ({"replay_size": 10, "replay_updates": 0}, "replay"), ({"bogus": 1}, "options"),
+])
+def test_refuses_bad_options(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        CheapSoftQAgent(**kwargs)
+
+
+def test_refuses_an_env_that_trains_other_windows_than_it_chose():
+    env = cheap_env()
+    agent = make_agent("soft_q")
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    action = agent.act(obs, info)
+    other = np.zeros_like(action)
+    other[np.flatnonzero(action == 0)[:B]] = 1.0 / B
+    obs, r, term, trunc, info = env.step(other)
+    with pytest.raises(RuntimeError, match="trained candidates"):
+        agent.observe(r, obs, info, term, trunc)
+    env.close()
