@@ -146,6 +146,15 @@ def from_files(paths: Sequence[str | pathlib.Path], text_field: str = "text") ->
     return docs
 
 
+def write_jsonl(path: str | pathlib.Path, docs: Iterable[Document], text_field: str = "text") -> None:
+    """Write ``docs`` as a JSONL file that :func:`from_files` reads back (one ``{"name": ..., text_field: ...}``
+    record per line, in their order), atomically: a reader sees no file or the whole of it."""
+    from curriculum_env.files import write_atomic
+
+    lines = [json.dumps({"name": d.name, text_field: d.text}, ensure_ascii=False) for d in docs]
+    write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
+
+
 def from_dataset(
     name: str,
     config: str | None = None,

@@ -15,7 +15,20 @@ the environment or the file system's listing order.
                        neighbouring kind, mostly assertions and fixtures
 ``code:<package>``     the library code of one top-level package, e.g. ``code:email``, ``code:asyncio``
 ``code_except:<pkg>``  all other library code, e.g. ``code_except:email``: the distractor for ``code:email``
+``c_headers``          C: the ``.h`` headers of this interpreter's include directory
+                       (``sysconfig.get_paths()["include"]``, with ``cpython/`` and ``internal/``), one
+                       document per header; the generated ones are left out (opcode and AST tables, and
+                       ``pyconfig.h``, which ``configure`` writes per platform)
+``logs``               lint logs of the library code (not ``encodings``), one document per file: what a
+                       checker would log while reading it (imports, each class and function with its
+                       signature and size, missing docstrings, ``TODO``/``XXX`` comments, long lines),
+                       written by :class:`logging.Formatter` in one of :data:`LOG_FORMATS` on a clock that
+                       starts at a fixed date, so every line is the same on every run and machine
 =====================  ===================================================================================
+
+:func:`api_index` is not a builtin: it is the text of a JSONL file (one record per library module: its
+public classes and functions with their signatures and the first line of their docstrings), which the suite
+writes once and reads back the way a user's JSONL file is read (:func:`curriculum_env.data.corpora.from_files`).
 
 *Library code* is what the ``code`` corpus reads: the ``.py`` files of the standard library outside
 ``test``/``tests``, ``idlelib``, ``lib2to3`` and ``site-packages``. The two package forms also leave out
@@ -34,23 +47,28 @@ and to the test split (``code:email``, ``code:asyncio``, ``code:multiprocessing`
 a single module is one document and is refused.
 
 Linux distributions that split the standard library into several packages (Debian's ``libpython3.x-testsuite``)
-may ship ``test`` nearly empty: ``test_code`` is then small.
+may ship ``test`` nearly empty: ``test_code`` is then small. They also ship the C headers on their own
+(``python3.x-dev``): without them ``c_headers`` raises ``FileNotFoundError`` naming the folder and the package.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import io
+import logging
 import os
 import pathlib
 import re
+import sys
 import sysconfig
+import time
 import tokenize
 
 from curriculum_env.data.corpora import SKIPPED_STDLIB_DIRS, Document, capped_documents, module_docstrings, read_source
 
-CORPORA = ("topics", "docstrings", "comments", "test_code")
+CORPORA = ("topics", "docstrings", "comments", "test_code", "c_headers", "logs")
 """The corpora without a parameter."""
 PACKAGE_FORMS = ("code", "code_except")
 """``<form>:<package>``: one package's library code, or all library code but that package's."""
@@ -150,6 +168,12 @@ def read(name: str, max_chars: int) -> list[Document]:
     if name == "test_code":
         files = [f for f in _py_files() if f.split("/", 1)[0] == "test"]
         return _capped(name, files, max_chars, read_source)
+    if name == "c_headers":
+        return _capped(name, c_header_files(), max_chars, read_source, include_root())
+    if name == "logs":
+        root = stdlib_root()
+        files = [f for f in library_files() if f.split("/", 1)[0] != "encodings"]
+        return _capped(name, files, max_chars, lambda path: lint_log(path, path.relative_to(root).as_posix()))
     form, _, package = name.partition(":")
     top = {f: f.split("/", 1)[0] for f in library_files()}
     if form == "code":
@@ -159,10 +183,10 @@ def read(name: str, max_chars: int) -> list[Document]:
     return _capped(name, files, max_chars, read_source)
 
 
-def _capped(name: str, files: list[str], max_chars: int, text_of) -> list[Document]:
+def _capped(name: str, files: list[str], max_chars: int, text_of, root: pathlib.Path | None = None) -> list[Document]:
     """One document per file with text (``text_of(path)`` not empty), in the interleaved order, until the
-    documents hold ``max_chars`` characters."""
-    root = stdlib_root()
+    documents hold ``max_chars`` characters; ``files`` are relative to ``root`` (default: the standard library)."""
+    root = stdlib_root() if root is None else root
     return capped_documents(((f"{name}::{rel}", text_of(root / rel) or None) for rel in _interleaved(files)),
                             max_chars)
 
@@ -191,3 +215,224 @@ def comment_text(path: pathlib.Path) -> str | None:
         return None
     text = "\n".join(lines)
     return text if len(text) >= MIN_COMMENT_CHARS else None
+
+
+# ------------------------------------------------------------------------------------------------
+# C headers
+
+
+def include_root() -> pathlib.Path:
+    """This interpreter's folder of C headers (``sysconfig.get_paths()["include"]``; a venv's is its base's)."""
+    return pathlib.Path(sysconfig.get_paths()["include"])
+
+
+GENERATED_C = re.compile(r"(?i)\b(auto-generated|automatically generated|this file is generated|generated from \S+)"
+                         r" by\b")
+"""The mark of a header written by a script (opcode tables, the AST's structs, ``pyconfig.h`` by ``configure``)."""
+
+
+def c_header_files() -> list[str]:
+    """The hand-written ``.h`` files under :func:`include_root`, relative to it with ``/``, sorted: not
+    ``pyconfig.h`` (written per platform) nor any header that says a script generated it (:data:`GENERATED_C`),
+    as the library code leaves out the generated codec tables. ``FileNotFoundError`` naming the folder and what
+    to install when there are none."""
+    root = include_root()
+    paths = sorted(p for p in root.rglob("*.h") if p.is_file() and p.name != "pyconfig.h") if root.is_dir() else []
+    files = [p.relative_to(root).as_posix() for p in paths if not GENERATED_C.search(read_source(p) or "")]
+    if files:
+        return files
+    where = "does not exist" if not root.is_dir() else "holds no *.h file"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    raise FileNotFoundError(
+        f"builtin corpus 'c_headers': this interpreter's include directory {str(root)!r} "
+        f"(sysconfig.get_paths()['include']) {where}; the corpus is its C headers. Install the Python development "
+        f"headers ({version}-dev on Debian/Ubuntu, python3-devel on Fedora) or use an interpreter that ships them "
+        "(python.org, pyenv, conda, the python Docker images)")
+
+
+# ------------------------------------------------------------------------------------------------
+# Signatures (the lint logs and the API index both name functions by them)
+
+_MAX_SIGNATURE = 120
+
+
+def _signature(node: ast.AST) -> str:
+    """``(args) -> returns`` of a function, ``(bases)`` of a class (empty without bases), cut to
+    :data:`_MAX_SIGNATURE` characters."""
+    if isinstance(node, ast.ClassDef):
+        parts = [ast.unparse(b) for b in node.bases] + [ast.unparse(k) for k in node.keywords]
+        text = f"({', '.join(parts)})" if parts else ""
+    else:
+        text = f"({ast.unparse(node.args)})" + (f" -> {ast.unparse(node.returns)}" if node.returns else "")
+    return text if len(text) <= _MAX_SIGNATURE else text[: _MAX_SIGNATURE - 4] + " ..."
+
+
+def _summary(doc: str | None) -> str | None:
+    """The first line of a docstring, cut to 160 characters; ``None`` for none."""
+    line = doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+    return (line if len(line) <= 160 else line[:156] + " ...") or None
+
+
+def _defs(body: list[ast.stmt], prefix: str = ""):
+    """``(qualified name, node)`` of the classes and functions of ``body`` and of its classes' bodies (not
+    functions nested in functions), in source order."""
+    for node in body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield prefix + node.name, node
+            if isinstance(node, ast.ClassDef):
+                yield from _defs(node.body, f"{prefix}{node.name}.")
+
+
+def _module_name(rel: str) -> str:
+    name = rel[: -len(".py")].replace("/", ".")
+    return name[: -len(".__init__")] if name.endswith(".__init__") else name
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):  # a handful of library files are templates
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Lint logs
+
+LOG_FORMATS = (
+    ("%(asctime)s %(levelname)-8s %(name)s: %(message)s", None),
+    ("[%(asctime)s] {%(module)s:%(lineno)d} %(levelname)s - %(message)s", None),
+    (logging.BASIC_FORMAT, None),
+    ("%(asctime)s - %(process)d - %(threadName)s - %(name)s - %(levelname)s - %(message)s", "%Y-%m-%dT%H:%M:%SZ"),
+)
+"""The :class:`logging.Formatter` formats a file's log is written in (one per file, by a hash of its path): the
+common timestamped one, Airflow's, ``logging.basicConfig``'s and a process/thread one with ISO times."""
+LOG_EPOCH_MS = 1_672_531_200_000
+"""The logs' clock starts here (2023-01-01 00:00 UTC), plus up to a year by a hash of the file's path."""
+COMPLEXITY_LIMIT = 10
+_BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, ast.BoolOp, ast.IfExp,
+             ast.comprehension, ast.ExceptHandler)
+_TAGS = re.compile(r"\b(TODO|XXX|FIXME|HACK)\b")
+
+
+def _draw(key: str, n: int) -> int:
+    """A number in ``[0, n)`` from a hash of ``key``: the logs' only randomness, the same on every machine."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") % n
+
+
+def lint_log(path: pathlib.Path, rel: str) -> str | None:
+    """The log a checker writes reading library file ``path`` (``rel``: its path in the library), one line per
+    event in file order: the file's size, its imports, each class and function (signature, lines,
+    complexity), public ones without a docstring, overly complex ones, ``TODO``/``XXX``/``FIXME``/``HACK``
+    comments, long lines and a summary; an ``ERROR`` line for a file that does not parse. ``None`` for a file
+    that cannot be read."""
+    source = read_source(path)
+    if source is None:
+        return None
+    fmt, datefmt = LOG_FORMATS[_draw(f"format:{rel}", len(LOG_FORMATS))]
+    formatter = logging.Formatter(fmt, datefmt)
+    formatter.converter = time.gmtime  # UTC: the same text in every time zone
+    module = _module_name(rel)
+    threads = ("MainThread", "ThreadPoolExecutor-0_0", "ThreadPoolExecutor-0_1")
+    fields = dict(name=f"lint.{module}", pathname=rel, filename=rel.rsplit("/", 1)[-1], module=module.rsplit(".")[-1],
+                  funcName="check", process=1000 + _draw(f"pid:{rel}", 60_000), processName="MainProcess",
+                  threadName=threads[_draw(f"thread:{rel}", len(threads))], args=None, exc_info=None, exc_text=None,
+                  stack_info=None)
+    clock = LOG_EPOCH_MS + _draw(f"start:{rel}", 365 * 86_400_000)
+    lines: list[str] = []
+
+    def log(level: int, lineno: int, message: str) -> None:
+        nonlocal clock
+        clock += 1 + _draw(f"tick:{rel}:{len(lines)}", 40)
+        record = logging.makeLogRecord({**fields, "levelno": level, "levelname": logging.getLevelName(level),
+                                        "msg": message, "lineno": lineno, "created": clock / 1000,
+                                        "msecs": clock % 1000, "relativeCreated": 0.0})
+        lines.append(formatter.format(record))
+
+    text = source.splitlines()
+    start = clock
+    log(logging.INFO, 1, f"checking {rel} ({len(text)} lines, {len(source.encode())} bytes)")
+    tree = _parse(source)
+    if tree is None:
+        try:
+            compile(source, rel, "exec", dont_inherit=True)
+            why = "does not parse"
+        except (SyntaxError, ValueError) as exc:
+            why = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
+        log(logging.ERROR, 1, f"cannot parse {rel}: {why}; skipped")
+        return "\n".join(lines)
+    events: list[tuple[int, int, str]] = []  # (line, level, message), logged in line order
+    imports = sorted((n.lineno, name) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                     for name in ([a.name for a in n.names] if isinstance(n, ast.Import)
+                                  else ["." * n.level + (n.module or "")]))
+    for i in range(0, len(imports), 6):
+        chunk = imports[i : i + 6]
+        events.append((chunk[0][0], logging.DEBUG, "imports " + ", ".join(dict.fromkeys(m for _, m in chunk))))
+    counts = {"class": 0, "function": 0, "warning": 0}
+    for qual, node in _defs(tree.body):
+        kind = "class" if isinstance(node, ast.ClassDef) else "function"
+        counts[kind] += 1
+        length = node.end_lineno - node.lineno + 1
+        complexity = 1 + sum(isinstance(n, _BRANCHES) for n in ast.walk(node))
+        events.append((node.lineno, logging.DEBUG, f"{kind} {qual}{_signature(node)}: {length} lines, "
+                                                   f"complexity {complexity}"))
+        if not node.name.startswith("_") and ast.get_docstring(node) is None:
+            events.append((node.lineno, logging.WARNING, f"{qual} (line {node.lineno}): public {kind} without a "
+                                                         "docstring"))
+        if kind == "function" and complexity > COMPLEXITY_LIMIT:
+            events.append((node.lineno, logging.WARNING, f"{qual} is too complex ({complexity} > {COMPLEXITY_LIMIT})"))
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source if _TAGS.search(source) else "").readline):
+            tag = _TAGS.search(tok.string) if tok.type == tokenize.COMMENT else None
+            if tag:
+                note = tok.string.lstrip("#").strip()
+                note = note if len(note) <= 120 else note[:116] + " ..."
+                events.append((tok.start[0], logging.WARNING, f"{rel}:{tok.start[0]}: {tag.group(1)} comment: {note}"))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    events.sort(key=lambda e: e[0])  # stable: a definition's own lines stay in order
+    for lineno, level, message in events:
+        counts["warning"] += level == logging.WARNING
+        log(level, lineno, message)
+    long = [(len(line), row) for row, line in enumerate(text, start=1) if len(line) > 79]
+    if long:
+        width, row = max(long, key=lambda x: (x[0], -x[1]))
+        log(logging.INFO, row, f"{len(long)} lines longer than 79 characters (longest: line {row}, {width} characters)")
+    log(logging.INFO, len(text), f"done {rel}: {counts['class']} classes, {counts['function']} functions, "
+                                 f"{counts['warning']} warnings in {clock - start} ms")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# The API index (the suite's JSONL task writes it to a file)
+
+
+def api_index(max_chars: int = 10**9) -> list[Document]:
+    """One document per library module (not ``encodings``), by path: ``module <name>``, the first line of its
+    docstring, then each public class and function (and ``__init__``) with its signature and the first line
+    of its docstring, methods indented under their class. Modules with no public name are left out."""
+    root = stdlib_root()
+    files = [f for f in library_files() if f.split("/", 1)[0] != "encodings"]
+    return capped_documents(((f"api_index::{rel}", api_card(root / rel, _module_name(rel))) for rel in files),
+                            max_chars)
+
+
+def api_card(path: pathlib.Path, module: str) -> str | None:
+    """The API index entry of one module (see :func:`api_index`); ``None`` when it has no public name or
+    does not parse."""
+    source = read_source(path)
+    tree = _parse(source) if source is not None else None
+    if tree is None:
+        return None
+    lines = [f"module {module}"] + [s for s in (_summary(ast.get_docstring(tree)),) if s]
+    head = len(lines)
+    for qual, node in _defs(tree.body):
+        parts = qual.split(".")
+        if any(p.startswith("_") for p in parts[:-1]) or (parts[-1].startswith("_") and parts[-1] != "__init__"):
+            continue
+        indent = "    " * (len(parts) - 1)
+        kind = {ast.ClassDef: "class", ast.FunctionDef: "def", ast.AsyncFunctionDef: "async def"}[type(node)]
+        lines.append(f"{indent}{kind} {node.name}{_signature(node)}")
+        summary = _summary(ast.get_docstring(node))
+        if summary:
+            lines.append(f"{indent}    {summary}")
+    return "\n".join(lines) if len(lines) > head else None

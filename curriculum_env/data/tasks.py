@@ -13,7 +13,8 @@ stdlib    stream, D and test = standard-library code, 30% of its files held out 
 ========  ==========================================================================================
 
 The generalisation suite (:mod:`curriculum_env.data.suite`) adds eight ``gen/...`` tasks on other corpora of the
-standard library (:mod:`curriculum_env.data.stdlib_corpora`), in a tuning half and a held-out half.
+standard library (:mod:`curriculum_env.data.stdlib_corpora`), in a tuning half and a held-out half, and a fresh
+held-out set of four more (C headers, logs, a JSONL file, a near-domain distractor).
 
 Splits are made per *document* of the target source by a hash of the document name (stable across
 runs and machines): ``test_fraction`` to the test split, ``heldout_fraction`` to D, the rest to the
@@ -45,7 +46,7 @@ class Source:
     builtin: str | None = None
     """``prose`` or ``code``, the offline corpora read from this interpreter, or one of
     :mod:`curriculum_env.data.stdlib_corpora` (``topics``, ``docstrings``, ``comments``, ``test_code``,
-    ``code:<package>``, ``code_except:<package>``)."""
+    ``c_headers``, ``logs``, ``code:<package>``, ``code_except:<package>``)."""
     texts: tuple[str, ...] | None = None
     """In-memory strings, one document each."""
     files: tuple[str, ...] | None = None
@@ -164,7 +165,7 @@ def builtin_tasks() -> dict[str, Task]:
 
 
 def resolve_task(task: str | Task) -> Task:
-    """A :class:`Task` from a task, a built-in name, a task of the generalisation suite
+    """A :class:`Task` from a task, a built-in name, a task of the generalisation suite or the fresh held-out set
     (:mod:`curriculum_env.data.suite`, ``gen/...``), a task file (``.toml``/``.json``, see
     :func:`task_from_file`) or ``module.path:function`` (a function of no arguments returning a Task).
 
@@ -175,20 +176,20 @@ def resolve_task(task: str | Task) -> Task:
         return task
     if not isinstance(task, str):
         raise ValueError(f"task must be a name, a task file, module:function or a Task, got {task!r}")
-    from curriculum_env.data.suite import SUITES, suite_tasks
+    from curriculum_env.data.suite import SUITES, suite_task
 
     tasks = builtin_tasks()
     if task in tasks:
         return tasks[task]
-    if task in SUITES["generalisation"]:
-        return suite_tasks()[task]
+    if any(task in names for names in SUITES.values()):
+        return suite_task(task)
     if task.endswith((".toml", ".json")):
         return task_from_file(task)
     if ":" in task:
         return _task_from_function(task)
     raise ValueError(f"unknown task {task!r}; known tasks: {sorted(tasks)}, the generalisation suite's "
-                     f"{list(SUITES['generalisation'])} (or a .toml/.json task file, module.path:function "
-                     "returning a Task, or a Task)")
+                     f"{list(SUITES['generalisation'])}, the fresh held-out set's {list(SUITES['fresh'])} (or a "
+                     ".toml/.json task file, module.path:function returning a Task, or a Task)")
 
 
 def _task_from_function(path: str) -> Task:

@@ -9,7 +9,7 @@ import pytest
 from benchmarks.compare import BENCH_ENV
 from curriculum_env.config import EnvConfig
 from curriculum_env.data import build, stdlib_corpora
-from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING, SUITES, half_of, suite_tasks
+from curriculum_env.data.suite import SUITE_FRESH, SUITE_HELDOUT, SUITE_TUNING, SUITES, half_of, suite_tasks
 from curriculum_env.data.tasks import CODE, PROSE, Source, resolve_task
 from tests.conftest import TINY, make_tiny
 
@@ -33,7 +33,7 @@ def built():
 def test_the_halves_are_fixed_disjoint_and_hold_at_least_eight_tasks():
     assert len(SUITE_TUNING) >= 4 and len(SUITE_HELDOUT) >= 4 and len(ALL) >= 8
     assert not set(SUITE_TUNING) & set(SUITE_HELDOUT) and len(set(ALL)) == len(ALL)
-    assert SUITES == {"generalisation": ALL, "tuning": SUITE_TUNING, "heldout": SUITE_HELDOUT}
+    assert SUITES == {"generalisation": ALL, "tuning": SUITE_TUNING, "heldout": SUITE_HELDOUT, "fresh": SUITE_FRESH}
     assert list(suite_tasks()) == list(ALL) and list(suite_tasks("heldout")) == list(SUITE_HELDOUT)
     assert {half_of(t) for t in SUITE_TUNING} == {"tuning"} and {half_of(t) for t in SUITE_HELDOUT} == {"held-out"}
     assert half_of("noisy") is None
