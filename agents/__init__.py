@@ -34,7 +34,7 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     # credit of the B windows it trained (their training-forward losses against a bigram model of D): no LM forward
     # of the N candidates. soft_q_rule: the same inputs and selection with a fixed rule (the classifier's logit).
     "soft_q": "agents.soft_q_cheap:CheapSoftQAgent",
-    "soft_q_rule": ("agents.soft_q_cheap:CheapSoftQAgent", {"rule": "classifier"}),
+    "soft_q_rule": ("agents.soft_q_cheap:CheapSoftQAgent", {"rule": "classifier", "prior": ""}),
     # the LM-reading soft-Q: the credit of all N candidates from the learner's and a reference's forwards
     "soft_q_lm": ("agents.soft_q:SoftQAgent", SOFT_Q),
     "soft_q_influence": ("agents.soft_q:SoftQAgent", SOFT_Q_INFLUENCE),

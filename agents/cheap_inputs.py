@@ -5,7 +5,14 @@ and the credit it pays for only on the windows the step trains.
 z-scored over the step's N candidates and as its level:
 
 - ``classifier``: the logit of the online D-vs-stream classifier (:class:`agents.classifier.OnlineClassifier`,
-  the ``classifier`` baseline's model, fitted the same way), level: the logit itself;
+  the ``classifier`` baseline's model, fitted the same way on D less its last quarter), level: the logit itself.
+  D's last quarter (its windows are in document order, so mostly other documents) is the **check**: every
+  step the classifier scores it, and the AUC of check windows against the step's candidates (the chance that
+  a target window it never trained on outranks a stream window) joins a running mean (rate 0.05, seeded by
+  the first step's).
+  :attr:`CheapInputs.trust` = clip((2·AUC - 1) / 0.5, 0, 1): 0 where the classifier only tells D's own
+  documents from the rest (a stream of the target's own kind, ``prose``: AUC 0.50), 1 from AUC 0.75 on
+  (the other tuning tasks: 0.79-0.89);
 - ``reference``: the mean next-token loss under a hashed bigram model of D (:class:`agents.ngram_model.HashedBigram`,
   counted once in ``setup``), level: divided by log V;
 - ``seen``: the same under a bigram model of every window trained so far: low for content the learner has
@@ -21,7 +28,9 @@ the bigram model of D (integer lookups). ``reducible`` = learner loss - referenc
 loss with a count model for its IL model); ``fresh`` = the per-token excess floored at 0 over the window's
 first occurrences of its transitions (:func:`agents.soft_q_inputs.fresh_excess`). Each is standardised by
 a running mean and variance over the trained windows (:class:`RunningNorm`: four windows are too few to
-z-score over one step) and the signal is their sum.
+z-score over one step) and the signal is their sum. ``known`` is the fresh excess over the transitions that
+occur in D alone (a bigram count of D above 0): a window earns credit for what the learner has yet to learn
+of D's own transitions, so a run of junk tokens or shuffled words, whose transitions D never has, earns none.
 
 **FLOPs** (2 per multiply-add, the env's rule): the classifier's own (module :mod:`agents.classifier`); the
 embedding mean, N·L·d additions a step. The bigram models count and look up integers, with one log per
@@ -37,7 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.classifier import ClassifierConfig, OnlineClassifier
+from agents.classifier import ClassifierConfig, OnlineClassifier, bag_norms, logits
 from agents.hashed_ngrams import hashed_ngrams
 from agents.ngram_model import HashedBigram
 from agents.reference_model import ReferenceModel
@@ -47,6 +56,18 @@ CHEAP_FEATURES = ("classifier", "reference", "seen", "distinct", "embedding")
 """The inputs Q may read (module doc)."""
 CREDIT_SIGNALS = ("reducible", "fresh", "reducible+fresh", "known", "reducible+known")
 """The credits of the trained windows (module doc)."""
+
+
+CHECK_SHARE = 8
+"""D's last 1/CHECK_SHARE windows (at least 8) are the classifier's check, never fitted on."""
+AUC_RATE = 0.05
+"""Rate of the running mean of the classifier's AUC on D's check windows."""
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """The chance that a ``positive`` score outranks a ``negative`` one (ties count half): the ROC AUC."""
+    p, n = np.asarray(positive, dtype=np.float64)[:, None], np.asarray(negative, dtype=np.float64)[None, :]
+    return float(np.mean(p > n) + 0.5 * np.mean(p == n))
 
 
 class RunningNorm:
@@ -116,8 +137,13 @@ class CheapInputs:
         self.seen = HashedBigram(vocab)
         self.classifier = None
         if "classifier" in self.features:
+            k = max(1, min(len(heldout) // 2, max(8, len(heldout) // CHECK_SHARE)))  # the check: D's tail
             self.classifier = OnlineClassifier(self.classifier_config, rng)
-            self.classifier.fit_target(hashed_ngrams(heldout, self.classifier_config.buckets))
+            self.classifier.fit_target(hashed_ngrams(heldout[:-k], self.classifier_config.buckets))
+            self.check = hashed_ngrams(heldout[-k:], self.classifier_config.buckets)
+            self.check_norms = bag_norms(self.check)
+            self.flops += 2 * self.check.size
+        self.auc, self.auc_steps = 0.5, 0
         self.learner = getattr(u, "learner", None) if "embedding" in self.features else None
         if "embedding" in self.features and self.learner is None:
             raise ValueError("cheap inputs: 'embedding' reads the learner's input embeddings; this env has no learner")
@@ -128,7 +154,11 @@ class CheapInputs:
         out: dict[str, np.ndarray] = {}
         if self.classifier is not None:
             out["classifier"] = self.classifier.score(hashed_ngrams(ids, self.classifier_config.buckets))
-            self.flops += self.classifier.take_flops()
+            check = logits(self.classifier.w, self.classifier.b, self.check, self.check_norms)  # [k]
+            self.flops += self.classifier.take_flops() + 2 * self.check.size
+            value = auc(check, out["classifier"])
+            self.auc = value if self.auc_steps == 0 else self.auc + AUC_RATE * (value - self.auc)  # the first seeds it
+            self.auc_steps += 1
         if "reference" in self.features:
             out["reference"] = self.reference.losses(ids)
         if "seen" in self.features:
@@ -152,14 +182,19 @@ class CheapInputs:
             parts.append(np.stack([zscore(c) for c in mean.numpy().T], axis=1))
         return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32)), cols
 
+    @property
+    def trust(self) -> float:
+        """How far the classifier's logit is to be trusted, from its running AUC on D's check windows (module doc)."""
+        return float(np.clip((2.0 * self.auc - 1.0) / 0.5, 0.0, 1.0))
+
     def credit(self, loss: np.ndarray, token_loss: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
         """The credit [B] of the trained windows ``ids`` [B, L] from their training-forward losses ``loss`` [B] and
         ``token_loss`` [B, L-1]; also counts them as seen. Returns the credit and its raw parts' means."""
         ids = np.asarray(ids)
         token_loss = np.asarray(token_loss, dtype=np.float64)
         if not np.all(np.isfinite(token_loss)):
-            raise ValueError("cheap soft-Q credit: info['trained_token_loss'] is not finite (the env's fused step keeps "
-                             "no per-token loss; use fused_forward=False)")
+            raise ValueError("cheap soft-Q credit: info['trained_token_loss'] is not finite (the env's fused step "
+                             "keeps no per-token loss; use fused_forward=False)")
         reference_tokens = (self.reference.token_losses(ids) if self.model is None  # [B, L-1]
                             else self.model.token_losses(ids, self.env_learner))
         known = self.reference.counted(ids)  # [B, L-1]: transitions that occur in D
@@ -176,12 +211,14 @@ class CheapInputs:
         return flops
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen.state_dict(), "norms": {k: v.state_dict() for k, v in self.norms.items()},
+        return {"seen": self.seen.state_dict(), "auc": self.auc, "auc_steps": self.auc_steps,
+                "norms": {k: v.state_dict() for k, v in self.norms.items()},
                 "classifier": None if self.classifier is None else {**self.classifier.state_dict(),
                                                                      "rng": self.classifier.rng.bit_generator.state}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seen.load_state_dict(state["seen"])
+        self.auc, self.auc_steps = float(state["auc"]), int(state["auc_steps"])
         for name, norm in self.norms.items():
             norm.load_state_dict(state["norms"][name])
         if self.classifier is not None:

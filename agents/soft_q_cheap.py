@@ -10,14 +10,25 @@ training. Here Q does the job the paper gives it -- predict a candidate's long-r
 2. If the previous step's B trained windows have their credit r_b: ``V = beta [logsumexp(qbar / beta) -
    log N]`` (eq. 4), ``y_b = (1 - gamma) r_b + gamma V`` (eq. 3), one Adam step on the mean of
    ``1/2 (Q_phi(x_b) - y_b)^2`` plus ``replay_updates`` steps on (x, y) pairs from the replay, Polyak (eq. 5).
-3. ``pi = softmax(q / beta)`` (eq. 6); B candidates by Gumbel-top-B from pi, trained with weight 1/B each.
+3. ``pi = softmax((t z_i + q_i) / beta)`` (eq. 6 with a prior): ``z_i`` is the classifier's logit z-scored
+   over the step (``prior``; ``prior=""`` gives the paper's softmax(q / beta)), so Q learns a correction to the
+   cheapest rule that does the same job rather than starting from nothing; ``t`` in [0, 1] is how far that
+   rule generalises, from its AUC on D windows it never trained on (:attr:`agents.cheap_inputs.CheapInputs.trust`:
+   0 on a stream of the target's own kind, where the classifier can only tell D's documents from others).
+   B candidates by Gumbel-top-B from pi, trained with weight 1/B each.
 4. :meth:`observe` reads the training forward's losses of those B (``info["trained_loss"]`` and
    ``info["trained_token_loss"]``, no extra forward) and turns them into their credit r_b against a bigram
-   model of D.
+   model of D (``signal``, :mod:`agents.cheap_inputs`; the default ``known``: the learner's excess over the
+   bigram model on the window's first occurrences of transitions that occur in D).
 
 ``rule="<input>"`` (or ``"-<input>"``) replaces Q by that one input, z-scored over the step (negated with
 ``-``), with the same Gumbel-top-B at the same beta and no learning: the fixed rule on the same inputs that
-the learned Q must beat to count (``soft_q_rule`` registers ``rule="classifier"``).
+the learned Q must beat to count (``soft_q_rule`` registers ``rule="classifier"``, which is this agent's
+prior alone).
+
+The defaults (``prior="classifier"``, ``signal="known"``, beta = 0.1, gamma = 0.5) were chosen on ``noisy``,
+``mixed`` and the suite's tuning half only; the variants measured, with their numbers, are in
+``docs/learned_curriculum.md`` ("Q on cheap inputs").
 
 **FLOPs** charged to ``flops/agent`` (2 per multiply-add): the inputs' (:mod:`agents.cheap_inputs`), Q and
 Q-bar on the N candidates (2·W per row each, W the Q-network's weight entries), Q on the B rows checked and an
@@ -56,7 +67,7 @@ class CheapSoftQConfig(QLearningConfig):
     """beta, the Boltzmann temperature of pi = softmax(Q / beta) (eq. 6) and of V (eq. 4)."""
     features: tuple[str, ...] = ("classifier", "reference", "seen", "distinct", "embedding")
     """What Q reads (:data:`agents.cheap_inputs.CHEAP_FEATURES`); a comma-separated string is accepted."""
-    signal: str = "reducible+fresh"
+    signal: str = "known"
     """The trained windows' credit (:data:`agents.cheap_inputs.CREDIT_SIGNALS`)."""
     norm_rate: float = 0.02
     """Rate of the running mean and variance that standardise the credit, per trained window."""
@@ -66,7 +77,7 @@ class CheapSoftQConfig(QLearningConfig):
     """Extra Q steps per env step on replay minibatches."""
     replay_batch: int = 32
     """Rows per replay minibatch."""
-    prior: str = ""
+    prior: str = "classifier"
     """Add one input's z-score (``"-name"``: negated) to Q in the policy, pi = softmax((z + Q) / beta): Q learns a
     correction to that fixed rule; ``""``: none."""
     rule: str = ""
@@ -113,7 +124,8 @@ class CheapSoftQAgent:
         try:
             self.config = CheapSoftQConfig(**kwargs)
         except TypeError as exc:
-            raise TypeError(f"cheap soft-Q: {exc}; options: {', '.join(CheapSoftQConfig.__dataclass_fields__)}") from None
+            options = ", ".join(CheapSoftQConfig.__dataclass_fields__)
+            raise TypeError(f"cheap soft-Q: {exc}; options: {options}") from None
         self.q: nn.Module | None = None
         self.last_q: np.ndarray | None = None
 
@@ -192,7 +204,9 @@ class CheapSoftQAgent:
         if c.rule or c.prior:
             name = c.rule or c.prior
             fixed = torch.from_numpy((-1.0 if name.startswith("-") else 1.0) * zscore(cols[name.lstrip("-")])).float()
-            score = fixed if c.rule else fixed + q
+            trust = 1.0 if c.rule else self.inputs.trust  # the prior counts as far as the classifier generalises
+            score = fixed if c.rule else trust * fixed + q
+            self._metrics["prior/trust"] = trust
         self.last_q = score.numpy().copy()  # [N], the policy's score (Langevin-RAG's queries read it)
         b = min(self.budget, n)
         chosen = np.sort(gumbel_top_k((score / c.beta).numpy(), b, self.gen))  # [B], from softmax(score / beta)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.cheap_inputs import CheapInputs, RunningNorm
+from agents.cheap_inputs import CheapInputs, RunningNorm, auc
+from agents.classifier import logits
 from agents.ngram_model import HashedBigram
 from agents.q_learning import soft_value
 from agents.soft_q_cheap import CheapSoftQAgent
@@ -105,7 +106,7 @@ def test_td_step_regresses_the_trained_windows_on_their_soft_bellman_target():
     torch.nn.utils.clip_grad_norm_(shadow.parameters(), agent.config.grad_clip)
     opt.step()
     agent.act(obs, info)
-    for p, want, old in zip(agent.q.parameters(), shadow.parameters(), q_before, strict=True):
+    for p, want in zip(agent.q.parameters(), shadow.parameters(), strict=True):
         torch.testing.assert_close(p.detach(), want.detach(), rtol=1e-4, atol=1e-6)
     assert any(not torch.equal(p.detach(), old) for p, old in zip(agent.q.parameters(), q_before, strict=True))
     env.close()
@@ -162,13 +163,13 @@ def test_reads_no_lm_forward_of_the_candidates_and_charges_little():
 
 def test_fixed_rule_trains_the_top_of_its_input_at_a_small_beta():
     env = cheap_env()
-    agent = make_agent("soft_q@rule=classifier,beta=1e-6")
+    agent = make_agent("soft_q_rule@beta=1e-6")
     agent.setup(env, 0)
     obs, info = env.reset(seed=0)
     state = agent.inputs.state_dict()
     action = agent.act(obs, info)
     # the logit the rule read: rebuild it from the same classifier state
-    agent2 = make_agent("soft_q@rule=classifier,beta=1e-6")
+    agent2 = make_agent("soft_q_rule@beta=1e-6")
     agent2.setup(env, 0)
     agent2.inputs.load_state_dict(state)
     _, cols = agent2.inputs.build(np.asarray(info["token_ids"]))
@@ -180,6 +181,7 @@ def test_fixed_rule_trains_the_top_of_its_input_at_a_small_beta():
     ({"features": ("hidden",)}, "features"), ({"signal": "reward"}, "signal"), ({"rule": "embedding"}, "rule"),
     ({"rule": "seen", "features": ("classifier",)}, "rule"), ({"beta": 0}, "beta"),
     ({"replay_size": 10, "replay_updates": 0}, "replay"), ({"bogus": 1}, "options"),
+    ({"rule": "classifier", "prior": "classifier"}, "replaces Q"),
 ])
 def test_refuses_bad_options(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -197,4 +199,66 @@ def test_refuses_an_env_that_trains_other_windows_than_it_chose():
     obs, r, term, trunc, info = env.step(other)
     with pytest.raises(RuntimeError, match="trained candidates"):
         agent.observe(r, obs, info, term, trunc)
+    env.close()
+
+
+def test_known_credit_counts_only_transitions_that_occur_in_d():
+    env = cheap_env()
+    env.reset(seed=0)
+    heldout = np.asarray(env.unwrapped.data.heldout.ids)
+    inputs = CheapInputs(("reference",), "known", norm_rate=0.1)
+    inputs.setup(env, np.random.default_rng(0))
+    unseen = np.full((1, heldout.shape[1]), 0, dtype=np.int64)
+    unseen[0, 1::2] = len(env.unwrapped.data.tokenizer) - 1  # alternating rare ids: transitions D lacks
+    ids = np.concatenate([heldout[:2], unseen])
+    assert not inputs.reference.counted(unseen).any() and inputs.reference.counted(heldout[:2]).all()
+    token_loss = np.full((3, ids.shape[1] - 1), 20.0)  # far above the bigram model everywhere
+    inputs.credit(token_loss.mean(1), token_loss, ids)  # seeds the norms
+    _, parts = inputs.credit(token_loss.mean(1), token_loss, ids)
+    known = fresh_excess(token_loss * inputs.reference.counted(ids),
+                         inputs.reference.token_losses(ids) * inputs.reference.counted(ids), ids)
+    assert known[2] == 0.0 and known[:2].min() > 0  # the junk window earns nothing
+    assert parts["credit/known"] == pytest.approx(known.mean())
+    env.close()
+
+
+def test_policy_adds_the_prior_z_score_to_q():
+    env = cheap_env()
+    agent = make_agent("soft_q@beta=1e-6")
+    agent.setup(env, 0)
+    obs, info = env.reset(seed=0)
+    state = agent.inputs.state_dict()
+    agent.act(obs, info)
+    twin = make_agent("soft_q@beta=1e-6")
+    twin.setup(env, 0)
+    twin.inputs.load_state_dict(state)
+    x, cols = twin.inputs.build(np.asarray(info["token_ids"]))
+    with torch.no_grad():
+        q = twin.q(x).squeeze(-1).numpy()
+    z = (cols["classifier"] - cols["classifier"].mean()) / cols["classifier"].std()
+    trust = min(1.0, max(0.0, (2 * twin.inputs.auc - 1) / 0.5))
+    assert agent.metrics()["prior/trust"] == pytest.approx(trust)
+    np.testing.assert_allclose(agent.last_q, trust * z + q, rtol=1e-5, atol=1e-6)
+    env.close()
+
+
+def test_trust_is_the_clipped_gini_of_the_running_auc_on_ds_check_windows():
+    assert auc(np.array([3.0, 1.0]), np.array([2.0, 0.0, 1.0])) == pytest.approx((3 + 1.5) / 6)
+    env = cheap_env()
+    env.reset(seed=0)
+    inputs = CheapInputs(("classifier",))
+    inputs.setup(env, np.random.default_rng(0))
+    heldout = np.asarray(env.unwrapped.data.heldout.ids)
+    assert len(inputs.check) == max(8, len(heldout) // 4)  # D's last quarter, never fitted on
+    assert inputs.trust == 0.0  # AUC 0.5 before any step
+    _, cols = inputs.build(heldout[:8])
+    check = logits(inputs.classifier.w, inputs.classifier.b, inputs.check, inputs.check_norms)
+    first = auc(check, cols["classifier"])
+    assert inputs.auc == pytest.approx(first)  # the first step seeds the running mean
+    _, cols = inputs.build(heldout[8:16])
+    check = logits(inputs.classifier.w, inputs.classifier.b, inputs.check, inputs.check_norms)
+    assert inputs.auc == pytest.approx(first + 0.05 * (auc(check, cols["classifier"]) - first))
+    for value, trust in ((0.5, 0.0), (0.3, 0.0), (0.7, 0.8), (0.9, 1.0)):
+        inputs.auc = value
+        assert inputs.trust == pytest.approx(trust)
     env.close()
