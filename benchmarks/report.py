@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 
 from benchmarks.csv_table import write_csv
+from benchmarks.frontier import track_names
 from benchmarks.plotting import (
+    agent_colors,
     learning_keys,
     plot_curves,
     plot_diagnostics,
     plot_efficiency,
+    plot_frontier,
     plot_needle,
     plot_sgld,
     plot_source_shares,
@@ -424,25 +427,27 @@ def write_tables(out: pathlib.Path, summary: dict[str, Any], results: list[dict[
 
 def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any]]) -> list[pathlib.Path]:
     """Every figure the results support: test-NLL curves against examples trained and against model FLOPs,
-    multiple-choice accuracy (IQM bootstrap bands), speed-up bars, the needle figure, the learning agents'
-    diagnostics, each agent's policy mass and retrieved sources per source, and the SGLD diagnostics.
+    multiple-choice accuracy (IQM bootstrap bands), speed-up bars, the compute frontier (final test NLL against
+    total FLOPs, :mod:`benchmarks.frontier`), the needle figure, the learning agents' diagnostics, each agent's
+    policy mass and retrieved sources per source, and the SGLD diagnostics.
     Figures follow the metrics the runs logged, not agent names."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     paths = []
     tasks = sorted({r["spec"]["task"] for r in results} - {r["task"] for r in summary["needle"]})
     agents = sorted({r["spec"]["agent"] for r in results})
-    cmap = plt.cm.tab10 if len(agents) <= 10 else plt.cm.tab20
-    colors = {a: cmap(i % cmap.N) for i, a in enumerate(agents)}
+    colors = agent_colors(agents)
     if tasks:
         for name, x_key, y_key, xlabel, ylabel in CURVES:
             if all(any(c.get(x_key) is not None and c.get(y_key) is not None for c in r["curve"])
                    for r in results if r["spec"]["task"] in tasks):
                 paths.append(plot_curves(out / name, results, tasks, colors, x_key, y_key, xlabel, ylabel))
         paths.append(plot_efficiency(out / "efficiency.png", summary["rows"], tasks, colors))
+        if any(r.get("flops") is not None for r in results if r["spec"]["task"] in tasks):
+            paths.append(plot_frontier(out / "frontier.png", {track_names([out], [results])[0]: results}, tasks, colors,
+                                       {r["agent"]: agent_label(r) for r in summary["rows"]}))
     if summary["needle"]:
         paths.append(plot_needle(out / "needle.png", summary["needle"], colors))
     learning = [r for r in results if r.get("diagnostics") and learning_keys(r["diagnostics"][0])]
