@@ -28,7 +28,7 @@ prior alone).
 
 The defaults (``prior="classifier"``, ``signal="known"``, beta = 0.1, gamma = 0.5) were chosen on ``noisy``,
 ``mixed`` and the suite's tuning half only; the variants measured, with their numbers, are in
-``docs/learned_curriculum.md`` ("Q on cheap inputs").
+``docs/cheap_q.md``.
 
 **FLOPs** charged to ``flops/agent`` (2 per multiply-add): the inputs' (:mod:`agents.cheap_inputs`), Q and
 Q-bar on the N candidates (2·W per row each, W the Q-network's weight entries), Q on the B rows checked and an

@@ -9,7 +9,7 @@
     python -m benchmarks.compare --agents random,soft_q@beta=0.3,gamma=0   # an agent with options
     python -m benchmarks.compare --agents random,my_pkg.my_module:MyAgent   # an agent outside the registry
     python -m benchmarks.compare --tasks noisy,my_task.toml,my_pkg.tasks:make_task   # your own data
-    python -m benchmarks.compare --suite generalisation   # the generalisation suite (or --suite tuning/heldout)
+    python -m benchmarks.compare --suite generalisation   # the generalisation suite (or --suite tuning/heldout/fresh)
 
 **Agents** are specs (:mod:`agents.specs`): a registered name or ``module.path:Class``, with
 constructor options after ``@``. **Tasks** are built-in names, task files (``.toml``/``.json``, see
@@ -212,7 +212,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"(default: {','.join(DEFAULT_TASKS)})")
     p.add_argument("--suite", choices=suite_names(), default=None,
                    help="run a task suite instead of --tasks: 'generalisation' (its tuning and held-out halves), "
-                        f"'tuning' or 'heldout'; output folder {SUITE_OUT} unless --out is given")
+                        "'tuning', 'heldout' or 'fresh' (the second held-out set); output folder "
+                        f"{SUITE_OUT} unless --out is given")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per agent and task")
     p.add_argument("--steps", type=int, default=300, help="gradient steps per run")
     p.add_argument("--eval-every", type=int, default=20, help="steps between test-split evaluations")

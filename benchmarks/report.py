@@ -25,7 +25,7 @@ from benchmarks.plotting import (
 )
 from benchmarks.runs import number, read_run, strict_json
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
-from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
+from curriculum_env.data.suite import SUITE_FRESH, SUITE_HELDOUT, SUITE_TUNING
 
 BASELINE, ORACLE = "random", "oracle"
 # The halves of the generalisation suite (curriculum_env.data.suite): a task is in one when its name is in that
@@ -34,11 +34,14 @@ SUITE_HALVES = (
     ("tuning", SUITE_TUNING, "Generalisation suite, tuning half (methods may be tuned on these tasks)"),
     ("held-out", SUITE_HELDOUT, "Generalisation suite, held-out half (never tuned on: a method generalises "
                                 "only if it wins here)"),
+    ("fresh held-out", SUITE_FRESH, "Fresh held-out set (fixed before the cheap-input soft_q was tuned, never "
+                                    "tuned on)"),
 )
 
 
 def suite_half(task: str) -> str | None:
-    """``"tuning"`` or ``"held-out"`` for a task of the generalisation suite, ``None`` for any other."""
+    """``"tuning"``, ``"held-out"`` or ``"fresh held-out"`` for a task of the generalisation suite, ``None`` for any
+    other."""
     return next((half for half, names, _ in SUITE_HALVES if task in names), None)
 
 
@@ -317,7 +320,8 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
               ""] + _aggregate_table(summary["aggregate"])
     for half, _, _ in SUITE_HALVES:
         if half in summary.get("aggregate_by_half", {}):
-            lines += ["", f"Across the {half} half of the generalisation suite only:", ""] \
+            where = "set" if half.startswith("fresh") else "half of the generalisation suite"
+            lines += ["", f"Across the {half} {where} only:", ""] \
                 + _aggregate_table(summary["aggregate_by_half"][half])
     lines += _trained_table(summary["rows"])
     lines += _retrieval_table(summary["rows"])

@@ -126,8 +126,8 @@ def test_the_ablation_options_reach_the_statistic_and_are_refused_where_moot():
         SoftQAgent(**FRESH, fresh_token="clipped")
 
 
-def test_registered_soft_q_uses_the_reducible_and_fresh_reward():
-    agent = make_agent("soft_q")
+def test_registered_soft_q_lm_uses_the_reducible_and_fresh_reward():
+    agent = make_agent("soft_q_lm")
     assert agent.config.credit.learnability_signal == "reducible+fresh"
     assert "token_loss" in agent.env_kwargs["candidate_stats"]
-    assert "token_loss" not in make_agent("soft_q@learnability_signal=reducible").env_kwargs["candidate_stats"]
+    assert "token_loss" not in make_agent("soft_q_lm@learnability_signal=reducible").env_kwargs["candidate_stats"]

@@ -155,8 +155,8 @@ def test_q_learns_to_rank_by_learnability_and_resumes_identically(tmp_path):
     assert again == after
 
 
-def test_registered_learned_preset_reads_features_and_a_reference():
-    agent = make_agent("soft_q")
+def test_registered_lm_reading_preset_reads_features_and_a_reference():
+    agent = make_agent("soft_q_lm")
     c = agent.config
     assert (c.credit.credit, c.inputs.reference) == ("learnability", True)
     assert make_agent("soft_q_paper").config.inputs.inputs == "hidden"  # the paper's row is unchanged

@@ -71,7 +71,8 @@ def test_the_allow_list_names_real_fields_and_what_agents_read():
         agent_env_kwargs(agent)
 
 
-@pytest.mark.parametrize("name", ["random", "oracle", "loss", "rho_loss", "soft_q", "soft_q_influence", "soft_q_gain",
+@pytest.mark.parametrize("name", ["random", "oracle", "loss", "rho_loss", "soft_q", "soft_q_rule", "soft_q_lm",
+                                  "soft_q_influence", "soft_q_gain",
                                   "langevin_rag", "langevin_rag_paper"])
 def test_the_registered_agents_ask_only_for_allowed_fields(name):
     assert name in AGENTS
