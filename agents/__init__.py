@@ -70,6 +70,7 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "dqn": "agents.sb3_agents:DQNAgent",
     # retrieval that follows soft-Q's Q (agents/langevin_rag.py), and the paper's Algorithm 2 exactly
     "langevin_rag": "agents.langevin_rag:LangevinRAGAgent",
+    "langevin_rag_lm": ("agents.langevin_rag:LangevinRAGAgent", {"chooser": "soft_q_lm"}),  # the previous chooser
     "langevin_rag_paper": "agents.langevin_rag_paper:LangevinRAGPaperAgent",
 }
 

@@ -64,13 +64,16 @@ class LangevinRAGAgent:
     def __init__(self, embedder: str = "hash-256", ring_size: int = 1024, n_ingest: int | None = None,
                  prefill: bool = False, n_fresh: int = 4, top_k: int = 8, tau_rag: float = 0.1,
                  query: str = "regression", queries: int = 4, memory: int = 512, ridge: float = 1.0,
-                 progress: bool = False, **soft_q: Any):
+                 progress: bool = False, chooser: str = "soft_q", **soft_q: Any):
         """Retrieval options (see :class:`~curriculum_env.retrieval.source.RetrievalConfig`), ``queries``
         (how many of the highest-Q candidates query the ring each step; ``prefill`` and ``n_ingest`` stream
         more than the table's N per step, see the module docstring) and ``embedder``
         (:func:`~curriculum_env.retrieval.embedder.make_embedder`); every other keyword is a soft-Q
-        option, over the registered ``soft_q`` preset."""
-        from agents import make_agent  # the registered soft_q, whose options these override
+        option, over the registered preset ``chooser`` (``soft_q``; ``soft_q_lm``: the LM-reading chooser)."""
+        from agents import make_agent  # the registered chooser, whose options these override
+
+        if chooser not in ("soft_q", "soft_q_lm"):
+            raise ValueError(f"chooser must be 'soft_q' or 'soft_q_lm', got {chooser!r}")
 
         positive_int(queries=queries, memory=memory)
         if query not in ("regression", "windows"):
@@ -82,7 +85,7 @@ class LangevinRAGAgent:
                                          n_fresh=n_fresh, top_k=top_k, tau=tau_rag)
         make_embedder(embedder)  # refuse an unknown embedder now, not in a worker
         self.embedder_name, self.n_queries, self.progress = embedder, queries, progress
-        self.chooser = make_agent("soft_q", **soft_q)
+        self.chooser = make_agent(chooser, **soft_q)
         self.source: RetrievalSource | None = None
         self._queries: np.ndarray | None = None
         self._metrics: dict[str, float] = {}

@@ -276,7 +276,7 @@ def plot_frontier(path: pathlib.Path, tracks: dict[str, list[dict[str, Any]]], t
     handles = [Line2D([], [], color=colors.get(a, "grey"), marker="o", ls="", mfc="white" if
                       any(p.agent == a and p.reference for p in pts) else colors.get(a, "grey"),
                       label=labels.get(a, a)) for a in agents]
-    handles += [Line2D([], [], color="grey", marker=m, ls="", label=t) for t, m in markers.items()]
+    handles += [Line2D([], [], color="k", marker=m, mfc="none", ls="", label=t) for t, m in markers.items()]
     handles += [Line2D([], [], color="k", ls="--", lw=1, label="frontier (agents, † not ranked)")]
     title = ("Compute frontier: final test NLL (IQM over seeds, 95% CI) against total FLOPs, selection included "
              "(top axis: × plain random training; points of one budget spread sideways)")

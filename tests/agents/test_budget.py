@@ -82,7 +82,7 @@ def test_stats_asked_per_agent():
     expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
                 "uncertainty_soft": ("entropy",), "rho_loss": ("loss",), "rho_loss_labelled": ("loss",),
                 **{name: ("loss", "entropy", "token_loss")
-                   for name in ("soft_q_lm", "soft_q_uniform", "soft_q_closed_loop")}}
+                   for name in ("soft_q_lm", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag_lm")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
     assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,

@@ -229,3 +229,16 @@ def test_default_agent_is_deterministic_and_refuses_bad_options():
     agent = make_agent("langevin_rag", **{**RAG, "n_fresh": 99})
     with pytest.raises(ValueError, match="n_fresh"):
         agent.setup(make_tiny(train_batch=2, **agent.env_kwargs), 0)
+
+
+def test_the_chooser_is_the_registered_soft_q_and_langevin_rag_lm_keeps_the_lm_reading_one():
+    from agents import SOFT_Q
+    from agents.soft_q import SoftQAgent
+    from agents.soft_q_cheap import CheapSoftQAgent
+
+    assert type(make_agent("langevin_rag").chooser) is CheapSoftQAgent
+    assert make_agent("langevin_rag").env_kwargs == CheapSoftQAgent().env_kwargs  # no LM forward of the candidates
+    lm = make_agent("langevin_rag_lm@beta=0.2").chooser
+    assert type(lm) is SoftQAgent and lm.config.flat() == SoftQAgent(**{**SOFT_Q, "beta": 0.2}).config.flat()
+    with pytest.raises(ValueError, match="chooser"):
+        make_agent("langevin_rag@chooser=soft_q_paper")
