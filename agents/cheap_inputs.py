@@ -59,7 +59,9 @@ CREDIT_SIGNALS = ("reducible", "fresh", "reducible+fresh", "known", "reducible+k
 
 
 CHECK_SHARE = 8
-"""D's last 1/CHECK_SHARE windows (at least 8) are the classifier's check, never fitted on."""
+"""D's last 1/CHECK_SHARE windows (at least MIN_CHECK) are the classifier's check, never fitted on."""
+MIN_CHECK = 8
+"""The fewest check windows; a D of fewer than twice as many keeps them all for the classifier (trust 1)."""
 AUC_RATE = 0.05
 """Rate of the running mean of the classifier's AUC on D's check windows."""
 
@@ -113,6 +115,7 @@ class CheapInputs:
         self.classifier_config = classifier or ClassifierConfig()
         self.norms = {name: RunningNorm(norm_rate) for name in ("reducible", "fresh", "known")}
         self.classifier: OnlineClassifier | None = None
+        self.check: np.ndarray | None = None  # D's check windows' features [k, F] (None: none held back)
         self.reference: HashedBigram | None = None
         self.seen: HashedBigram | None = None
         self.learner = None  # the env's learner, whose input embeddings the 'embedding' input averages
@@ -137,12 +140,13 @@ class CheapInputs:
         self.seen = HashedBigram(vocab)
         self.classifier = None
         if "classifier" in self.features:
-            k = max(1, min(len(heldout) // 2, max(8, len(heldout) // CHECK_SHARE)))  # the check: D's tail
+            # the check, D's tail; a D under 2 x MIN_CHECK windows (a needle) is too small to hold any back
+            k = max(MIN_CHECK, len(heldout) // CHECK_SHARE) if len(heldout) >= 2 * MIN_CHECK else 0
             self.classifier = OnlineClassifier(self.classifier_config, rng)
-            self.classifier.fit_target(hashed_ngrams(heldout[:-k], self.classifier_config.buckets))
-            self.check = hashed_ngrams(heldout[-k:], self.classifier_config.buckets)
-            self.check_norms = bag_norms(self.check)
-            self.flops += 2 * self.check.size
+            self.classifier.fit_target(hashed_ngrams(heldout[:len(heldout) - k], self.classifier_config.buckets))
+            self.check = hashed_ngrams(heldout[len(heldout) - k:], self.classifier_config.buckets) if k else None
+            self.check_norms = bag_norms(self.check) if k else None
+            self.flops += 2 * self.check.size if k else 0
         self.auc, self.auc_steps = 0.5, 0
         self.learner = getattr(u, "learner", None) if "embedding" in self.features else None
         if "embedding" in self.features and self.learner is None:
@@ -154,11 +158,13 @@ class CheapInputs:
         out: dict[str, np.ndarray] = {}
         if self.classifier is not None:
             out["classifier"] = self.classifier.score(hashed_ngrams(ids, self.classifier_config.buckets))
-            check = logits(self.classifier.w, self.classifier.b, self.check, self.check_norms)  # [k]
-            self.flops += self.classifier.take_flops() + 2 * self.check.size
-            value = auc(check, out["classifier"])
-            self.auc = value if self.auc_steps == 0 else self.auc + AUC_RATE * (value - self.auc)  # the first seeds it
-            self.auc_steps += 1
+            self.flops += self.classifier.take_flops()
+            if self.check is not None:
+                check = logits(self.classifier.w, self.classifier.b, self.check, self.check_norms)  # [k]
+                self.flops += 2 * self.check.size
+                value = auc(check, out["classifier"])
+                self.auc = value if self.auc_steps == 0 else self.auc + AUC_RATE * (value - self.auc)  # 1st seeds it
+                self.auc_steps += 1
         if "reference" in self.features:
             out["reference"] = self.reference.losses(ids)
         if "seen" in self.features:
@@ -184,7 +190,10 @@ class CheapInputs:
 
     @property
     def trust(self) -> float:
-        """How far the classifier's logit is to be trusted, from its running AUC on D's check windows (module doc)."""
+        """How far the classifier's logit is to be trusted, from its running AUC on D's check windows (module doc);
+        1 when D is too small to hold a check back."""
+        if self.classifier is not None and self.check is None:
+            return 1.0
         return float(np.clip((2.0 * self.auc - 1.0) / 0.5, 0.0, 1.0))
 
     def credit(self, loss: np.ndarray, token_loss: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

@@ -249,7 +249,7 @@ def test_trust_is_the_clipped_gini_of_the_running_auc_on_ds_check_windows():
     inputs = CheapInputs(("classifier",))
     inputs.setup(env, np.random.default_rng(0))
     heldout = np.asarray(env.unwrapped.data.heldout.ids)
-    assert len(inputs.check) == max(8, len(heldout) // 4)  # D's last quarter, never fitted on
+    assert len(inputs.check) == max(8, len(heldout) // 8)  # D's last eighth, never fitted on
     assert inputs.trust == 0.0  # AUC 0.5 before any step
     _, cols = inputs.build(heldout[:8])
     check = logits(inputs.classifier.w, inputs.classifier.b, inputs.check, inputs.check_norms)
@@ -261,4 +261,15 @@ def test_trust_is_the_clipped_gini_of_the_running_auc_on_ds_check_windows():
     for value, trust in ((0.5, 0.0), (0.3, 0.0), (0.7, 0.8), (0.9, 1.0)):
         inputs.auc = value
         assert inputs.trust == pytest.approx(trust)
+    env.close()
+
+
+def test_a_needle_sized_d_keeps_every_window_for_the_classifier_and_trusts_it():
+    env = make_tiny(task="needle", train_batch=B, **CheapSoftQAgent().env_kwargs)
+    env.reset(seed=0)
+    inputs = CheapInputs(("classifier",))
+    inputs.setup(env, np.random.default_rng(0))
+    assert len(env.unwrapped.data.heldout.ids) < 16 and inputs.check is None and inputs.trust == 1.0
+    inputs.build(np.asarray(env.unwrapped.data.heldout.ids))  # scores without a check
+    assert inputs.trust == 1.0
     env.close()
