@@ -217,7 +217,8 @@ class CheapSoftQAgent:
         pi = torch.softmax(score / c.beta, dim=-1)
         self._metrics.update({"policy/entropy": float(-(pi * pi.clamp_min(1e-30).log()).sum()),
                               "policy/trained_mass": float(pi[torch.from_numpy(chosen)].sum()),
-                              "q/mean": float(q.mean()), "q/std": float(q.std()) if n > 1 else 0.0})
+                              "q/mean": float(q.mean()), "q/std": float(q.std()) if n > 1 else 0.0,
+                              "temperature/beta": c.beta})
         if "classifier" in cols and n > 2 and float(q.std()) > 0:
             self._metrics["q/classifier_corr"] = float(np.corrcoef(q.numpy(), cols["classifier"])[0, 1])
         if "source" in info:
