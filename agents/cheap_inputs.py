@@ -206,12 +206,16 @@ class CheapInputs:
                              "keeps no per-token loss; use fused_forward=False)")
         reference_tokens = (self.reference.token_losses(ids) if self.model is None  # [B, L-1]
                             else self.model.token_losses(ids, self.env_learner))
-        known = self.reference.counted(ids)  # [B, L-1]: transitions that occur in D
-        raw = {"reducible": np.asarray(loss, dtype=np.float64) - reference_tokens.mean(1),
-               "fresh": fresh_excess(token_loss, reference_tokens, ids),
-               "known": fresh_excess(token_loss * known, reference_tokens * known, ids)}
-        parts = {name: self.norms[name](value) for name, value in raw.items()}  # both norms see every window
-        r = sum(parts[name] for name in self.signal.split("+"))
+        parts = self.signal.split("+")
+        raw = {}  # only the parts the signal reads
+        if "reducible" in parts:
+            raw["reducible"] = np.asarray(loss, dtype=np.float64) - reference_tokens.mean(1)
+        if "fresh" in parts:
+            raw["fresh"] = fresh_excess(token_loss, reference_tokens, ids)
+        if "known" in parts:
+            known = self.reference.counted(ids)  # [B, L-1]: transitions that occur in D
+            raw["known"] = fresh_excess(token_loss * known, reference_tokens * known, ids)
+        r = sum(self.norms[name](value) for name, value in raw.items())
         self.seen.update(ids)
         return r, {f"credit/{name}": float(value.mean()) for name, value in raw.items()}
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,3 +64,30 @@ def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
     """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""
     for pt, p in zip(target.parameters(), online.parameters(), strict=True):
         pt.mul_(1.0 - tau).add_(p, alpha=tau)
+
+
+def q_learner_state(agent: Any) -> dict[str, Any]:
+    """The parts of a soft-Q agent's state that every one has: its config, Q, Q-bar, Adam, its torch and numpy
+    generators and the (x, y) replay (``agent.replay`` may be ``None``); copies, not views."""
+    return copy.deepcopy({
+        "config": asdict(agent.config), "q": agent.q.state_dict(), "q_target": agent.q_target.state_dict(),
+        "opt": agent.opt.state_dict(), "gen": agent.gen.get_state(), "rng": agent.rng.bit_generator.state,
+        "replay": agent.replay.state_dict() if agent.replay is not None else None})
+
+
+def load_q_learner_state(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Restore :func:`q_learner_state`'s parts of ``state`` into ``agent`` (after its ``setup``, which sizes the
+    networks); refuses a state saved under another config. Returns a deep copy of ``state`` for the rest."""
+    if agent.q is None:
+        raise RuntimeError("call setup(env, seed) before load_state_dict()")
+    if dict(state["config"]) != asdict(agent.config):
+        raise ValueError(f"{type(agent).__name__} state was saved with a different config")
+    state = copy.deepcopy(state)
+    agent.q.load_state_dict(state["q"])
+    agent.q_target.load_state_dict(state["q_target"])
+    agent.opt.load_state_dict(state["opt"])
+    agent.gen.set_state(state["gen"])
+    agent.rng.bit_generator.state = state["rng"]
+    if agent.replay is not None:
+        agent.replay.load_state_dict(state["replay"])
+    return state

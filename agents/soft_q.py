@@ -110,7 +110,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict
 from typing import Any
 
 import gymnasium as gym
@@ -120,7 +119,7 @@ from torch import nn
 from torch.func import functional_call
 
 from agents.base import gumbel_top_k, source_mass, train_budget
-from agents.q_learning import polyak, q_network, soft_value, td_target
+from agents.q_learning import load_q_learner_state, polyak, q_learner_state, q_network, soft_value, td_target
 from agents.reference_model import ReferenceModel
 from agents.replay import PairReplay
 from agents.soft_q_config import SoftQConfig
@@ -422,34 +421,19 @@ class SoftQAgent:
     # ------------------------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume identically (copies, not views)."""
-        return copy.deepcopy({
-            "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
+        return {**q_learner_state(self), **copy.deepcopy({
             "pending": self.pending, "bias_set": self.bias_set, "sq_mean": self.sq_mean, "probe": self.probe,
-            "temperature": self.temp.state_dict(), "step": self.step,
-            "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics,
-            "inputs": self.inputs.state_dict(),
-        })
+            "temperature": self.temp.state_dict(), "step": self.step, "metrics": self._metrics,
+            "inputs": self.inputs.state_dict()})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output; call :meth:`setup` first (it sizes the networks)."""
-        if self.q is None:
-            raise RuntimeError("call setup(env, seed) before load_state_dict()")
-        if dict(state["config"]) != asdict(self.config):
-            raise ValueError("soft-Q state was saved with a different SoftQConfig")
-        state = copy.deepcopy(state)
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.gen.set_state(state["gen"])
-        self.rng.bit_generator.state = state["rng"]
+        state = load_q_learner_state(self, state)
         self.pending = state["pending"]
         self.bias_set = bool(state["bias_set"])
         self.probe = state.get("probe")
         self.sq_mean = float(state["sq_mean"])
         self.temp.load_state_dict(state["temperature"])
         self.step = int(state["step"])
-        if self.replay is not None:
-            self.replay.load_state_dict(state["replay"])
         self._metrics = dict(state["metrics"])
         self.inputs.load_state_dict(state["inputs"])

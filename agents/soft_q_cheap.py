@@ -39,7 +39,7 @@ and no observation for this agent (``env_kwargs``).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -50,7 +50,15 @@ from torch import nn
 from agents.base import gumbel_top_k, source_mass, train_budget
 from agents.cheap_inputs import CHEAP_FEATURES, CREDIT_SIGNALS, CheapInputs
 from agents.classifier import ClassifierConfig
-from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
+from agents.q_learning import (
+    QLearningConfig,
+    load_q_learner_state,
+    polyak,
+    q_learner_state,
+    q_network,
+    soft_value,
+    td_target,
+)
 from agents.replay import PairReplay
 from agents.soft_q_inputs import zscore
 from curriculum_env.config_rules import positive_int
@@ -245,25 +253,11 @@ class CheapSoftQAgent:
         return dict(self._metrics)
 
     def state_dict(self) -> dict[str, Any]:
-        return copy.deepcopy({
-            "config": asdict(self.config), "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "rng": self.rng.bit_generator.state,
-            "pending": self.pending, "inputs": self.inputs.state_dict(),
-            "replay": self.replay.state_dict() if self.replay is not None else None, "metrics": self._metrics})
+        return {**q_learner_state(self), **copy.deepcopy({"pending": self.pending, "metrics": self._metrics}),
+                "inputs": self.inputs.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.q is None:
-            raise RuntimeError("call setup(env, seed) before load_state_dict()")
-        if dict(state["config"]) != asdict(self.config):
-            raise ValueError("cheap soft-Q state was saved with a different config")
-        state = copy.deepcopy(state)
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.gen.set_state(state["gen"])
-        self.rng.bit_generator.state = state["rng"]
+        state = load_q_learner_state(self, state)
         self.pending = state["pending"]
         self.inputs.load_state_dict(state["inputs"])
-        if self.replay is not None:
-            self.replay.load_state_dict(state["replay"])
         self._metrics = dict(state["metrics"])

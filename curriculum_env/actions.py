@@ -1,4 +1,5 @@
-"""The env's action, checked: an integer index (select mode) or non-negative mixture weights."""
+"""The env's action, checked: an integer index (select mode) or non-negative mixture weights; and the weights the
+LM trains with under the budget B."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def action_weights(action: Any, config: Any) -> np.ndarray:
         raise ValueError(f"train_weighting='action' needs at least train_batch={b} positive weights, "
                          f"got {np.count_nonzero(w)}")
     return w / w.sum()
+
+
+def trained_weights(weights: np.ndarray, config: Any, rng: np.random.Generator) -> np.ndarray:
+    """The weights [N] the LM trains with: ``weights`` itself, or under ``config.train_batch`` exactly B non-zero
+    entries on the B largest weights (ties broken by a permutation from ``rng``, the env's ``np_random``,
+    drawn every step so every agent consumes the same random numbers): 1/B each, or under
+    ``train_weighting="action"`` the weights renormalised over the B."""
+    b = config.train_batch
+    if b is None:
+        return weights
+    perm = rng.permutation(len(weights))
+    chosen = perm[np.argsort(-weights[perm], kind="stable")[:b]]  # [B]
+    out = np.zeros_like(weights)
+    if config.train_weighting == "action":
+        out[chosen] = weights[chosen] / weights[chosen].sum()
+    else:
+        out[chosen] = 1.0 / b
+    return out

@@ -13,14 +13,15 @@ import torch
 from gymnasium import spaces
 
 from curriculum_env import env_state
-from curriculum_env.actions import action_weights
+from curriculum_env.actions import action_weights, trained_weights
 from curriculum_env.candidate_source import CandidateSource, SplitGuard, StreamedWindows, checked_batch, draw_from
 from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.env_readout import EnvReadout
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
-from curriculum_env.learner import Learner, Scores
+from curriculum_env.learner import Learner
+from curriculum_env.learner_results import Scores
 from curriculum_env.schedule import lr_at
 
 
@@ -310,22 +311,6 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         extra = self.candidate_source.info() if hasattr(self.candidate_source, "info") else {}
         return extra if self.config.timings else {k: v for k, v in extra.items() if not k.startswith("time/")}
 
-    def _train_weights(self, weights: np.ndarray) -> np.ndarray:
-        """The weights [N] the LM trains with: ``weights`` itself, or under ``train_batch`` exactly B
-        non-zero entries on the B largest weights (ties broken by a permutation from ``np_random``,
-        drawn every step so every agent consumes the same random numbers)."""
-        b = self.config.train_batch
-        if b is None:
-            return weights
-        perm = self.np_random.permutation(len(weights))
-        chosen = perm[np.argsort(-weights[perm], kind="stable")[:b]]  # [B]
-        out = np.zeros_like(weights)
-        if self.config.train_weighting == "action":
-            out[chosen] = weights[chosen] / weights[chosen].sum()
-        else:
-            out[chosen] = 1.0 / b
-        return out
-
     # ------------------------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -347,7 +332,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         if self._batch is None:
             raise RuntimeError("call reset() before step()")
         weights = action_weights(action, self.config)  # checked before any change
-        train_weights = self._train_weights(weights)
+        train_weights = trained_weights(weights, self.config, self.np_random)
         m = min(self.config.reward_batch, len(self.data.heldout))  # smaller only for a needle's one-window D
         # drawn whether or not the reward is computed, so every random stream is the same either way
         heldout = self.data.heldout.sample(self.np_random, m)
@@ -377,23 +362,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             self._scores = self._score(batch.ids, with_grad=False)
         reward = 0.0 if reward is None else reward
         terminated = not stats.finite or not np.isfinite(reward)
-        self._last = {
-            "weights": weights.astype(np.float32),
-            "train_weights": train_weights.astype(np.float32),
-            "trained": np.flatnonzero(train_weights),
-            "trained_source": batch.source[train_weights > 0].copy(),
-            "train_loss": stats.loss,
-            "trained_loss": (np.asarray(stats.window_loss, dtype=np.float32) if stats.window_loss is not None
-                             else np.full(int(np.count_nonzero(train_weights)), np.nan, np.float32)),
-            "trained_token_loss": (stats.token_loss if stats.token_loss is not None
-                                   else np.full((int(np.count_nonzero(train_weights)), batch.ids.shape[1] - 1),
-                                                np.nan, np.float32)),
-            "aux_loss": stats.aux_loss,
-            "grad_norm": stats.grad_norm,
-            "grad_clipped": stats.clipped,
-            "effective_batch": float(1.0 / np.sum(train_weights**2)),
-            "lr": lr,
-        }
+        self._last = stats.info(weights, train_weights, batch.source, lr, batch.ids.shape[1])
         if reward_ids is not None:
             self._last["reward"] = reward
         if before is not None:

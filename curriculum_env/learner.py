@@ -38,7 +38,6 @@ from eager in the last bits (fused kernels reorder sums).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -46,47 +45,9 @@ import torch
 from curriculum_env import probes
 from curriculum_env.auxiliary_losses import AuxiliaryLosses
 from curriculum_env.flops import FlopCounter, FlopModel
+from curriculum_env.learner_results import Scores, UpdateStats, _cat, _on_cpu
 from curriculum_env.models import gpt2_model, next_token_stats, resolve_device, token_nll
 from curriculum_env.step_guard import StepGuard
-
-
-@dataclass
-class Scores:
-    """Per-candidate results of one forward of a batch.
-
-    ``loss`` keeps its autograd graph when the forward ran with gradients (the fused path), so the
-    update can backpropagate without forwarding the candidates again.
-    """
-
-    hidden: torch.Tensor  # [N, d] float32, detached, on CPU (one transfer for all chunks)
-    loss: torch.Tensor | None  # [N] per-token mean cross-entropy (graph-connected iff with_grad); None if not asked
-    entropy: torch.Tensor | None  # [N] mean predictive entropy (nats), detached, on CPU; None if not asked
-    with_grad: bool
-    token_loss: torch.Tensor | None = None  # [N, L-1] per-token NLL, detached, on CPU; None if not asked
-
-
-def _cat(parts: list[torch.Tensor | None]) -> torch.Tensor | None:
-    """The chunks of one statistic joined along the batch, or ``None`` when it was not computed."""
-    return torch.cat(parts) if parts and parts[0] is not None else None
-
-
-def _on_cpu(x: torch.Tensor | None) -> torch.Tensor | None:
-    return None if x is None else x.cpu()
-
-
-@dataclass
-class UpdateStats:
-    """What one LM update did."""
-
-    loss: float
-    aux_loss: float
-    grad_norm: float
-    clipped: bool
-    finite: bool  # the step was taken (a finite loss, gradient and updated theta)
-    weights_finite: bool = True  # False: the step gave non-finite weights and was undone
-    window_loss: np.ndarray | None = None  # [B] loss of each trained window (non-zero weight), in index order
-    token_loss: np.ndarray | None = None  # [B, L-1] their per-token NLL (None: the fused step did not keep it)
-    aux_tokens: int = 0  # tokens the auxiliary losses of this update trained (their declared ``tokens``)
 
 
 class Learner:

@@ -31,20 +31,13 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
+from agents.cheap_inputs import auc
 from agents.reference_model import ReferenceModel
 from agents.soft_q_inputs import fresh_excess, zscore
 from benchmarks.csv_table import write_csv
 from curriculum_env.models import token_nll
-
-
-def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half (the Mann-Whitney U over n_pos * n_neg)."""
-    ranks = rankdata(np.concatenate([positive, negative]))
-    n, m = len(positive), len(negative)
-    return float((ranks[:n].sum() - n * (n + 1) / 2) / (n * m))
 
 
 def top_share(score: np.ndarray, is_target: np.ndarray, n: int, b: int, rng: np.random.Generator,

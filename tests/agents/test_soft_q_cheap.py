@@ -161,18 +161,24 @@ def test_reads_no_lm_forward_of_the_candidates_and_charges_little():
     env.close()
 
 
-def test_fixed_rule_trains_the_top_of_its_input_at_a_small_beta():
-    env = cheap_env()
-    agent = make_agent("soft_q_rule@beta=1e-6")
+def act_once_with_twin(spec, env):
+    """An agent of ``spec`` acting once on the reset's candidates, and a twin holding its inputs as they were
+    before that act (so the twin can rebuild what the agent read): ``(agent, info, action, twin)``."""
+    agent = make_agent(spec)
     agent.setup(env, 0)
     obs, info = env.reset(seed=0)
     state = agent.inputs.state_dict()
     action = agent.act(obs, info)
-    # the logit the rule read: rebuild it from the same classifier state
-    agent2 = make_agent("soft_q_rule@beta=1e-6")
-    agent2.setup(env, 0)
-    agent2.inputs.load_state_dict(state)
-    _, cols = agent2.inputs.build(np.asarray(info["token_ids"]))
+    twin = make_agent(spec)
+    twin.setup(env, 0)
+    twin.inputs.load_state_dict(state)
+    return agent, info, action, twin
+
+
+def test_fixed_rule_trains_the_top_of_its_input_at_a_small_beta():
+    env = cheap_env()
+    agent, info, action, twin = act_once_with_twin("soft_q_rule@beta=1e-6", env)
+    _, cols = twin.inputs.build(np.asarray(info["token_ids"]))  # the logit the rule read
     assert set(np.flatnonzero(action)) == set(np.argsort(-cols["classifier"])[:B])
     env.close()
 
@@ -224,14 +230,7 @@ def test_known_credit_counts_only_transitions_that_occur_in_d():
 
 def test_policy_adds_the_prior_z_score_to_q():
     env = cheap_env()
-    agent = make_agent("soft_q@beta=1e-6")
-    agent.setup(env, 0)
-    obs, info = env.reset(seed=0)
-    state = agent.inputs.state_dict()
-    agent.act(obs, info)
-    twin = make_agent("soft_q@beta=1e-6")
-    twin.setup(env, 0)
-    twin.inputs.load_state_dict(state)
+    agent, info, _, twin = act_once_with_twin("soft_q@beta=1e-6", env)
     x, cols = twin.inputs.build(np.asarray(info["token_ids"]))
     with torch.no_grad():
         q = twin.q(x).squeeze(-1).numpy()
