@@ -4,6 +4,7 @@
     python -m benchmarks.compare --stream-width 128 --tasks noisy,mixed   # the wide track: W = 128 a step
     python -m benchmarks.compare --quick    # a smaller one (a few minutes)
     python -m benchmarks.compare --scale small   # a second model scale (4 layers, d = 128, L = 64; ~1 hour)
+    python -m benchmarks.compare --scale warm    # continued pre-training from the built-in base model
     python -m benchmarks.compare --agents random,oracle,rho_loss,loss --tasks noisy,mixed --seeds 3
     python -m benchmarks.compare --all-n --agents soft_q_paper,random   # the paper's all-N mixture
     python -m benchmarks.compare --agents random,soft_q@beta=0.3,gamma=0   # an agent with options
@@ -61,6 +62,13 @@ SCALES = {
     "default": {},
     "small": dict(n_layer=4, n_head=4, n_embd=128, context_length=64, steps=600, eval_every=40, choice_every=120,
                   agents="random,oracle,rho_loss,soft_q", tasks="noisy,mixed", out="results/compare-small"),
+    # continued pre-training: the default model and budget started from the built-in base model, at a tenth of the
+    # peak LR (2e-4: the oracle's best on noisy, mixed and the tuning half among 5e-5 ... 2e-3; README, "Continued
+    # pre-training"), on the tasks with a target the base model has not read all of
+    "warm": dict(init="base", lr=2e-4, agents="random,oracle,classifier,dsir,odm,rho_loss,soft_q",
+                 out="results/compare-warm", tasks="noisy,mixed,gen/asyncio-in-code-tests,gen/comments-in-prose,"
+                 "gen/multiprocessing-in-reference-junk,gen/comments-in-tests,gen/c-headers-in-python,"
+                 "gen/lint-logs-in-code-docstrings,gen/jsonl-api-index-in-reference-comments,gen/xml-in-html-xmlrpc"),
 }
 # Task suites (--suite): the tasks of curriculum_env.data.suite.SUITES and their own output folder; like a scale's,
 # these are defaults that --out and the other options override, but --tasks with --suite is an error (both choose
@@ -81,6 +89,8 @@ def build_specs(args: argparse.Namespace):
                warmup_steps=warmup_steps(args), lr_final=args.lr_final)
     if args.lr_schedule != "constant":
         env["lr_horizon"] = args.steps  # the decay completes within the run
+    if args.init != "random":
+        env["init"] = args.init  # only when set, so the fingerprints of random-init runs stay what they were
     return [RunSpec(agent, task, seed, args.steps, args.eval_every, env, args.choice_every, args.choices,
                     args.export_models)
             for task in args.tasks for seed in range(args.seeds) for agent in args.agents]
@@ -182,7 +192,11 @@ def _prebuild(specs) -> None:
     from curriculum_env.data.build import build_task_data
 
     for task in sorted({s.task for s in specs}):
-        build_task_data(EnvConfig(task=task, **specs[0].env))
+        data = build_task_data(EnvConfig(task=task, **specs[0].env))
+    if specs[0].env.get("init") == "base":  # pretrained here once, so the workers read it from the cache
+        from curriculum_env.base_model import base_model_for
+
+        base_model_for(EnvConfig(task=specs[0].task, **specs[0].env), data.tokenizer)
 
 
 def suite_names() -> tuple[str, ...]:
@@ -232,7 +246,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-head", type=int, default=BENCH_ENV["n_head"], help="GPT-2 attention heads")
     p.add_argument("--scale", choices=sorted(SCALES), default="default",
                    help="model scale: 'small' = 4 layers, d = 128, 64-token windows, 600 steps, random/oracle/"
-                        "rho_loss/soft_q on noisy and mixed (explicit options win)")
+                        "rho_loss/soft_q on noisy and mixed; 'warm' = the default model started from the built-in "
+                        "base model (--init base) on noisy, mixed and the held-out half (explicit options win)")
+    p.add_argument("--init", choices=("random", "base"), default="random",
+                   help="how the LM starts: a random init, or the built-in base model (continued pre-training; "
+                        "built once, about 2 minutes, and cached)")
     p.add_argument("--lr", type=float, default=BENCH_SCHEDULE["lr"], help="peak learning rate of the LM")
     p.add_argument("--lr-schedule", default=BENCH_SCHEDULE["lr_schedule"], choices=("constant", "cosine", "linear"),
                    help="LR schedule after the warm-up; a decaying one reaches --lr-final x lr at the last step")

@@ -33,7 +33,7 @@ def trained_share(counts: dict[str, int]) -> dict[str, float]:
 
 class RunRecorder:
     """Turns the loop's :class:`~agents.base.StepRecord` stream into a run's curve (test NLL every
-    ``eval_every`` steps, multiple-choice accuracy every ``choice_every``), diagnostics, timings, the
+    ``eval_every`` steps, multiple-choice and completion accuracy every ``choice_every``), diagnostics, timings, the
     per-step JSONL log and, optionally, TensorBoard events and a progress bar.
 
     Timing: ``setup_time`` is agent setup plus reset (up to the step-0 record); each later step's time
@@ -60,8 +60,10 @@ class RunRecorder:
         self.marks = {max(1, s // 10): "early", max(1, s // 2): "middle", s: "late"}
         self.t0 = self.clock = time.perf_counter()
 
-    def _choice(self) -> float:
-        return self.env.unwrapped.evaluate_choice(self.spec.choices)
+    def _downstream(self) -> dict[str, float]:
+        """The downstream metrics: multiple-choice and greedy completion accuracy on the test split."""
+        u = self.env.unwrapped
+        return {"choice_accuracy": u.evaluate_choice(self.spec.choices), "completion_accuracy": u.evaluate_completion()}
 
     def __call__(self, rec: Any) -> None:
         if rec.step == 0:
@@ -76,8 +78,7 @@ class RunRecorder:
         u = self.env.unwrapped
         self.reset_flops = u.learner.flops.total
         self.curve.append({"step": 0, "examples_streamed": rec.info["examples_streamed"], "examples_trained": 0,
-                           "flops": self.reset_flops, "test_nll": u.evaluate("test"),
-                           "choice_accuracy": self._choice()})
+                           "flops": self.reset_flops, "test_nll": u.evaluate("test"), **self._downstream()})
 
     def _step(self, rec: Any) -> None:
         self.step_times.append(time.perf_counter() - self.clock)
@@ -97,7 +98,9 @@ class RunRecorder:
                      "examples_trained": info["examples_trained"], "flops": info["flops/total"],
                      "test_nll": row["test_nll"]}
             if choice_due:
-                point["choice_accuracy"] = row["choice_accuracy"] = self._choice()
+                downstream = self._downstream()
+                point.update(downstream)
+                row.update(downstream)
             self.curve.append(point)
         self.flops.update({k: v for k, v in info.items() if k.startswith("flops/")})
         if metrics and step % max(1, spec.steps // 50) == 0:

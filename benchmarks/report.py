@@ -235,8 +235,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         adjusted = [e * number(r["plain_step_time"]) / number(r["step_time"]) for e, r in zip(eff, paired, strict=True)]
         reached = [e for e in eff if np.isfinite(e)]
         flops_reached = [e for e in flops_eff if np.isfinite(e)]
-        choice = [number(r.get("final_choice_accuracy")) for r in runs]
-        c_point, c_lo, c_hi = iqm_ci(choice)
+        c_point, c_lo, c_hi = iqm_ci([number(r.get("final_choice_accuracy")) for r in runs])
+        g_point, g_lo, g_hi = iqm_ci([number(r.get("final_completion_accuracy")) for r in runs])
         oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
         rows.append({
             **common,
@@ -253,6 +253,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "flops_adjusted_speedup_seeds": _spread(flops_eff),
             "choice_accuracy_iqm": c_point, "choice_accuracy_ci_low": c_lo, "choice_accuracy_ci_high": c_hi,
             "choice_chance": runs[0].get("choice_chance", float("nan")),
+            "completion_accuracy_iqm": g_point, "completion_accuracy_ci_low": g_lo,
+            "completion_accuracy_ci_high": g_hi,
             "gap_closed": gap_closed(task_mean[(task, agent)], rand, oracle)
             if oracle is not None and rand is not None else float("nan"),
             "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
@@ -339,7 +341,9 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
               "no reward; `random` reads nothing, so it is plain random training: 1.00). FLOPs-adj. speed-up = plain "
               "random training's FLOPs to reach random's final test NLL ÷ the agent's (> 1: selection saves more "
               "compute than it costs). MC accuracy: multiple-choice continuation on the test split at the last step "
-              "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). "
+              "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). completion "
+              "accuracy: the share of the test windows' second-half tokens that the LM's top guess, given the true "
+              "tokens before it, gets right (greedy completion; IQM [95% CI]). "
               "step ×plain (wall) = the agent's step time ÷ a plain training step timed on the same model at the "
               "end of the run (wall clock, machine-dependent). trained / streamed = examples trained and windows "
               "streamed per run, equal for every row of a task (checked). " + LABEL_NOTE]
@@ -352,8 +356,8 @@ def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
     """The markdown lines of the per (task, agent) table of ``rows``."""
     lines = ["| task | agent | final test NLL, IQM [95% CI] | Δ vs random (seeds > 0) | speed-up vs random "
              "(seeds reaching) | gap closed | FLOPs ×plain | FLOPs-adj. speed-up | "
-             f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | step ×plain (wall) | wall s | "
-             "trained / streamed |", "|" + "---|" * 12]
+             f"MC accuracy{f' (chance {chance:.2f})' if chance else ''} | completion accuracy | step ×plain (wall) | "
+             "wall s | trained / streamed |", "|" + "---|" * 13]
     for r in sorted(rows, key=lambda r: (r["task"], r.get("reads_labels") == "reference", r["agent"])):
         e = r["efficiency_vs_random_seeds"]
         lines.append(
@@ -363,7 +367,8 @@ def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:
             f"({r['reached_random_final']}) | {_f(r['gap_closed'], 2)} | {_f(r['flops_per_step_vs_plain'], 2)} | "
             f"{_f(r['flops_adjusted_speedup'], 2)}× | {_f(r['choice_accuracy_iqm'], 3)} "
             f"[{_f(r['choice_accuracy_ci_low'], 3)}, {_f(r['choice_accuracy_ci_high'], 3)}] | "
-            f"{_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} | "
+            f"{_f(r['completion_accuracy_iqm'], 3)} [{_f(r['completion_accuracy_ci_low'], 3)}, "
+            f"{_f(r['completion_accuracy_ci_high'], 3)}] | {_f(r['selection_overhead'], 2)} | {r['wall_time_s']:.1f} | "
             f"{r['examples_trained']} / {r['examples_streamed']} |")
     return lines
 
@@ -471,6 +476,7 @@ def plot(out: pathlib.Path, summary: dict[str, Any], results: list[dict[str, Any
 
 CURVES = (("curves.png", "examples_trained", "test_nll", "examples trained", "test NLL (nats/token)"),
           ("curves_flops.png", "flops", "test_nll", "model FLOPs, selection included", "test NLL (nats/token)"),
-          ("choice.png", "examples_trained", "choice_accuracy", "examples trained", "multiple-choice accuracy"))
+          ("choice.png", "examples_trained", "choice_accuracy", "examples trained", "multiple-choice accuracy"),
+          ("completion.png", "examples_trained", "completion_accuracy", "examples trained", "completion accuracy"))
 SHARES = (("mass/", "{agent}_mass.png", "{agent} policy mass", "mass of pi"),  # a policy's mass per source
           ("retrieved/", "retrieval_{agent}.png", "{agent}: sources retrieved", "share of retrieved windows"))

@@ -252,6 +252,7 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "spec": asdict(spec), "fingerprint": spec.fingerprint(), **recorded,
         "final_test_nll": curve[-1]["test_nll"], "examples_streamed": last.get("examples_streamed"),
         "final_choice_accuracy": curve[-1].get("choice_accuracy"), "choice_chance": 1.0 / spec.choices,
+        "final_completion_accuracy": curve[-1].get("completion_accuracy"),
         "examples_trained": last.get("examples_trained"), "tokens_trained": last.get("tokens_trained"),
         "aux_tokens_trained": aux_tokens,  # of tokens_trained: those auxiliary losses trained
         "gradient_steps": steps_done, "train_batch": u.config.train_batch,

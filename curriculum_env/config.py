@@ -24,6 +24,7 @@ EPISODE_STEPS = 1000
 """``max_episode_steps`` of the registered ``CurriculumSelect-v0`` (one episode = one training run)."""
 LR_SCHEDULES = ("constant", "cosine", "linear")
 DIFFICULTY_METRICS = ("rarity", "length")
+INITS = ("random", "base")
 
 GPT2_124M: dict[str, Any] = {
     # the model: GPT-2 small (124M parameters with GPT-2's vocabulary; 85M without the embeddings)
@@ -176,7 +177,12 @@ class EnvConfig:
 
     # --- model ----------------------------------------------------------------------------------
     model: str | None = None
-    """``None`` for a random-init GPT-2 built from the fields below, else an HF causal-LM name or path."""
+    """``None`` for a GPT-2 built from the fields below (see ``init``), else an HF causal-LM name or path."""
+    init: str = "random"
+    """How the GPT-2 built from the fields below starts: ``random`` (a random init from the reset's seed) or
+    ``base`` (the built-in base model, pretrained once on the offline general corpora and cached, the same
+    weights at every reset: continued pre-training; :mod:`curriculum_env.base_model`). Its pretraining is
+    not charged to runs."""
     n_layer: int = 2
     """Transformer blocks of the default GPT-2."""
     n_head: int = 2
@@ -274,7 +280,8 @@ class EnvConfig:
         refuse_moot(self, [*((name, bool(self.influence_every), "influence_every=0 (no probe runs)")
                              for name in ("influence_kind", "influence_heldout")),
                            *((name, self.model is None, f"model={self.model!r} (it brings its own shape)")
-                             for name in MODEL_SHAPE)])
+                             for name in MODEL_SHAPE),
+                           ("init", self.model is None, f"model={self.model!r} (it brings its own weights)")])
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.train_batch is not None:
@@ -367,7 +374,8 @@ class EnvConfig:
 
 
 # Each field's own range, one rule per kind (checked by _check_fields, in this order).
-CHOICES = {"action_mode": ACTION_MODES, "difficulty": DIFFICULTY_METRICS, "dtype": ("float32", "bfloat16"),
+CHOICES = {"init": INITS, "action_mode": ACTION_MODES, "difficulty": DIFFICULTY_METRICS,
+           "dtype": ("float32", "bfloat16"),
            "precision": PRECISIONS, "render_mode": (None, "ansi"), "influence_kind": INFLUENCE_KINDS,
            "lr_schedule": LR_SCHEDULES, "observation": OBSERVATIONS, "train_weighting": TRAIN_WEIGHTINGS}
 INTEGERS = {"num_candidates": 1, "heldout_size": 1, "reward_batch": 1, "test_size": 1, "vocab_size": 1,

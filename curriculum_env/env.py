@@ -19,7 +19,7 @@ from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.env_readout import EnvReadout
-from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items
+from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items, completion_accuracy
 from curriculum_env.learner import Learner
 from curriculum_env.learner_results import Scores
 from curriculum_env.schedule import lr_at
@@ -122,8 +122,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     ``set_candidate_source(source)`` lets a source choose the candidates among the windows the env streams
     for it (:mod:`curriculum_env.candidate_source`); a candidate that is a window of D or of the test
     split is refused, from a source and from ``set_candidates`` alike. ``env.unwrapped.evaluate("test")``
-    gives the test-split NLL and ``evaluate_choice()`` a multiple-choice continuation accuracy
-    (:mod:`curriculum_env.evaluation`), neither touching any random state; ``export_model(folder)`` writes
+    gives the test-split NLL, ``evaluate_choice()`` a multiple-choice continuation accuracy and
+    ``evaluate_completion()`` a greedy completion accuracy (:mod:`curriculum_env.evaluation`), none touching
+    any random state; ``export_model(folder)`` writes
     the LM as a Hugging Face model directory (``AutoModelForCausalLM.from_pretrained``, ``lm_eval --model
     hf``).
 
@@ -449,6 +450,13 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             raise ValueError(f"split must be 'test' or 'heldout', got {split!r}")
         with self.learner.flops.phase("eval"):
             return -self.learner.log_prob(pools[split].ids)
+
+    def evaluate_completion(self) -> float:
+        """Greedy completion accuracy on the test split (:func:`~curriculum_env.evaluation.completion_accuracy`):
+        the share of the test windows' second-half tokens that the LM's top guess gets right; FLOPs under
+        ``eval``."""
+        with self.learner.flops.phase("eval"):
+            return completion_accuracy(self.learner, self.data.test.ids)
 
     def choice_items(self, num_choices: int = 4, max_items: int | None = None) -> ChoiceItems:
         """The multiple-choice items of the test split (:mod:`curriculum_env.evaluation`): the same for

@@ -1,4 +1,5 @@
-"""A downstream metric that needs no download: multiple-choice continuation, in the spirit of HellaSwag.
+"""Downstream metrics that need no download: multiple-choice continuation, in the spirit of HellaSwag, and
+greedy completion (:func:`completion_accuracy`).
 
 From windows of the test split: each item is a window's first half (the *prefix*) and ``k + 1``
 candidate second halves -- its own (the true continuation) and those of ``k`` other test windows,
@@ -71,6 +72,19 @@ def choice_accuracy(learner, items: ChoiceItems) -> tuple[float, np.ndarray]:
     scores = learner.continuation_log_prob(items.ids.reshape(q * k, length), items.split).reshape(q, k)
     correct = scores.argmax(1) == items.label
     return float(correct.mean()), correct
+
+
+def completion_accuracy(learner, windows: np.ndarray) -> float:
+    """Greedy completion accuracy of ``windows`` [W, L] (the test split): the share of the tokens of each
+    window's second half (the continuations the multiple-choice items score) that the LM's most likely next
+    token, given the true tokens before it, gets right. Teacher-forced greedy decoding: a completion of the
+    second half is exact where every one of its tokens is a hit. Chance is about ``1 / V``; unlike the test
+    NLL it counts only the top guess, so a model that spreads its mass better without changing its guesses
+    does not move it."""
+    windows = np.asarray(windows)
+    if windows.ndim != 2 or windows.shape[1] < 2 or not len(windows):
+        raise ValueError(f"windows must be a non-empty [W, L] with L >= 2, got shape {windows.shape}")
+    return float(learner.top1_hits(windows, windows.shape[1] // 2).mean())
 
 
 def write_lm_eval_task(items: ChoiceItems, tokenizer, folder: str | pathlib.Path,

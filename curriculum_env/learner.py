@@ -69,7 +69,17 @@ class Learner:
         self._guard = StepGuard()
 
     # ---------------------------------------------------------------------------- construction
+    @property
+    def fixed_init(self) -> bool:
+        """Whether every reset starts from the same weights (a pretrained ``model=`` or ``init="base"``) rather
+        than a random init from the reset's seed."""
+        return self.cfg.model is not None or self.cfg.init == "base"
+
     def _build(self) -> torch.nn.Module:
+        if self.cfg.model is None and self.cfg.init == "base":
+            from curriculum_env.base_model import base_model_for
+
+            return base_model_for(self.cfg, self.tokenizer).model()
         if self.cfg.model is None:
             return gpt2_model(len(self.tokenizer), self.cfg.context_length, self.tokenizer.eos_token_id,
                               n_layer=self.cfg.n_layer, n_head=self.cfg.n_head, n_embd=self.cfg.n_embd)
@@ -88,7 +98,7 @@ class Learner:
         return model
 
     def reinitialise(self, seed: int) -> None:
-        """A fresh model (random init from ``seed``, or the pretrained weights) and a fresh AdamW.
+        """A fresh model (random init from ``seed``, or the pretrained or base weights) and a fresh AdamW.
 
         With ``compile=True`` the compiled model object is kept across resets and the fresh weights are
         loaded into it (the same values a rebuild gives), so a reset does not recompile.
@@ -96,11 +106,11 @@ class Learner:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.model is not None and self.cfg.compile:
-                fresh = self._build() if self.cfg.model is None else None
+                fresh = None if self.fixed_init else self._build()
                 self.model.load_state_dict(fresh.state_dict() if fresh is not None else self._initial_state)
-            elif self.model is None or self.cfg.model is None:
+            elif self.model is None or not self.fixed_init:
                 self.model = self._build()
-                if self.cfg.model is not None:
+                if self.fixed_init:
                     self._initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 self.model.load_state_dict(self._initial_state)
@@ -370,6 +380,20 @@ class Learner:
             for chunk in ids.split(self.eval_micro_batch_size):
                 nll = token_nll(self._logits(chunk), chunk)  # [b, L-1]: entry t scores token t + 1
                 out.append(-nll[:, start - 1:].double().sum(-1))
+        self.flops.add(self.flop_model.forward(ids.numel()))
+        return torch.cat(out).cpu().numpy()
+
+    def top1_hits(self, ids, start: int) -> np.ndarray:
+        """Whether each token at positions ``start ..`` of each window ``ids`` [B, L] is the LM's most likely
+        next token given the tokens before it ([B, L - start] bool; the completion metric of
+        :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
+        ids = self.as_ids(ids)
+        if not 1 <= start < ids.shape[1]:
+            raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
+        out = []
+        with self._mode(train=False):
+            for chunk in ids.split(self.eval_micro_batch_size):
+                out.append(self._logits(chunk)[:, start - 1:-1].argmax(-1) == chunk[:, start:])
         self.flops.add(self.flop_model.forward(ids.numel()))
         return torch.cat(out).cpu().numpy()
 

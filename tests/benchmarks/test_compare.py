@@ -66,6 +66,9 @@ def test_runs_record_flops_the_schedule_and_the_downstream_metric(finished):
     measured = [c for c in soft["curve"] if "choice_accuracy" in c]
     assert [c["step"] for c in measured] == [0, 6]  # the first and the last step (choice_every 100 > 6 steps)
     assert all(0 <= c["choice_accuracy"] <= 1 for c in measured) and soft["choice_chance"] == 0.25
+    assert [c["step"] for c in soft["curve"] if "completion_accuracy" in c] == [0, 6]
+    assert soft["final_completion_accuracy"] == measured[-1]["completion_accuracy"]
+    assert (out / "completion.png").stat().st_size > 0 and "completion accuracy" in proc.stdout
     rows = [json.loads(line) for line in open(out / "logs" / "noisy__random__0.jsonl")]
     lrs = [row["lr"] for row in rows]  # cosine: 1 warm-up step (10% of 6) to 2e-3, then down to 10% of it
     assert lrs[0] == pytest.approx(2e-3) and lrs[-1] == pytest.approx(2e-4) and lrs == sorted(lrs, reverse=True)

@@ -78,3 +78,16 @@ def test_the_report_gives_the_held_out_half_its_own_table(tmp_path):
     assert (tmp_path / "aggregate_by_half.csv").read_text().startswith("half,agent,")
     plain = report.summarise([r for r in results if r["spec"]["task"] == "noisy"])
     assert "aggregate_by_half" not in plain and "###" not in report.markdown(plain)
+
+
+def test_the_warm_scale_starts_from_the_base_model_and_leaves_random_init_fingerprints_alone():
+    from benchmarks.compare import build_specs, parse_args
+
+    warm = parse_args(["--scale", "warm"])
+    assert warm.init == "base" and warm.lr == 2e-4 and warm.out == "results/compare-warm"
+    assert "noisy" in warm.tasks and "gen/comments-in-tests" in warm.tasks and "soft_q" in warm.agents
+    assert {s.env["init"] for s in build_specs(warm)} == {"base"}
+    cold = build_specs(parse_args(["--agents", "random", "--tasks", "noisy", "--seeds", "1"]))
+    assert "init" not in cold[0].env  # a random init is the default: no key, so earlier runs still match
+    explicit = build_specs(parse_args(["--agents", "random", "--tasks", "noisy", "--seeds", "1", "--init", "base"]))
+    assert explicit[0].env["init"] == "base" and explicit[0].fingerprint() != cold[0].fingerprint()

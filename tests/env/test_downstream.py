@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from curriculum_env.evaluation import choice_accuracy, choice_items, write_lm_eval_task
+from curriculum_env.evaluation import choice_accuracy, choice_items, completion_accuracy, write_lm_eval_task
 from curriculum_env.models import token_nll
 from tests.conftest import make_tiny
 
@@ -46,6 +46,23 @@ def test_accuracy_is_the_argmax_of_the_continuation_log_likelihood():
     assert acc == pytest.approx(by_hand.mean()) and u.evaluate_choice(3) == acc
 
 
+def test_completion_accuracy_is_the_share_of_second_half_tokens_the_top_guess_gets_right():
+    env = make_tiny()
+    env.reset(seed=1)
+    u = env.unwrapped
+    for _ in range(5):
+        env.step(np.ones(8, dtype=np.float32))
+    ids = np.array(u.data.test.ids)
+    with torch.no_grad():  # by hand: the argmax at position t - 1 against token t, for t in the second half
+        logits = u.learner.model.eval()(input_ids=torch.from_numpy(ids)).logits
+    half = ids.shape[1] // 2
+    by_hand = (logits[:, half - 1:-1].argmax(-1).numpy() == ids[:, half:]).mean()
+    assert u.evaluate_completion() == pytest.approx(by_hand) and 0 < by_hand < 1
+    assert completion_accuracy(u.learner, ids[:, :2]) == float((logits[:, 0].argmax(-1).numpy() == ids[:, 1]).mean())
+    with pytest.raises(ValueError, match="non-empty"):
+        completion_accuracy(u.learner, ids[:0])
+
+
 def test_export_round_trips_through_auto_model(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,11 +85,16 @@ def test_export_round_trips_through_auto_model(tmp_path):
         u.export_model(tmp_path / "file")
 
 
-def test_lm_eval_scores_an_exported_run_offline(tmp_path):
+@pytest.mark.parametrize("init", ["random", "base"])
+def test_lm_eval_scores_an_exported_run_offline(tmp_path, monkeypatch, init):
     pytest.importorskip("lm_eval")
-    env = make_tiny()
+    from curriculum_env import base_model
+
+    monkeypatch.setattr(base_model, "RECIPE", base_model.BaseRecipe(steps=4, batch_size=8, warmup_steps=1))
+    env = make_tiny(init=init)  # a warm run: continued pre-training from the (four-step) base model
     env.reset(seed=0)
     u = env.unwrapped
+    env.step(np.ones(8, dtype=np.float32))
     folder = u.export_model(tmp_path / "lm")
     items = u.choice_items(num_choices=4, max_items=12)
     write_lm_eval_task(items, u.learner.tokenizer, tmp_path / "tasks")
