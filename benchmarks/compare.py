@@ -66,7 +66,7 @@ SCALES = {
     # peak LR (2e-4: the oracle's best on noisy, mixed and the tuning half among 5e-5 ... 2e-3; README, "Continued
     # pre-training"), on the tasks with a target the base model has not read all of
     "warm": dict(init="base", lr=2e-4, agents="random,oracle,classifier,dsir,odm,rho_loss,soft_q",
-                 out="results/compare-warm", tasks="noisy,mixed,gen/asyncio-in-code-tests,gen/comments-in-prose,"
+                 out="results/compare-warm", tasks="prose,noisy,mixed,gen/asyncio-in-code-tests,gen/comments-in-prose,"
                  "gen/multiprocessing-in-reference-junk,gen/comments-in-tests,gen/c-headers-in-python,"
                  "gen/lint-logs-in-code-docstrings,gen/jsonl-api-index-in-reference-comments,gen/xml-in-html-xmlrpc"),
 }
@@ -187,16 +187,17 @@ def _compare(args: argparse.Namespace, out: pathlib.Path) -> int:
 
 
 def _prebuild(specs) -> None:
-    """Build each task's data once here so workers only read the disk cache."""
+    """Build each task's data (and the base model a warm run starts from) once here, so workers only read the
+    disk cache."""
+    from curriculum_env.base_model import base_model_for
     from curriculum_env.config import EnvConfig
     from curriculum_env.data.build import build_task_data
 
     for task in sorted({s.task for s in specs}):
-        data = build_task_data(EnvConfig(task=task, **specs[0].env))
-    if specs[0].env.get("init") == "base":  # pretrained here once, so the workers read it from the cache
-        from curriculum_env.base_model import base_model_for
-
-        base_model_for(EnvConfig(task=specs[0].task, **specs[0].env), data.tokenizer)
+        cfg = EnvConfig(task=task, **specs[0].env)
+        data = build_task_data(cfg)
+        if cfg.init == "base":  # pretrained here once per tokenizer, so the workers read it from the cache
+            base_model_for(cfg, data.tokenizer)
 
 
 def suite_names() -> tuple[str, ...]:

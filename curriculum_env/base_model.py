@@ -51,7 +51,7 @@ class BaseRecipe:
 
 RECIPE = BaseRecipe()
 """The recipe ``init="base"`` uses."""
-_MEMO: dict[str, BaseModel] = {}
+_MEMO: dict[str, tuple[tuple[int, int] | None, BaseModel]] = {}  # cache file -> (its mtime and size, the model)
 _LOCK = threading.Lock()
 
 
@@ -83,11 +83,20 @@ def base_model(tokenizer, n_layer: int, n_head: int, n_embd: int, context_length
     key = fingerprint([tokenizer_json(tokenizer).decode("utf-8")], sorted(shape.items()), dataclasses.astuple(recipe),
                       "base/1")
     path = cache_root(cache_dir) / f"base-{key}.npz"
-    with _LOCK:
-        if key not in _MEMO:
-            _MEMO[key] = cached(path, lambda: _pretrain(tokenizer, shape, recipe),
-                                lambda payload: _load(payload, shape))
-        return _MEMO[key]
+    with _LOCK:  # read once per process; again when the file changed (a rebuild, a damaged file)
+        stamp = _stamp(path)
+        if stamp is None or _MEMO.get(str(path), (None,))[0] != stamp:
+            base = cached(path, lambda: _pretrain(tokenizer, shape, recipe), lambda payload: _load(payload, shape))
+            _MEMO[str(path)] = (_stamp(path), base)
+        return _MEMO[str(path)][1]
+
+
+def _stamp(path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def base_model_for(cfg, tokenizer) -> BaseModel:

@@ -22,7 +22,6 @@ CODE_CHARS = EnvConfig().code_chars
 def tiny_recipe(monkeypatch):
     """The base model's recipe cut to four steps (its cache key holds the recipe: no clash with the real one)."""
     monkeypatch.setattr(bm, "RECIPE", TINY_RECIPE)
-    monkeypatch.setattr(bm, "_MEMO", {})
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +61,18 @@ def test_a_document_sharing_a_measured_file_or_text_is_left_out():
 
 
 def test_the_base_model_is_cached_deterministic_and_rebuilt_when_damaged(tiny_recipe, tmp_path):
-    cfg = EnvConfig(**TINY, task="noisy", init="base", cache_dir=str(tmp_path))
+    cfg = EnvConfig(**TINY, task="noisy", init="base", cache_dir=str(tmp_path / "a"))
     tok = build_task_data(cfg).tokenizer
     first = bm.base_model_for(cfg, tok)
-    (entry,) = tmp_path.glob("base-*.npz")
+    (entry,) = (tmp_path / "a").glob("base-*.npz")
     meta = first.meta
     assert meta["tokens_trained"] == 4 * 8 * 64 and meta["positions"] == 64 and meta["n_embd"] == TINY["n_embd"]
     assert meta["flops"] == pytest.approx(6 * parameter_counts(first.model())["P"] * meta["tokens_trained"])
-    bm._MEMO.clear()
-    fresh = bm._pretrain(tok, {k: meta[k] for k in ("vocab_size", "eos_token_id", "n_layer", "n_head", "n_embd",
-                                                    "positions", "code_chars")}, TINY_RECIPE)
-    again = bm._load(fresh, {k: meta[k] for k in ("vocab_size", "positions")})
+    assert bm.base_model_for(cfg, tok) is first  # read once per process
+    other = bm.base_model_for(cfg.replace(cache_dir=str(tmp_path / "b")), tok)  # built again, elsewhere
+    assert other is not first and other.meta["build_seconds"] != meta["build_seconds"]
     for k, v in first.state.items():
-        torch.testing.assert_close(again.state[k], v, rtol=0, atol=0)  # the same model on every build
+        torch.testing.assert_close(other.state[k], v, rtol=0, atol=0)  # the same model on every build
     raw = bytearray(entry.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     entry.write_bytes(bytes(raw))
@@ -82,7 +80,6 @@ def test_the_base_model_is_cached_deterministic_and_rebuilt_when_damaged(tiny_re
         healed = bm.base_model_for(cfg, tok)
     for k, v in first.state.items():
         torch.testing.assert_close(healed.state[k], v, rtol=0, atol=0)
-    bm._MEMO.clear()
     entry.write_bytes(entry.read_bytes()[:1000])  # truncated
     with pytest.warns(CacheRebuiltWarning, match="damaged"):
         bm.base_model_for(cfg, tok)
