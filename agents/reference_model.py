@@ -56,17 +56,22 @@ class ReferenceModel:
         self.forwarded = 0  # windows forwarded by the last losses() call
         self.last_keys: list[bytes] = []  # the cache keys of the windows of the last losses() call
 
-    def fit(self, windows: np.ndarray, tokenizer: Any, seed: int, rng: np.random.Generator) -> None:
-        """Initialise from ``seed`` and train ``steps`` AdamW steps on batches of ``windows`` [H, L] drawn
-        with ``rng``; clears the cache."""
+    def fit(self, windows: np.ndarray, tokenizer: Any, seed: int, rng: np.random.Generator,
+            start: torch.nn.Module | None = None, lr: float | None = None) -> None:
+        """Initialise from ``seed`` (or start from ``start``, a pretrained LM it then owns, instead of the tiny
+        random GPT-2) and train ``steps`` AdamW steps at ``lr`` (default: the model's own) on batches of
+        ``windows`` [H, L] drawn with ``rng``; clears the cache."""
         data = torch.from_numpy(np.array(windows, dtype=np.int64))  # a writable copy
         if data.ndim != 2 or not len(data):
             raise ValueError(f"reference model: need windows [H, L] with H >= 1, got shape {tuple(data.shape)}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = gpt2_model(len(tokenizer), data.shape[1], tokenizer.eos_token_id, attn_implementation=None,
-                               **self.shape)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr)
+        if start is not None:
+            model = start.float()
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = gpt2_model(len(tokenizer), data.shape[1], tokenizer.eos_token_id, attn_implementation=None,
+                                   **self.shape)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr if lr is None else lr)
         model.train()
         self.flops = FlopModel(model)
         self.pending_flops = 0.0

@@ -8,7 +8,8 @@
 zeroes its counters at ``reset``) and one IL forward (2·P_IL per token) of every window not cached.
 
 ``L(x; theta_k)`` is ``info["loss"]`` (from the env's own forward). The IL model is a small GPT-2
-(same tokenizer, its own tiny config) trained in :meth:`RhoLossAgent.setup` on the data ``il_data`` names:
+(same tokenizer, its own tiny config) -- or, in a run that starts from a pretrained LM, that LM (``il_init``)
+-- trained in :meth:`RhoLossAgent.setup` on the data ``il_data`` names:
 
 - ``"heldout"`` (the default, and RHO-LOSS as the paper runs it: the IL model is trained on the holdout
   data one cares about): the env's held-out set D (``env.unwrapped.data.heldout``), which already feeds
@@ -46,6 +47,7 @@ from agents.scoring import ScoreAgent, ScoreConfig
 from curriculum_env.config_rules import positive_int, refuse_moot
 
 IL_DATA = ("heldout", "labelled")
+IL_INITS = ("auto", "random")
 
 
 @dataclass
@@ -63,6 +65,12 @@ class RhoLossConfig(ScoreConfig):
     """Windows per IL training step."""
     il_lr: float = 3e-3
     """IL-model learning rate."""
+    il_init: str = "auto"
+    """Where the IL model starts: ``auto`` -- from the LM the run starts from when that is pretrained
+    (``init="base"`` or ``model=``: continued pre-training, where a reference trained from scratch on D knows
+    less than the learner already does; Rho-1, Lin et al. 2024, fine-tune the reference from the base model),
+    fine-tuned at the run's LR, and from a tiny random GPT-2 (``il_n_*``, ``il_lr``) otherwise; ``random``
+    -- always the tiny random GPT-2."""
     il_n_layer: int = 1
     """Transformer blocks of the IL GPT-2."""
     il_n_head: int = 2
@@ -78,6 +86,8 @@ class RhoLossConfig(ScoreConfig):
                                                                 "il_n_layer", "il_n_head", "il_n_embd", "cache_size")})
         if self.il_data not in IL_DATA:
             raise ValueError(f"il_data must be one of {IL_DATA}, got {self.il_data!r}")
+        if self.il_init not in IL_INITS:
+            raise ValueError(f"il_init must be one of {IL_INITS}, got {self.il_init!r}")
         refuse_moot(self, [("holdout_windows", self.il_data == "labelled", f"il_data={self.il_data!r}")])
         if self.il_n_embd % self.il_n_head:
             raise ValueError(f"il_n_embd ({self.il_n_embd}) must be divisible by il_n_head ({self.il_n_head})")
@@ -138,7 +148,9 @@ class RhoLossAgent(ScoreAgent):
         self.learner = env.unwrapped.learner
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
-        self.reference.fit(self.il_windows(env, rng), env.unwrapped.data.tokenizer, seed, rng)
+        start = self.learner.pretrained_start() if self.config.il_init == "auto" else None
+        self.reference.fit(self.il_windows(env, rng), env.unwrapped.data.tokenizer, seed, rng, start=start,
+                           lr=None if start is None else env.unwrapped.config.lr)
         self.setup_time = time.perf_counter() - t0
 
     def irreducible_loss(self, token_ids: np.ndarray) -> np.ndarray:

@@ -97,6 +97,17 @@ class Learner:
                              f"context_length={self.cfg.context_length}: lower context_length")
         return model
 
+    def pretrained_start(self) -> torch.nn.Module | None:
+        """A new copy of the pretrained LM every reset starts from (``init="base"`` or ``model=``), for an agent's
+        own model to start from as well (RHO-LOSS's reference); ``None`` under a random init."""
+        if not self.fixed_init:
+            return None
+        with torch.random.fork_rng(devices=[]):
+            model = self._build()
+        if self._initial_state is not None:
+            model.load_state_dict(self._initial_state)
+        return model
+
     def reinitialise(self, seed: int) -> None:
         """A fresh model (random init from ``seed``, or the pretrained or base weights) and a fresh AdamW.
 

@@ -202,6 +202,32 @@ def test_rho_loss_trains_its_il_model_on_d_by_default_and_reads_no_label(monkeyp
         RhoLossAgent(il_data="test")
 
 
+def test_rho_loss_starts_its_il_model_from_the_base_model_in_a_warm_run(monkeypatch):
+    from curriculum_env import base_model
+
+    monkeypatch.setattr(base_model, "RECIPE", base_model.BaseRecipe(steps=4, batch_size=8, warmup_steps=1))
+    env = make_tiny(task="noisy", init="base", lr=1e-4)
+    env.reset(seed=0)
+    learner = env.unwrapped.learner
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    agent = RhoLossAgent(il_steps=1, il_batch_size=2)
+    steps = []
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: steps.append(self.param_groups[0]["lr"]))
+    agent.setup(env, seed=1)  # one step that changes nothing (patched): the IL model is the base model
+    assert steps == [1e-4]  # fine-tuned at the run's LR, not il_lr
+    il = agent.il_model.state_dict()
+    assert il.keys() == before.keys() and agent.il_model is not learner.model
+    for k, v in before.items():
+        torch.testing.assert_close(il[k], v, rtol=0, atol=0)
+        torch.testing.assert_close(learner.model.state_dict()[k], v, rtol=0, atol=0)  # the learner untouched
+    cold = RhoLossAgent(il_steps=1, il_init="random")
+    cold.setup(env, seed=1)
+    assert cold.il_model.config.n_layer == 1 and cold.il_model.config.n_embd == 32
+    assert learner.pretrained_start() is not None and make_tiny().unwrapped.learner.pretrained_start() is None
+    with pytest.raises(ValueError, match="il_init must be one of"):
+        RhoLossAgent(il_init="base")
+
+
 def test_rho_loss_labelled_il_model_is_seeded_cached_and_disjoint():
     env = make_tiny(task="noisy")
     before = torch.get_rng_state()
