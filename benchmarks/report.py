@@ -140,6 +140,8 @@ def _flops_efficiency(run: dict[str, Any], base: dict[str, Any]) -> float:
     target = number(base["final_test_nll"])
     base_steps = examples_to_reach([c["step"] for c in base["curve"]], _nll(base), target)
     need = examples_to_reach([number(c["flops"]) for c in run["curve"]], _nll(run), target)
+    if not base_steps > 0:  # random's final is no lower than where it started (a warm run that lost): undefined
+        return float("nan")
     plain = base_steps * base["plain_step_flops"]
     return plain / need if np.isfinite(need) and need > 0 else float("nan")
 

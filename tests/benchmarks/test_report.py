@@ -75,6 +75,18 @@ def test_flops_per_step_and_flops_adjusted_speed_up_by_hand():
     assert "| noisy | oracle | 3.000" in md and "| 3.00 | 0.67× |" in md
 
 
+def test_speed_ups_are_undefined_where_random_ends_above_where_it_started():
+    results = []  # a warm start: random loses what the base model knew, an agent keeps it
+    for seed in range(3):
+        results.append(with_flops(run("random", seed, [5.0, 5.1, 5.2]), 100.0))
+        results.append(with_flops(run("rho_loss", seed, [5.0, 4.99, 4.98]), 600.0))
+        results[-1]["curve"][0]["flops"] = 50.0  # charged before the first step, like an IL model's training
+    rows = {r["agent"]: r for r in report.summarise(results)["rows"]}
+    for agent in ("random", "rho_loss"):
+        assert np.isnan(rows[agent]["efficiency_vs_random"]) and np.isnan(rows[agent]["flops_adjusted_speedup"])
+    assert rows["rho_loss"]["improvement_over_random_iqm"] == pytest.approx(0.22)
+
+
 def test_summary_json_is_strict_json_with_nulls(tmp_path):
     import json
 
