@@ -120,10 +120,6 @@ class RhoLossAgent(ScoreAgent):
         """The trained IL model (``None`` before :meth:`setup`)."""
         return self.reference.model
 
-    @property
-    def il_train_loss(self) -> float:
-        return self.reference.train_loss
-
     # ------------------------------------------------------------------------ the IL model
     def il_windows(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
         """The windows the IL model trains on [H, L]: D, or (``il_data="labelled"``) :meth:`reserve_holdout`'s."""

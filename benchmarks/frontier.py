@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.runs import number
 from benchmarks.stats import iqm, iqm_ci
+from benchmarks.strict_json import number
 
 SAME_BUDGET = 0.01
 """Totals within this relative distance count as one budget: an agent whose selection costs a sliver of

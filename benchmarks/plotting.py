@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.frontier import on_frontier, plain_flops, points
-from benchmarks.runs import number
 from benchmarks.stats import iqm_ci
+from benchmarks.strict_json import number
 
 
 def agent_colors(agents: list[str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from benchmarks.runs import strict_json
+from benchmarks.strict_json import strict_json
 
 RETRIEVAL_WINDOWS = ("rag/ring_size", "rag/ingested_total")  # the windows a retrieval agent looked at
 

@@ -23,26 +23,21 @@ from benchmarks.plotting import (
     plot_sgld,
     plot_source_shares,
 )
-from benchmarks.runs import number, read_run, strict_json
+from benchmarks.runs import read_run
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
-from curriculum_env.data.suite import SUITE_FRESH, SUITE_HELDOUT, SUITE_TUNING
+from benchmarks.strict_json import number, strict_json
+from curriculum_env.data.suite import HALVES, half_of
 
 BASELINE, ORACLE = "random", "oracle"
-# The halves of the generalisation suite (curriculum_env.data.suite): a task is in one when its name is in that
-# half's tuple. The report gives each half present its own table and aggregate, under these headings.
-SUITE_HALVES = (
-    ("tuning", SUITE_TUNING, "Generalisation suite, tuning half (methods may be tuned on these tasks)"),
-    ("held-out", SUITE_HELDOUT, "Generalisation suite, held-out half (never tuned on: a method generalises "
-                                "only if it wins here)"),
-    ("fresh held-out", SUITE_FRESH, "Fresh held-out set (fixed before the cheap-input soft_q was tuned, never "
-                                    "tuned on)"),
-)
-
-
-def suite_half(task: str) -> str | None:
-    """``"tuning"``, ``"held-out"`` or ``"fresh held-out"`` for a task of the generalisation suite, ``None`` for any
-    other."""
-    return next((half for half, names, _ in SUITE_HALVES if task in names), None)
+# The report's heading for each half of curriculum_env.data.suite.HALVES (which tasks are in which half is said
+# there, once): each half present gets its own table and aggregate.
+HALF_HEADINGS = {
+    "tuning": "Generalisation suite, tuning half (methods may be tuned on these tasks)",
+    "held-out": "Generalisation suite, held-out half (never tuned on: a method generalises only if it wins here)",
+    "fresh held-out": "Fresh held-out set (fixed before the cheap-input soft_q was tuned, never tuned on)",
+}
+SUITE_HALVES = tuple((half, HALVES[half], HALF_HEADINGS[half]) for half in HALVES)
+"""(half, its tasks, its heading) for each half, in the suite's order."""
 
 
 def load_results(out: pathlib.Path) -> list[dict[str, Any]]:
@@ -229,8 +224,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         point, lo, hi = iqm_ci(finals)
         improve = _seed_ratios(runs, base, lambda r, b: number(b["final_test_nll"]) - number(r["final_test_nll"]))
         improvements[agent].extend(improve)
-        if suite_half(task):
-            by_half[suite_half(task)][agent].extend(improve)
+        if half_of(task):
+            by_half[half_of(task)][agent].extend(improve)
         paired = [r for r in runs if r["spec"]["seed"] in base]
         eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
         flops_eff = [_flops_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
@@ -262,7 +257,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
         })
     aggregate = _aggregate(improvements, rows)
-    aggregate_by_half = {half: _aggregate(by_half[half], [r for r in rows if suite_half(r["task"]) == half])
+    aggregate_by_half = {half: _aggregate(by_half[half], [r for r in rows if half_of(r["task"]) == half])
                          for half, _, _ in SUITE_HALVES if half in by_half}
     top_q = {}  # task/agent -> the Q-ranked windows of its lowest seed (early, middle, late)
     for r in sorted(results, key=lambda r: -r["spec"]["seed"]):
@@ -302,13 +297,13 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
         + (f", |D| = {b['splits']['heldout']}, {b['splits']['test']} test windows" if b.get("splits") else "")
         for task, b in summary["equal_compute"].items()) + ".", ""]
     chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
-    others = [r for r in summary["rows"] if suite_half(r["task"]) is None]
+    others = [r for r in summary["rows"] if half_of(r["task"]) is None]
     if others and len(others) < len(summary["rows"]):
         lines += ["### Tasks outside the generalisation suite", ""]
     if others or not summary["rows"]:
         lines += _nll_table(others, chance)
     for half, _, heading in SUITE_HALVES:  # each half of the generalisation suite in a table of its own
-        rows = [r for r in summary["rows"] if suite_half(r["task"]) == half]
+        rows = [r for r in summary["rows"] if half_of(r["task"]) == half]
         if rows:
             lines += (["", f"### {heading}", ""] if lines[-1] else [f"### {heading}", ""]) + _nll_table(rows, chance)
     if summary["needle"]:

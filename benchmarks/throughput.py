@@ -444,19 +444,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="steps per variant per round (default 10); rounds x block = measured steps per variant")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--rss-steps", type=int, default=0, help="also measure RSS growth over this many steps")
-    p.add_argument("--skip-agents", action="store_true", help="drop the agents section")
     p.add_argument("--agents", type=lambda t: [a.strip() for a in t.split(",") if a.strip()],
                    default=list(PLAIN_AGENTS), help="agents of the plain section (comma-separated)")
-    p.add_argument("--preset", help=argparse.SUPPRESS)  # refused below with the command that does it
-    args, unknown = p.parse_known_args(argv)
-    if args.preset is not None:
-        p.error(f"throughput times the benchmark's scale; time the {args.preset!r} preset's step with "
-                f"python -m studies.step_phases --preset {args.preset} ...")
-    if unknown:
-        p.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.skip_agents:
-        args.only = [s for s in args.only if s != "agents"]
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from curriculum_env.config_rules import refuse_moot
+from curriculum_env.config_rules import is_number, refuse_moot
 
 ACTION_MODES = ("mixture", "select")
 PRECISIONS = ("fp32", "bf16")
@@ -405,11 +405,11 @@ def _check_fields(cfg: EnvConfig) -> None:
             raise ValueError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
     for name in POSITIVE_NUMBERS:
         value = getattr(cfg, name)
-        if not (_is_number(value) and math.isfinite(value) and value > 0):
+        if not (is_number(value) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    if not (_is_number(cfg.weight_decay) and math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+    if not (is_number(cfg.weight_decay) and math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
         raise ValueError(f"weight_decay must be a finite number >= 0, got {cfg.weight_decay!r}")
-    if not (_is_number(cfg.lr_final) and 0 <= cfg.lr_final <= 1):
+    if not (is_number(cfg.lr_final) and 0 <= cfg.lr_final <= 1):
         raise ValueError(f"lr_final is a fraction of lr and must lie in [0, 1], got {cfg.lr_final!r}")
 
 
@@ -419,6 +419,3 @@ MODEL_SHAPE = ("n_layer", "n_head", "n_embd")  # fields that shape the random-in
 # preset name otherwise (it would record a preset whose values it never applied).
 _BUILDING_FROM_PRESET: contextvars.ContextVar[bool] = contextvars.ContextVar("building_from_preset", default=False)
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -29,6 +29,13 @@ def refuse_moot(cfg: Any, rules: Iterable[tuple[str, bool, str]]) -> None:
             raise ValueError(f"{name}={value!r} contradicts {why}, which does not read it; drop one")
 
 
+def is_number(value: Any) -> bool:
+    """A real number that is not a bool (``True`` is an ``int``, never meant as a number): Python's or NumPy's."""
+    import numpy as np
+
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def positive_int(**values: Any) -> None:
     """Raise ValueError naming the first of ``values`` that is not a positive integer."""
     for name, value in values.items():

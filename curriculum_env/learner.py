@@ -232,10 +232,6 @@ class Learner:
         """
         self.flops.add(self._aux.add(loss, tokens, self.flop_model))
 
-    def clear_auxiliary_losses(self) -> None:
-        """Drop queued auxiliary losses (e.g. after a failed step)."""
-        self._aux.clear()
-
     def take_auxiliary_losses(self) -> list[tuple[torch.Tensor, int]]:
         """The queued ``(loss, tokens)`` pairs, removed from the queue (put them back with
         :meth:`restore_auxiliary_losses`, which charges nothing again)."""

@@ -63,7 +63,6 @@ from curriculum_env.models import token_nll
 H100_BF16_DENSE = 989e12
 STDLIB_TASK = "stdlib"  # the built-in task with enough held-out code for the paper's M and L
 PHASES = {"env": ("forward", "update", "reward"), "reference": ("extract", "update", "reward")}
-FIELDS = ("step", "tokens_per_s", "train_tokens_per_s", "flops", "mfu", "peak_mem_bytes")
 
 
 # ------------------------------------------------------------------------------------------ helpers

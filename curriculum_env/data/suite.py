@@ -92,7 +92,7 @@ import hashlib
 import pathlib
 import sys
 
-from curriculum_env.data.tasks import CODE, PROSE, Source, Task
+from curriculum_env.data.task_types import CODE, PROSE, Source, Task
 
 SUITE_TUNING = ("gen/code-in-english", "gen/reference-in-mixed", "gen/email-in-code", "gen/docstrings-in-junk")
 """Tasks a method may be tuned on (with the shipped ones)."""

@@ -4,7 +4,7 @@ the table's IQMs, the CLI's figure and its refusal of a folder without runs."""
 import pytest
 
 from benchmarks import frontier, report
-from benchmarks.runs import atomic_write_json
+from benchmarks.strict_json import atomic_write_json
 
 
 def run(agent, seed, nll, flops, task="noisy", width=16, reads=None, steps=10, plain=10.0):

@@ -6,7 +6,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import torch
 
 from agents import make_agent
@@ -68,7 +67,6 @@ def test_only_selects_sections_and_help_names_the_arguments():
     assert parse_args(["--only", "floor"]).only == ["floor"]
     assert parse_args([]).only == ["fused", "agents", "floor", "plain", "rss"]
     assert parse_args(["--only", "plain", "--agents", "random,rho_loss"]).agents == ["random", "rho_loss"]
-    assert "agents" not in parse_args(["--skip-agents"]).only
     help_text = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--help"], capture_output=True,
                                text=True, check=True).stdout
     for flag in ("--only", "--budget", "--rounds", "--block", "--threads", "--num-candidates", "--rss-steps"):
@@ -128,14 +126,6 @@ def test_stepper_goes_on_past_the_end_of_an_episode():
         stepper.step()
     assert len(stepper.times) == 5 and stepper.env.unwrapped.steps_taken == 1  # reset after steps 2 and 4
     stepper.env.close()
-
-
-def test_a_preset_is_refused_with_the_command_that_times_it(capsys):
-    from benchmarks import throughput
-
-    with pytest.raises(SystemExit):
-        throughput.main(["--preset", "gpt2-124m", "--device", "cuda"])
-    assert "python -m studies.step_phases --preset gpt2-124m" in capsys.readouterr().err
 
 
 def test_step_phases_runs_a_preset_from_the_command_line(capsys):
