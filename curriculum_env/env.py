@@ -174,6 +174,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self._aux_tokens_trained = 0
         self._guard: SplitGuard | None = None  # built at the first candidate a source or set_candidates gives
         self._streamed = StreamedWindows()  # every window streamed this episode: the only windows a candidate may be
+        self._choice_items: dict[tuple[int, int | None], ChoiceItems] = {}  # the test split's MC items, per shape
 
     def _hidden_size(self) -> int:
         if self.config.model is None:
@@ -462,10 +463,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         """The multiple-choice items of the test split (:mod:`curriculum_env.evaluation`): the same for
         every run of a task (their own generator, seed 0)."""
         key = (num_choices, max_items)
-        cache = self.__dict__.setdefault("_choice_items", {})
-        if key not in cache:
-            cache[key] = choice_items(self.data.test.ids, num_choices, max_items)
-        return cache[key]
+        if key not in self._choice_items:
+            self._choice_items[key] = choice_items(self.data.test.ids, num_choices, max_items)
+        return self._choice_items[key]
 
     def evaluate_choice(self, num_choices: int = 4, max_items: int | None = None) -> float:
         """Multiple-choice continuation accuracy on the test split (chance ``1 / num_choices``): each of the

@@ -20,12 +20,11 @@ reduced in fp32); ``compile=True`` compiles the transformer body with ``torch.co
 AdamW runs its fused kernel. A step synchronises with the device only where the host needs a
 number: once when the observation comes back to the host, once in the update (the step-or-skip
 decision on a finite loss and gradient norm, one transfer of loss, auxiliary loss and norm), once per
-reward -- per-chunk ``float(...)`` and ``nonzero`` calls are gone from the step path.
+reward: no per-chunk ``float(...)`` or ``nonzero`` on the step path.
 
 **Reproducibility.** On CPU everything is bit-reproducible from the seed, in fp32 (the default) and
-under bf16 autocast alike (CPU kernels are deterministic for a fixed thread count; fp32 results are
-identical to the plain per-chunk implementation this replaced). On CUDA, with the same GPU, driver and
-library versions: forward passes (observations, rewards, per-candidate statistics) repeat bit for bit;
+under bf16 autocast alike (CPU kernels are deterministic for a fixed thread count). On CUDA, with the
+same GPU, driver and library versions: forward passes (observations, rewards, per-candidate statistics) repeat bit for bit;
 gradient steps do *not*, because the embedding backward and the fused SDPA backward kernels
 (flash / memory-efficient attention) accumulate with atomics in a nondeterministic order -- two runs
 agree to float rounding at first and then drift apart. ``torch.use_deterministic_algorithms(True)``
