@@ -24,8 +24,8 @@ reward: no per-chunk ``float(...)`` or ``nonzero`` on the step path.
 
 **Reproducibility.** On CPU everything is bit-reproducible from the seed, in fp32 (the default) and
 under bf16 autocast alike (CPU kernels are deterministic for a fixed thread count). On CUDA, with the
-same GPU, driver and library versions: forward passes (observations, rewards, per-candidate statistics) repeat bit for bit;
-gradient steps do *not*, because the embedding backward and the fused SDPA backward kernels
+same GPU, driver and library versions: forward passes (observations, rewards, per-candidate statistics)
+repeat bit for bit; gradient steps do *not*, because the embedding backward and the fused SDPA backward kernels
 (flash / memory-efficient attention) accumulate with atomics in a nondeterministic order -- two runs
 agree to float rounding at first and then drift apart. ``torch.use_deterministic_algorithms(True)``
 (with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``) makes them repeatable at some speed cost; the env leaves
