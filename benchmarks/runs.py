@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.strict_json import atomic_write_json
+from benchmarks.timers import plain_step_time
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.=@,+-]")
 
@@ -115,47 +116,6 @@ def is_done(out: pathlib.Path, spec: RunSpec) -> bool:
     except ValueError as exc:
         warnings.warn(f"{exc}: running it again", stacklevel=2)
         return False
-
-
-class PlainStepper:
-    """Plain training on the env's own learner: B random windows of its stream per step, one
-    ``learner.update`` (forward/backward, clip, AdamW), no scoring forward, no reward -- the reference
-    row of the FLOPs columns (``6·P`` per trained token). Windows are drawn before timing. It steps
-    the env's own model, so give it an env of its own."""
-
-    def __init__(self, env: Any, budget: int, seed: int = 0, pool: int = 32):
-        from curriculum_env.data.stream import CandidateStream
-
-        u = env.unwrapped
-        self.learner = u.learner
-        self.budget = budget
-        rng = np.random.default_rng(seed)
-        stream = CandidateStream(u.data, u.config.num_candidates, np.random.default_rng(seed))
-        self.windows = [stream.next_batch().ids[np.sort(rng.choice(u.config.num_candidates, budget, replace=False))]
-                        for _ in range(pool)]
-        self._k = 0
-        self.times: list[float] = []
-        self.phases: dict[str, list[float]] = {k: [] for k in ("forward", "update", "reward")}
-
-    def step(self) -> None:
-        ids = self.windows[self._k % len(self.windows)]
-        self._k += 1
-        t0 = time.perf_counter()
-        self.learner.update(np.full(self.budget, 1.0 / self.budget), ids)
-        self.times.append(time.perf_counter() - t0)
-        for k, v in zip(self.phases, (0.0, self.times[-1], 0.0), strict=True):
-            self.phases[k].append(v)
-
-
-def plain_step_time(env, seed: int, steps: int = 20) -> float:
-    """Seconds per step of plain training (:class:`PlainStepper`) on the env's own model, measured at the
-    end of a run under the same load, as the reference the selection overhead is reported against. It
-    trains the model further: call it after the last evaluation."""
-    u = env.unwrapped
-    stepper = PlainStepper(env, u.config.trained_per_step, seed, pool=steps + 2)
-    for _ in range(steps + 2):
-        stepper.step()
-    return float(np.mean(stepper.times[2:]))  # the first two warm the allocator
 
 
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:

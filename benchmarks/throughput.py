@@ -15,7 +15,7 @@ Sections (``--only`` picks some, comma-separated; the default runs all, ``rss`` 
 - ``agents``: soft-Q agent step vs a uniform-mixture step (goal <= 1.05); loss- and
   uncertainty-based agents vs random (goal <= 1.05);
 - ``floor``: the budgeted env step (``train_batch=B``, ``candidate_stats=()``, uniform weights, the
-  benchmark's model ``benchmarks.compare.BENCH_ENV``) vs its compute floor timed as raw model calls
+  benchmark's model ``benchmarks.presets.BENCH_ENV``) vs its compute floor timed as raw model calls
   on a copy of the same model and windows of the same data: ``model(ids_N)`` under no_grad (full LM
   forward, logits included), ``model(ids_B)`` -> per-token cross-entropy -> backward ->
   ``clip_grad_norm_`` -> AdamW step, then ``model(ids_M)`` under no_grad + cross-entropy (goal <= 1.15);
@@ -39,24 +39,20 @@ so drift hits both sides alike. ``--rounds`` x ``--block`` is the number of meas
 from __future__ import annotations
 
 import argparse
-import copy
 import resource
 import statistics
 import time
 from collections.abc import Callable
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 import curriculum_env  # noqa: F401
 from benchmarks.allocator import keep_freed_memory
 from benchmarks.memory import resident_bytes
-from benchmarks.runs import PlainStepper
-from curriculum_env.models import token_nll
+from benchmarks.timers import PHASES, FloorStepper, PlainStepper, Stepper, interleaved, phase_medians
 
 SECTIONS = ("fused", "agents", "floor", "plain", "rss")
-PHASES = ("forward", "update", "reward")
 FLOOR_GOAL = 1.15
 PLAIN_GOAL = 1.6  # env step / plain training, agents that do not read the reward
 
@@ -65,144 +61,6 @@ def _rss_mib() -> float:
     """Resident memory now, in MiB (the process's peak where the current value is not reported)."""
     rss = resident_bytes()
     return rss / 2**20 if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class StepClock(gym.Wrapper):
-    """Times the agent steps of :func:`agents.base.rollout`: wrap the env, hand the wrapper to rollout, and
-    in ``on_step`` read :meth:`elapsed` first and call :meth:`restart` last.
-
-    ``elapsed()`` is then the agent's ``act`` + ``env.step`` + ``observe`` alone: the clock restarts at
-    the end of every ``on_step`` and of every ``reset`` (so agent setup, resets and whatever ``on_step``
-    does are left out). ``on_reset``, if given, is called after each reset, before the clock restarts.
-    """
-
-    def __init__(self, env: gym.Env, on_reset: Callable[[], None] | None = None):
-        super().__init__(env)
-        self.on_reset = on_reset
-        self.mark = time.perf_counter()
-
-    def reset(self, **kwargs):
-        out = self.env.reset(**kwargs)
-        if self.on_reset is not None:
-            self.on_reset()
-        self.restart()
-        return out
-
-    def elapsed(self) -> float:
-        """Seconds since the last :meth:`restart` (or reset)."""
-        return time.perf_counter() - self.mark
-
-    def restart(self) -> None:
-        self.mark = time.perf_counter()
-
-
-class UniformWeights:
-    """The agent of the plain arms: equal weight on every candidate (the paper's all-N mixture, or B of
-    them at random under a budget)."""
-
-    action_mode = "mixture"
-    name = "uniform"
-
-    def setup(self, env: gym.Env, seed: int) -> None:
-        self.shape = env.action_space.shape
-
-    def act(self, obs: np.ndarray, info: dict) -> np.ndarray:
-        return np.ones(self.shape, dtype=np.float32)
-
-    def observe(self, reward, obs, info, terminated, truncated) -> None:
-        pass
-
-
-class Stepper:
-    """An env plus an agent (``None``: :class:`UniformWeights`), advanced one step per :meth:`step`
-    through :func:`agents.base.agent_steps` (the package's one loop, as a generator, so the sections
-    can interleave several steppers a block at a time), with each step's wall time (agent ``act`` +
-    ``env.step`` + ``observe``; :class:`StepClock` leaves setup and resets out) and env phase times.
-    """
-
-    def __init__(self, env_kwargs: dict, agent: str | None, seed: int = 0):
-        from agents import make_agent
-        from agents.base import agent_steps
-
-        self.env = gym.make("CurriculumSelect-v0", **{"timings": True, **env_kwargs})  # per-phase times
-        self.agent = make_agent(agent) if agent else UniformWeights()
-        self.clock = StepClock(self.env)
-        self._loop = agent_steps(self.clock, self.agent, seed)
-        next(self._loop)  # setup and reset (step 0) now, so other arms may read its model
-        self.times: list[float] = []
-        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
-
-    def step(self) -> None:
-        self.clock.restart()
-        try:
-            info = next(self._loop).info
-        except StopIteration:
-            raise RuntimeError("the env terminated (training diverged): no more steps to time") from None
-        self.times.append(self.clock.elapsed())
-        for k in self.phases:
-            self.phases[k].append(float(info[f"time/{k}"]))
-
-
-class FloorStepper:
-    """The compute floor of one budgeted env step, as raw model calls on a *copy* of an env's model.
-
-    One step: ``model(ids_N)`` under no_grad (the full LM forward, logits included; ``body_only``:
-    the transformer body alone, as the env's observation forward without statistics), then
-    ``model(ids_B)`` with grad -> per-token cross-entropy mean -> backward -> ``clip_grad_norm_`` ->
-    AdamW step, then the reward forward ``model(ids_M)`` under no_grad + cross-entropy. The model and
-    its AdamW are deep copies / fresh ones (the env's ``lr``, ``weight_decay``, ``grad_clip``), so
-    stepping the floor never touches the env. Windows come from the env's own data (a candidate
-    stream of its task and held-out windows of D), drawn before timing; only model calls are timed.
-    Same interface as :class:`Stepper` (``step``, ``times``, ``phases``).
-    """
-
-    def __init__(self, env: gym.Env, budget: int, seed: int = 0, pool: int = 32, body_only: bool = False):
-        from curriculum_env.data.stream import CandidateStream
-
-        u = env.unwrapped
-        cfg = u.config
-        self.model = copy.deepcopy(u.learner.model).train()
-        self.params = list(self.model.parameters())
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.grad_clip = cfg.grad_clip
-        self.forward_n = self.model.base_model if body_only else self.model
-        device = u.learner.device
-        rng = np.random.default_rng(seed)
-        stream = CandidateStream(u.data, cfg.num_candidates, np.random.default_rng(seed))
-        heldout = u.data.heldout
-        m = min(cfg.reward_batch, len(heldout))
-        self.windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        for _ in range(pool):
-            ids = stream.next_batch().ids
-            chosen = np.sort(rng.choice(cfg.num_candidates, size=budget, replace=False))
-            held = heldout.sample(rng, m)
-            self.windows.append(tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
-                                      for a in (ids, ids[chosen], held)))
-        self._k = 0
-        self.times: list[float] = []
-        self.phases: dict[str, list[float]] = {k: [] for k in PHASES}
-
-    def _nll(self, ids: torch.Tensor) -> torch.Tensor:
-        return token_nll(self.model(input_ids=ids).logits, ids).mean()  # the fastest NLL we know
-
-    def step(self) -> None:
-        ids_n, ids_b, ids_m = self.windows[self._k % len(self.windows)]
-        self._k += 1
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            self.forward_n(input_ids=ids_n)
-        t1 = time.perf_counter()
-        self.optimizer.zero_grad(set_to_none=True)
-        self._nll(ids_b).backward()
-        torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
-        self.optimizer.step()
-        t2 = time.perf_counter()
-        with torch.no_grad():
-            float(self._nll(ids_m))
-        t3 = time.perf_counter()
-        self.times.append(t3 - t0)
-        for k, v in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            self.phases[k].append(v)
 
 
 PLAIN_AGENTS = ("random", "oracle", "competence", "loss", "rho_loss", "soft_q", "soft_q_paper", "soft_q_closed_loop")
@@ -266,30 +124,6 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
     return results
 
 
-def interleaved(steppers: dict, rounds: int, block: int, warmup: int = 5,
-                stat: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
-    """Seconds per step of each stepper (the median by default), run in alternating blocks."""
-    for s in steppers.values():
-        for _ in range(warmup):
-            s.step()
-        s.times.clear()
-        for v in s.phases.values():
-            v.clear()
-    for _ in range(rounds):
-        for s in steppers.values():
-            for _ in range(block):
-                s.step()
-    return {name: stat(s.times) for name, s in steppers.items()}
-
-
-def phase_medians(stepper) -> dict[str, float]:
-    """Median seconds of each phase, plus ``other``: the median of step time minus the three phases."""
-    med = {k: statistics.median(v) for k, v in stepper.phases.items()}
-    rest = [t - sum(p) for t, *p in zip(stepper.times, *stepper.phases.values(), strict=True)]
-    med["other"] = statistics.median(rest)
-    return med
-
-
 def ratio_line(label: str, num: float, den: float, goal: float | None = None) -> str:
     r = num / den
     tail = "(informative)" if goal is None else f"(goal <= {goal}; {'meets' if r <= goal else 'misses'})"
@@ -297,8 +131,8 @@ def ratio_line(label: str, num: float, den: float, goal: float | None = None) ->
 
 
 def bench_env(task: str, num_candidates: int, budget: int, **overrides) -> dict:
-    """Env kwargs of the budgeted step: ``benchmarks.compare.BENCH_ENV`` with ``train_batch=budget``."""
-    from benchmarks.compare import BENCH_ENV
+    """Env kwargs of the budgeted step: ``benchmarks.presets.BENCH_ENV`` with ``train_batch=budget``."""
+    from benchmarks.presets import BENCH_ENV
 
     return {**BENCH_ENV, "task": task, "num_candidates": num_candidates, "train_batch": budget,
             "candidate_stats": (), **overrides}

@@ -4,7 +4,7 @@
     python -m benchmarks.warm_start --rebuild            # time a fresh build (into a temporary cache)
     python -m benchmarks.warm_start --runs results/compare-warm   # with each task's room (the warm runs)
 
-For the benchmark's model and data (:data:`benchmarks.compare.BENCH_ENV`), it prints the base model's
+For the benchmark's model and data (:data:`benchmarks.presets.BENCH_ENV`), it prints the base model's
 pretraining (wall time, tokens, FLOPs, its corpus) and, on each task's test split, the test NLL, the
 multiple-choice accuracy and the greedy completion accuracy of a random init and of the base model.
 With ``--runs FOLDER`` (a ``--scale warm`` comparison) it adds what training from the base model gained:
@@ -34,7 +34,7 @@ def scores(task: str, init: str) -> dict[str, float]:
     import gymnasium as gym
 
     import curriculum_env  # noqa: F401  (registers the env)
-    from benchmarks.compare import BENCH_ENV
+    from benchmarks.presets import BENCH_ENV
 
     env = gym.make("CurriculumSelect-v0", **{**BENCH_ENV, "task": task, "init": init})
     env.reset(seed=0)
@@ -47,7 +47,7 @@ def scores(task: str, init: str) -> dict[str, float]:
 
 def build(rebuild: bool) -> dict:
     """The base model's meta (its pretraining); with ``rebuild`` built afresh in a temporary cache and timed."""
-    from benchmarks.compare import BENCH_ENV
+    from benchmarks.presets import BENCH_ENV
     from curriculum_env.base_model import base_model_for
     from curriculum_env.config import EnvConfig
     from curriculum_env.data.build import build_task_data

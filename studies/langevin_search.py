@@ -27,7 +27,7 @@ import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from agents.base import rollout
 from agents.langevin_rag_paper import LangevinRAGPaperAgent
 from benchmarks.csv_table import write_csv
-from benchmarks.throughput import StepClock
+from benchmarks.timers import StepClock
 from curriculum_env.retrieval import RingBuffer
 from curriculum_env.wrappers.langevin_rag import LangevinRAG
 
@@ -93,7 +93,7 @@ def _agent(embedder: str, buffer_size: int, steps_sgld: int | None) -> LangevinR
 
 def _run(task: str, steps: int, seed: int, agent: LangevinRAGPaperAgent) -> list[dict]:
     """Roll ``agent`` with :func:`agents.base.rollout` on the tiny config wrapped in LangevinRAG; one row
-    per step: its wall time (act + env step + observe, :class:`benchmarks.throughput.StepClock`), the
+    per step: its wall time (act + env step + observe, :class:`benchmarks.timers.StepClock`), the
     env's phase times, the target domain's share of the retrieved windows, candidates and ring."""
     import gymnasium as gym
 

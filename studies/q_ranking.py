@@ -39,7 +39,7 @@ from agents import make_agent
 from agents.base import rollout
 from agents.specs import parse_options
 from benchmarks.csv_table import write_csv
-from benchmarks.throughput import Stepper
+from benchmarks.timers import Stepper
 
 
 def batch_row(step: int, reward: float, sources: np.ndarray, info: dict, metrics: dict) -> dict:
@@ -131,7 +131,7 @@ def figure_noisy(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: d
 def figure_overhead(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: dict, tag: str) -> dict:
     """Time of (agent.act + env.step + agent.observe) vs env.step with uniform weights, interleaved.
 
-    Two identical envs, each stepped by a :class:`benchmarks.throughput.Stepper`; each round steps both,
+    Two identical envs, each stepped by a :class:`benchmarks.timers.Stepper`; each round steps both,
     in alternating order, so machine noise hits both arms.
     """
     arms = {"agent": Stepper(env_kw, agent, seed), "uniform": Stepper(env_kw, None, seed)}

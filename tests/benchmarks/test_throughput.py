@@ -1,4 +1,5 @@
-"""``benchmarks.throughput`` on a tiny config: the Stepper, the StepClock of rollout timings, the floor section."""
+"""``benchmarks.throughput`` and ``benchmarks.timers`` on a tiny config: the Stepper, the StepClock of rollout timings,
+the floor section."""
 
 import math
 import subprocess
@@ -11,14 +12,11 @@ import torch
 from agents import make_agent
 from agents.base import rollout
 from benchmarks.throughput import (
-    FloorStepper,
-    PlainStepper,
-    StepClock,
-    Stepper,
     measure_floor,
     measure_plain,
     parse_args,
 )
+from benchmarks.timers import FloorStepper, PlainStepper, StepClock, Stepper
 from tests.conftest import TINY, make_tiny
 
 TINY_BUDGET = {**TINY, "train_batch": 2, "candidate_stats": ()}

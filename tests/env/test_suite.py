@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.compare import BENCH_ENV
+from benchmarks.presets import BENCH_ENV
 from curriculum_env.config import EnvConfig
 from curriculum_env.data import build, stdlib_corpora
 from curriculum_env.data.suite import SUITE_FRESH, SUITE_HELDOUT, SUITE_TUNING, SUITES, half_of, suite_tasks
