@@ -19,6 +19,7 @@ from curriculum_env.config import EPISODE_STEPS, EnvConfig
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.stream import Batch, CandidateStream
 from curriculum_env.env_readout import EnvReadout
+from curriculum_env.episode import Episode
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items, completion_accuracy
 from curriculum_env.learner import Learner
 from curriculum_env.learner_results import Scores
@@ -170,8 +171,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self.candidate_source: CandidateSource | None = None  # set_candidate_source; None: the stream's batches
         self._batch: Batch | None = None
         self._scores: Scores | None = None
-        self._last: dict[str, Any] = {}
-        self._aux_tokens_trained = 0
+        self.episode: Episode | None = None  # made at reset
         self._guard: SplitGuard | None = None  # built at the first candidate a source or set_candidates gives
         self._streamed = StreamedWindows()  # every window streamed this episode: the only windows a candidate may be
         self._choice_items: dict[tuple[int, int | None], ChoiceItems] = {}  # the test split's MC items, per shape
@@ -262,16 +262,16 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     def _probe(self, ids: np.ndarray) -> None:
         """Every ``influence_every`` steps: the influence of candidates ``ids`` on a sample of D. Runs before
         the observation forward, whose graph (fused mode) would not survive a measured probe's update."""
-        self._influence = None
+        self.episode.influence = None
         self._timing["time/influence"] = 0.0
         k = self.config.influence_every
-        if not k or self._step % k:
+        if not k or self.episode.step % k:
             return
         t0 = time.perf_counter()
-        sample = self.data.heldout.sample(self._probe_rng, self.config.influence_heldout)
+        sample = self.data.heldout.sample(self.episode.probe_rng, self.config.influence_heldout)
         probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
         with self.learner.flops.phase("influence"):
-            self._influence = probe(ids, sample)
+            self.episode.influence = probe(ids, sample)
         self._timing["time/influence"] = time.perf_counter() - t0
 
     def _obs(self) -> np.ndarray:
@@ -291,20 +291,18 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             stats["token_loss"] = s.token_loss.float().numpy().copy()
         return {
             **stats,
-            **({} if self._influence is None else {"influence": self._influence.copy()}),
+            **({} if self.episode.influence is None else {"influence": self.episode.influence.copy()}),
             "difficulty": difficulty.copy(),
             "rarity": b.rarity.copy(),
             "length": b.length.copy(),
             "source": b.source.copy(),
             "token_ids": b.ids.copy(),
-            "step": self._step,
+            "step": self.episode.step,  # first, as always
             "examples_streamed": self.stream.examples_streamed,
-            "examples_trained": self._examples_trained,
-            "tokens_trained": self._examples_trained * self.config.context_length + self._aux_tokens_trained,
-            "aux_tokens_trained": self._aux_tokens_trained,
+            **self.episode.counters(self.config.context_length),
             **self.learner.flops.info(),
             **(self._timing if self.config.timings else {}),
-            **self._last,
+            **self.episode.last,
             **self._source_info(),
         }
 
@@ -321,12 +319,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self.learner.flops.reset()
         self.learner.set_lr(self.scheduled_lr(0))
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
-        self._probe_rng = np.random.default_rng([stream_seed, 1])  # influence samples; np_random is not touched
-        self._step = 0
-        self._examples_trained = 0
-        self._aux_tokens_trained = 0
+        self.episode = Episode(np.random.default_rng([stream_seed, 1]))  # influence samples; np_random is untouched
         self._timing = {f"time/{k}": 0.0 for k in ("forward", "update", "reward")}
-        self._last = {}
         self._observe(reset=True)
         return self._obs(), self._info()
 
@@ -347,12 +341,12 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         with self.learner.flops.phase("update"):
             stats = self.learner.update(train_weights, self._batch.ids, self._scores)
         self._timing["time/update"] = time.perf_counter() - t0
-        self._step += 1
-        self.learner.set_lr(self.scheduled_lr(self._step))  # the next update's rate (a measured probe uses it too)
+        self.episode.step += 1
+        self.learner.set_lr(self.scheduled_lr(self.episode.step))  # the next update's rate (a measured probe too)
         batch = self._batch
         if stats.finite:
-            self._examples_trained += int(np.count_nonzero(train_weights))
-            self._aux_tokens_trained += stats.aux_tokens
+            self.episode.examples_trained += int(np.count_nonzero(train_weights))
+            self.episode.aux_tokens_trained += stats.aux_tokens
             # the reward and the next candidates, one pass
             reward = self._observe(reward_ids, trained=batch.ids[train_weights > 0])
         else:
@@ -364,11 +358,11 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             self._scores = self._score(batch.ids, with_grad=False)
         reward = 0.0 if reward is None else reward
         terminated = not stats.finite or not np.isfinite(reward)
-        self._last = stats.info(weights, train_weights, batch.source, lr, batch.ids.shape[1])
+        self.episode.last = stats.info(weights, train_weights, batch.source, lr, batch.ids.shape[1])
         if reward_ids is not None:
-            self._last["reward"] = reward
+            self.episode.last["reward"] = reward
         if before is not None:
-            self._last.update({"reward_before": before, "reward_gain": reward - before})
+            self.episode.last.update({"reward_before": before, "reward_gain": reward - before})
         if terminated:
             if not stats.weights_finite:
                 why = "the update gave non-finite weights; theta and the optimizer were restored"
@@ -376,7 +370,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
                 why = "non-finite loss or gradient; the update was skipped"
             else:
                 why = "non-finite reward after the update"
-            self._last["termination_reason"] = f"training diverged at step {self._step}: {why}"
+            self.episode.last["termination_reason"] = f"training diverged at step {self.episode.step}: {why}"
         return self._obs(), float(reward), terminated, False, self._info()
 
     def set_candidates(self, ids: np.ndarray, source: np.ndarray, rarity, length):
@@ -432,14 +426,14 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        if not self._last:
+        if self.episode is None or not self.episode.last:
             return f"step 0 | {self.config.num_candidates} candidates | task {self.data.task.name}"
-        w = self._last["weights"]
+        w = self.episode.last["weights"]
         top = int(np.argmax(w))
         return (
-            f"step {self._step} | reward {self._last.get('reward', float('nan')):.4f}"
-            f" | train loss {self._last['train_loss']:.4f}"
-            f" | eff. batch {self._last['effective_batch']:.1f} | top w {w[top]:.2f}"
+            f"step {self.episode.step} | reward {self.episode.last.get('reward', float('nan')):.4f}"
+            f" | train loss {self.episode.last['train_loss']:.4f}"
+            f" | eff. batch {self.episode.last['effective_batch']:.1f} | top w {w[top]:.2f}"
             f" ({self._batch.source[top] if self._batch is not None else '?'})"
         )
 

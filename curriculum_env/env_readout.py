@@ -11,9 +11,8 @@ from curriculum_env.data.stream import Batch
 
 
 class EnvReadout:
-    """Mixed into :class:`~curriculum_env.env.CurriculumSelectEnv`: properties over the env's step state
-    (``_batch``, ``_scores``, ``_step``, ``_examples_trained``, ``_last``, ``_probe_rng``), which only the
-    env writes."""
+    """Mixed into :class:`~curriculum_env.env.CurriculumSelectEnv`: properties over the env's candidates (``_batch``,
+    ``_scores``) and its :class:`~curriculum_env.episode.Episode`, which only the env writes."""
 
     @property
     def candidates(self) -> Batch:
@@ -25,22 +24,22 @@ class EnvReadout:
     @property
     def steps_taken(self) -> int:
         """Updates since the last reset."""
-        return self._step
+        return self.episode.step
 
     @property
     def examples_trained(self) -> int:
         """Windows trained with non-zero weight since the last reset."""
-        return self._examples_trained
+        return self.episode.examples_trained
 
     @property
     def last_step(self) -> dict[str, Any]:
         """A copy of the last step's own record (weights, trained, train loss, reward, ...; empty after reset)."""
-        return dict(self._last)
+        return dict(self.episode.last)
 
     @property
     def probe_rng(self) -> np.random.Generator:
         """The generator the influence probes draw their held-out sample from (copy it to predict the next)."""
-        return self._probe_rng
+        return self.episode.probe_rng
 
     @property
     def observation_holds_graph(self) -> bool:

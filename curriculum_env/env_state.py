@@ -15,6 +15,7 @@ import torch
 from curriculum_env.candidate_source import content_keys
 from curriculum_env.config import EnvConfig
 from curriculum_env.data.stream import Batch
+from curriculum_env.episode import Episode
 from curriculum_env.files import write_atomic
 
 STATE_VERSION = 3  # 2: the influence probe's generator and last probe; 3: FLOPs counters
@@ -30,16 +31,11 @@ def save(env, path: str | os.PathLike) -> None:
         "learner": env.learner.state_dict(),
         "stream": to_torch(env.stream.state_dict()),
         "np_random": env.np_random.bit_generator.state,
-        "probe_rng": env._probe_rng.bit_generator.state,
-        "influence": None if env._influence is None else torch.from_numpy(env._influence),
-        "step": env._step,
-        "examples_trained": env._examples_trained,
-        "aux_tokens_trained": env._aux_tokens_trained,
+        **episode_state(env.episode),
         "streamed": torch.from_numpy(env._streamed.keys()),  # the windows a candidate may be
         "flops": env.learner.flops.state_dict(),
         "batch": {"ids": torch.from_numpy(env._batch.ids), "source": [str(s) for s in env._batch.source],
                   "rarity": torch.from_numpy(env._batch.rarity), "length": torch.from_numpy(env._batch.length)},
-        "last": to_torch(env._last),
     }
     path = pathlib.Path(path)
     if path.is_dir():
@@ -71,35 +67,38 @@ def load(env, path: str | os.PathLike) -> None:
     if env._batch is None:
         env.reset()
     backup = (copy.deepcopy(env.learner.state_dict()), env.stream.state_dict(),
-              env.np_random.bit_generator.state, env._step, env._examples_trained,
-              env._batch, env._scores, dict(env._last), env._probe_rng.bit_generator.state,
-              env._influence, env.learner.flops.state_dict(), env._aux_tokens_trained, env._streamed.keys())
+              env.np_random.bit_generator.state, copy.deepcopy(env.episode),
+              env._batch, env._scores, env.learner.flops.state_dict(), env._streamed.keys())
     try:
         env.learner.load_state_dict(state["learner"])
         env.stream.load_state_dict(to_numpy(state["stream"]))
         env.np_random.bit_generator.state = state["np_random"]
-        env._step, env._examples_trained = int(state["step"]), int(state["examples_trained"])
-        env._aux_tokens_trained = int(state.get("aux_tokens_trained", 0))  # absent from files saved before it
+        env.episode = Episode.from_state_dict({**state, "last": to_numpy(state["last"]),
+                                               "influence": None if state["influence"] is None
+                                               else state["influence"].numpy()})
         b = state["batch"]
         env._batch = Batch(b["ids"].numpy(), np.asarray(b["source"], dtype=object),
                            b["rarity"].numpy(), b["length"].numpy())
         streamed = state.get("streamed")  # absent from files saved before it: the current candidates at least
         env._streamed.replace(content_keys(env._batch.ids) if streamed is None else streamed.numpy())
-        env._last = to_numpy(state["last"])
-        env._probe_rng.bit_generator.state = state["probe_rng"]
-        env._influence = None if state["influence"] is None else state["influence"].numpy()
         env._scores = env._score(env._batch.ids)
         env.learner.flops.load_state_dict(state["flops"])  # after re-scoring the batch: not part of the run
     except Exception as exc:
-        (learner, stream, rng, env._step, env._examples_trained, env._batch, env._scores,
-         env._last, probe_rng, env._influence, flops, env._aux_tokens_trained, streamed_keys) = backup
+        learner, stream, rng, env.episode, env._batch, env._scores, flops, streamed_keys = backup
         env._streamed.replace(streamed_keys)
         env.learner.flops.load_state_dict(flops)
-        env._probe_rng.bit_generator.state = probe_rng
         env.learner.load_state_dict(learner)
         env.stream.load_state_dict(stream)
         env.np_random.bit_generator.state = rng
         raise ValueError(f"env state in {path} does not fit this env: {exc}") from exc
+
+
+def episode_state(episode: Episode) -> dict:
+    """The episode's fields of a state file (its probe and last record as tensors and lists)."""
+    state = episode.state_dict()
+    influence = state["influence"]
+    return {**state, "influence": None if influence is None else torch.from_numpy(influence),
+            "last": to_torch(state["last"])}
 
 
 def plain_config(config: EnvConfig) -> dict:
