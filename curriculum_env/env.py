@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import time
 from typing import Any
 
 import gymnasium as gym
@@ -23,6 +22,7 @@ from curriculum_env.episode import Episode
 from curriculum_env.evaluation import ChoiceItems, choice_accuracy, choice_items, completion_accuracy
 from curriculum_env.learner import Learner
 from curriculum_env.learner_results import Scores
+from curriculum_env.phase_times import PhaseTimes
 from curriculum_env.schedule import lr_at
 
 
@@ -234,19 +234,18 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
                 raise ValueError(f"the candidate source {type(self.candidate_source).__name__} failed ({exc}); "
                                  "call reset() to start a new episode") from exc
         self._probe(batch.ids)  # before the scoring forward: a measured probe steps theta in place
-        t0 = time.perf_counter()
         self._batch = batch
-        reward, reward_time = None, 0.0
+        reward = None
         if reward_ids is not None and self._scoring and not self.fused:
-            self._scores, reward = self.learner.score_and_log_prob(batch.ids, reward_ids, self.config.candidate_stats)
+            with self._times.measure("forward"):  # the reward's forward is part of the same pass
+                self._scores, reward = self.learner.score_and_log_prob(batch.ids, reward_ids,
+                                                                       self.config.candidate_stats)
         else:
-            self._scores = self._score(self._batch.ids)
+            with self._times.measure("forward"):
+                self._scores = self._score(self._batch.ids)
             if reward_ids is not None:
-                t1 = time.perf_counter()
-                reward = self._reward(reward_ids)
-                reward_time = time.perf_counter() - t1
-                self._timing["time/reward"] = self._timing["time/reward"] + reward_time
-        self._timing["time/forward"] = time.perf_counter() - t0 - reward_time
+                with self._times.measure("reward", add=True):
+                    reward = self._reward(reward_ids)
         return reward
 
     def _reward(self, ids: np.ndarray) -> float:
@@ -263,16 +262,14 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         """Every ``influence_every`` steps: the influence of candidates ``ids`` on a sample of D. Runs before
         the observation forward, whose graph (fused mode) would not survive a measured probe's update."""
         self.episode.influence = None
-        self._timing["time/influence"] = 0.0
+        self._times.zero("influence")
         k = self.config.influence_every
         if not k or self.episode.step % k:
             return
-        t0 = time.perf_counter()
-        sample = self.data.heldout.sample(self.episode.probe_rng, self.config.influence_heldout)
         probe = self.learner.measured_gain if self.config.influence_kind == "measured" else self.learner.influence
-        with self.learner.flops.phase("influence"):
+        with self._times.measure("influence"), self.learner.flops.phase("influence"):
+            sample = self.data.heldout.sample(self.episode.probe_rng, self.config.influence_heldout)
             self.episode.influence = probe(ids, sample)
-        self._timing["time/influence"] = time.perf_counter() - t0
 
     def _obs(self) -> np.ndarray:
         if self.config.observation == "none":
@@ -301,7 +298,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             "examples_streamed": self.stream.examples_streamed,
             **self.episode.counters(self.config.context_length),
             **self.learner.flops.info(),
-            **(self._timing if self.config.timings else {}),
+            **(self._times.times if self.config.timings else {}),
             **self.episode.last,
             **self._source_info(),
         }
@@ -320,7 +317,7 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         self.learner.set_lr(self.scheduled_lr(0))
         self.stream = CandidateStream(self.data, self.config.num_candidates, np.random.default_rng(stream_seed))
         self.episode = Episode(np.random.default_rng([stream_seed, 1]))  # influence samples; np_random is untouched
-        self._timing = {f"time/{k}": 0.0 for k in ("forward", "update", "reward")}
+        self._times = PhaseTimes()
         self._observe(reset=True)
         return self._obs(), self._info()
 
@@ -334,13 +331,10 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         heldout = self.data.heldout.sample(self.np_random, m)
         reward_ids = heldout if self.config.compute_reward else None
         lr = self.learner.lr
-        t0 = time.perf_counter()
-        before = self._reward(heldout) if self.config.paired_reward else None
-        self._timing["time/reward"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with self.learner.flops.phase("update"):
+        with self._times.measure("reward"):
+            before = self._reward(heldout) if self.config.paired_reward else None
+        with self._times.measure("update"), self.learner.flops.phase("update"):
             stats = self.learner.update(train_weights, self._batch.ids, self._scores)
-        self._timing["time/update"] = time.perf_counter() - t0
         self.episode.step += 1
         self.learner.set_lr(self.scheduled_lr(self.episode.step))  # the next update's rate (a measured probe too)
         batch = self._batch
@@ -352,9 +346,8 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
         else:
             reward = None
             if reward_ids is not None:
-                t0 = time.perf_counter()
-                reward = self._reward(reward_ids)
-                self._timing["time/reward"] = self._timing["time/reward"] + time.perf_counter() - t0
+                with self._times.measure("reward", add=True):
+                    reward = self._reward(reward_ids)
             self._scores = self._score(batch.ids, with_grad=False)
         reward = 0.0 if reward is None else reward
         terminated = not stats.finite or not np.isfinite(reward)
@@ -385,10 +378,9 @@ class CurriculumSelectEnv(EnvReadout, gym.Env):
             raise RuntimeError("call reset() before set_candidates()")
         batch = self._checked(ids, source, rarity, length)
         self._probe(batch.ids)
-        t0 = time.perf_counter()
-        self._scores = self._score(batch.ids)
+        with self._times.measure("forward"):
+            self._scores = self._score(batch.ids)
         self._batch = batch
-        self._timing["time/forward"] = time.perf_counter() - t0
         return self._obs(), self._info()
 
     def set_candidate_source(self, source: CandidateSource | None) -> None:
