@@ -102,10 +102,7 @@ class Learner:
         if not self.fixed_init:
             return None
         with torch.random.fork_rng(devices=[]):
-            model = self._build()
-        if self._initial_state is not None:
-            model.load_state_dict(self._initial_state)
-        return model
+            return self._build()  # the pretrained weights, as every reset loads them
 
     def reinitialise(self, seed: int) -> None:
         """A fresh model (random init from ``seed``, or the pretrained or base weights) and a fresh AdamW.
@@ -373,33 +370,30 @@ class Learner:
         self.flops.add(self.flop_model.forward(ids.numel()))
         return -float(total) / count
 
-    @torch.no_grad()
     def continuation_log_prob(self, ids, start: int) -> np.ndarray:
         """Summed log-probability [B] of the tokens at positions ``start ..`` of each window ``ids`` [B, L],
         each predicted from the tokens before it (the multiple-choice score of
         :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
-        ids = self.as_ids(ids)
-        if not 1 <= start < ids.shape[1]:
-            raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
-        out = []
-        with self._mode(train=False):
-            for chunk in ids.split(self.eval_micro_batch_size):
-                nll = token_nll(self._logits(chunk), chunk)  # [b, L-1]: entry t scores token t + 1
-                out.append(-nll[:, start - 1:].double().sum(-1))
-        self.flops.add(self.flop_model.forward(ids.numel()))
-        return torch.cat(out).cpu().numpy()
+        # token_nll's entry t scores token t + 1
+        return self._continuation(ids, start, lambda logits, chunk: -token_nll(logits, chunk)[:, start - 1:]
+                                  .double().sum(-1))
 
     def top1_hits(self, ids, start: int) -> np.ndarray:
         """Whether each token at positions ``start ..`` of each window ``ids`` [B, L] is the LM's most likely
         next token given the tokens before it ([B, L - start] bool; the completion metric of
         :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
+        return self._continuation(ids, start, lambda logits, chunk: logits[:, start - 1:-1].argmax(-1)
+                                  == chunk[:, start:])
+
+    @torch.no_grad()
+    def _continuation(self, ids, start: int, score) -> np.ndarray:
+        """``score(logits, chunk)`` of each no-grad, eval-mode chunk of windows ``ids`` [B, L], concatenated; the
+        forward's FLOPs charged (to the current phase)."""
         ids = self.as_ids(ids)
         if not 1 <= start < ids.shape[1]:
             raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
-        out = []
         with self._mode(train=False):
-            for chunk in ids.split(self.eval_micro_batch_size):
-                out.append(self._logits(chunk)[:, start - 1:-1].argmax(-1) == chunk[:, start:])
+            out = [score(self._logits(chunk), chunk) for chunk in ids.split(self.eval_micro_batch_size)]
         self.flops.add(self.flop_model.forward(ids.numel()))
         return torch.cat(out).cpu().numpy()
 

@@ -10,6 +10,7 @@ from curriculum_env.config import EnvConfig
 from curriculum_env.data import pretraining
 from curriculum_env.data.build import build_task_data
 from curriculum_env.data.cache import CacheRebuiltWarning
+from curriculum_env.data.tasks import PROSE, Task
 from curriculum_env.data.windows import tokenize_documents
 from curriculum_env.flops import parameter_counts
 from tests.conftest import TINY, make_tiny
@@ -49,6 +50,13 @@ def test_no_window_of_the_prose_tasks_d_or_test_split_is_a_pretraining_window(co
     seen = {row.tobytes() for row in tokenize_documents(corpus[0], data.tokenizer, TINY["context_length"])}
     measured = np.concatenate([data.heldout.ids, data.test.ids])
     assert len(seen) > 1000 and not any(row.tobytes() in seen for row in measured)
+
+
+def test_leaks_names_what_a_users_own_split_of_the_builtin_text_would_measure():
+    assert pretraining.leaks("noisy", CODE_CHARS) == []
+    wider = Task("my-prose", PROSE, ((PROSE, 1.0),), heldout_fraction=0.3, test_fraction=0.1)  # not a shipped split
+    found = pretraining.leaks(wider, CODE_CHARS)
+    assert found and all(name.startswith(("topic:", "docstrings:")) for name in found)
 
 
 def test_a_document_sharing_a_measured_file_or_text_is_left_out():

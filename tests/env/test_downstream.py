@@ -29,12 +29,17 @@ def test_items_hold_the_true_continuation_once_at_the_label():
         choice_items(windows[:2], num_choices=3)
 
 
-def test_accuracy_is_the_argmax_of_the_continuation_log_likelihood():
+def trained_tiny(seed: int):
+    """A tiny env after five uniform steps (a model that is neither random nor fixed), unwrapped."""
     env = make_tiny()
-    env.reset(seed=0)
-    u = env.unwrapped
+    env.reset(seed=seed)
     for _ in range(5):
         env.step(np.ones(8, dtype=np.float32))
+    return env.unwrapped
+
+
+def test_accuracy_is_the_argmax_of_the_continuation_log_likelihood():
+    u = trained_tiny(0)
     items = u.choice_items(num_choices=3)
     acc, correct = choice_accuracy(u.learner, items)
     model = u.learner.model.eval()
@@ -47,11 +52,7 @@ def test_accuracy_is_the_argmax_of_the_continuation_log_likelihood():
 
 
 def test_completion_accuracy_is_the_share_of_second_half_tokens_the_top_guess_gets_right():
-    env = make_tiny()
-    env.reset(seed=1)
-    u = env.unwrapped
-    for _ in range(5):
-        env.step(np.ones(8, dtype=np.float32))
+    u = trained_tiny(1)
     ids = np.array(u.data.test.ids)
     with torch.no_grad():  # by hand: the argmax at position t - 1 against token t, for t in the second half
         logits = u.learner.model.eval()(input_ids=torch.from_numpy(ids)).logits
