@@ -15,18 +15,16 @@ from typing import Any
 from agents.base import Agent, missing_methods, rollout, source_mass
 from agents.specs import parse_spec
 
-# name -> "module:Class" or ("module:Class", default kwargs)
-# The default soft-Q (agents/soft_q.py, "Learnability credit"): Q reads per-candidate features of the scoring
-# forward and of a tiny reference model trained on D; every candidate's reward is its z-scored learnability
-# (learner loss - reference loss) plus its z-scored fresh excess (the per-token excess, floored at 0, over the
-# window's first occurrences of its transitions; agents/soft_q_inputs.py), in the soft Bellman target,
-# gamma = 0.5, beta = 0.05, (x, y) replay. learnability_signal="reducible" is the previous default.
-SOFT_Q = {"credit": "learnability", "inputs": "features", "reference": True, "learnability_signal": "reducible+fresh",
-          "beta": 0.05, "gamma": 0.5, "replay_size": 2000, "replay_updates": 8}
-# The previous default (agents/soft_q.py, "Influence credit"): Q(h) on the hidden states amortises the env's
-# influence probes (every 5 steps, all N candidates, z-scored), same target and replay.
-SOFT_Q_INFLUENCE = {"credit": "influence", "probe_every": 5, "beta": 0.05, "gamma": 0.5, "replay_size": 2000,
-                    "replay_updates": 8}
+# name -> "module:Class" or ("module:Class", default kwargs). Every name is a row of a measured table (README,
+# docs/results.md); other classes and option sets run by spec (agents.specs) without a name here.
+# soft_q_lm: Q reads per-candidate features of the scoring forward and of a tiny reference model trained on D;
+# every candidate's reward is its learnability with the fresh excess (agents/soft_q_credit.py), in the soft
+# Bellman target, gamma = 0.5, beta = 0.05, (x, y) replay.
+SOFT_Q = {"credit": "learnability", "inputs": "features", "reference": True, "beta": 0.05, "gamma": 0.5,
+          "replay_size": 2000, "replay_updates": 8}
+# soft_q_influence: Q(h) on the hidden states amortises the env's influence probes (every 5 steps, all N
+# candidates, z-scored), same target and replay.
+SOFT_Q_INFLUENCE = {"credit": "influence", "beta": 0.05, "gamma": 0.5, "replay_size": 2000, "replay_updates": 8}
 
 AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     # the default learned agent (agents/soft_q_cheap.py): Q reads cheap inputs of the candidates (token-id
@@ -35,26 +33,19 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     # of the N candidates. soft_q_rule: the same inputs and selection with a fixed rule (the classifier's logit).
     "soft_q": "agents.soft_q_cheap:CheapSoftQAgent",
     "soft_q_rule": ("agents.soft_q_cheap:CheapSoftQAgent", {"rule": "classifier", "prior": ""}),
-    # the LM-reading soft-Q: the credit of all N candidates from the learner's and a reference's forwards
+    # the LM-reading soft-Q (agents/soft_q.py): the credit of all N candidates from the learner's and a reference's
+    # forwards, or from the env's influence probes
     "soft_q_lm": ("agents.soft_q:SoftQAgent", SOFT_Q),
     "soft_q_influence": ("agents.soft_q:SoftQAgent", SOFT_Q_INFLUENCE),
     # ablations: uniform LM weights (Q still learns), the closed-loop temperature of the note with its
     # constants scaled to the z-scored Q (beta = 0.025 + 0.05 * failure rate, around the fixed 0.05)
     "soft_q_uniform": ("agents.soft_q:SoftQAgent", {**SOFT_Q, "no_q_weighting": True}),
-    "soft_q_closed_loop": ("agents.soft_q:SoftQAgent", {**{k: v for k, v in SOFT_Q.items() if k != "beta"},
-                                                        "temperature": "closed_loop", "beta_min": 0.025,
-                                                        "beta_k": 0.05}),
+    "soft_q_closed_loop": ("agents.soft_q:SoftQAgent", {**SOFT_Q, "beta": "closed_loop(beta_min=0.025,k=0.05)"}),
     # the paper exactly: mixture, TD on the absolute reward, beta = 1, gamma = 0.9
     "soft_q_paper": "agents.soft_q:SoftQAgent",
-    # per-candidate credit (see agents/soft_q.py): train on a_k, learn the paired gain, gamma = 0, replay
-    "soft_q_gain": ("agents.soft_q:SoftQAgent", {"action_mode": "select", "reward_signal": "gain", "gamma": 0.0,
-                                                 "replay_size": 2000, "replay_updates": 4}),
     "random": "agents.random_agent:RandomAgent",
-    "random_select": ("agents.random_agent:RandomAgent", {"action_mode": "select"}),
     "loss": "agents.loss_based:LossAgent",
-    "loss_soft": ("agents.loss_based:LossAgent", {"soft": True}),
     "uncertainty": "agents.uncertainty:UncertaintyAgent",
-    "uncertainty_soft": ("agents.uncertainty:UncertaintyAgent", {"soft": True}),
     "competence": "agents.competence:CompetenceAgent",
     # RHO-LOSS as users can run it: the IL model trains on D (the reward set, what soft_q's reference reads);
     # rho_loss_labelled trains it on stream windows picked by source label -- a reference row, never ranked
@@ -66,11 +57,11 @@ AGENTS: dict[str, str | tuple[str, dict[str, Any]]] = {
     "classifier": "agents.classifier:ClassifierAgent",
     "odm": "agents.odm:ODMAgent",
     "oracle": "agents.oracle:OracleAgent",
+    # Stable-Baselines3's PPO on the env (agents.sb3_agents:DQNAgent runs DQN the same way, by spec)
     "ppo": "agents.sb3_agents:PPOAgent",
-    "dqn": "agents.sb3_agents:DQNAgent",
     # retrieval that follows soft-Q's Q (agents/langevin_rag.py), and the paper's Algorithm 2 exactly
     "langevin_rag": "agents.langevin_rag:LangevinRAGAgent",
-    "langevin_rag_lm": ("agents.langevin_rag:LangevinRAGAgent", {"chooser": "soft_q_lm"}),  # the previous chooser
+    "langevin_rag_lm": ("agents.langevin_rag:LangevinRAGAgent", {"chooser": "soft_q_lm"}),  # the LM-reading chooser
     "langevin_rag_paper": "agents.langevin_rag_paper:LangevinRAGPaperAgent",
 }
 

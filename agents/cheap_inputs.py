@@ -22,15 +22,9 @@ z-scored over the step's N candidates and as its level:
 - ``embedding``: the learner's own input embeddings averaged over the window (the LM's representation at
   layer 0: a lookup into W_e, no block), each of the d columns z-scored over the step (no level).
 
-**Credit**, for the B windows the step trained only, from what the env returns for free: the training
-forward's per-window and per-token losses (``info["trained_loss"]``, ``info["trained_token_loss"]``) against
-the bigram model of D (integer lookups). ``reducible`` = learner loss - reference loss (RHO-LOSS's reducible
-loss with a count model for its IL model); ``fresh`` = the per-token excess floored at 0 over the window's
-first occurrences of its transitions (:func:`agents.soft_q_inputs.fresh_excess`). Each is standardised by
-a running mean and variance over the trained windows (:class:`RunningNorm`: four windows are too few to
-z-score over one step) and the signal is their sum. ``known`` is the fresh excess over the transitions that
-occur in D alone (a bigram count of D above 0): a window earns credit for what the learner has yet to learn
-of D's own transitions, so a run of junk tokens or shuffled words, whose transitions D never has, earns none.
+**The reference** of the credit (:mod:`agents.cheap_credit`): per-token losses of the trained windows under the
+bigram model of D (or, with ``reference_steps``, a tiny GPT-2 trained on D) and which of their transitions D has
+(:meth:`CheapInputs.reference_token_losses`, :meth:`CheapInputs.known`).
 
 **FLOPs** (2 per multiply-add, the env's rule): the classifier's own (module :mod:`agents.classifier`); the
 embedding mean, N·L·d additions a step. The bigram models count and look up integers, with one log per
@@ -50,12 +44,10 @@ from agents.classifier import ClassifierConfig, OnlineClassifier, bag_norms, log
 from agents.hashed_ngrams import hashed_ngrams
 from agents.ngram_model import HashedBigram
 from agents.reference_model import ReferenceModel
-from agents.soft_q_inputs import first_occurrences, fresh_excess, zscore
+from agents.soft_q_inputs import first_occurrences, zscore
 
 CHEAP_FEATURES = ("classifier", "reference", "seen", "distinct", "embedding")
 """The inputs Q may read (module doc)."""
-CREDIT_SIGNALS = ("reducible", "fresh", "reducible+fresh", "known", "reducible+known")
-"""The credits of the trained windows (module doc)."""
 
 
 CHECK_SHARE = 8
@@ -72,48 +64,17 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(np.mean(p > n) + 0.5 * np.mean(p == n))
 
 
-class RunningNorm:
-    """Exponential running mean and variance of a stream of values; :meth:`__call__` standardises a batch
-    by the statistics *before* it joins them (the first batch seeds them)."""
-
-    def __init__(self, rate: float):
-        if not 0 < rate <= 1:
-            raise ValueError(f"running norm: rate must lie in (0, 1], got {rate!r}")
-        self.rate, self.mean, self.var, self.count = float(rate), 0.0, 1.0, 0
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if self.count == 0:
-            self.mean, self.var = float(x.mean()), float(x.var()) if len(x) > 1 else 1.0
-        out = (x - self.mean) / math.sqrt(self.var + 1e-12)
-        for value in x:  # one update per value: the rate is per window, whatever the batch
-            delta = value - self.mean
-            self.mean += self.rate * delta
-            self.var = (1.0 - self.rate) * (self.var + self.rate * delta * delta)
-        self.count += len(x)
-        return out
-
-    def state_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "var": self.var, "count": self.count}
-
-    def load_state_dict(self, state: dict[str, float]) -> None:
-        self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), int(state["count"])
-
-
 class CheapInputs:
-    """Builds Q's input [N, k] from token ids and the learner's embedding table; scores trained windows' credit."""
+    """Builds Q's input [N, k] from token ids and the learner's embedding table; holds the credit's reference."""
 
-    def __init__(self, features: tuple[str, ...], signal: str = "reducible+fresh", norm_rate: float = 0.02,
-                 classifier: ClassifierConfig | None = None, reference_steps: int = 0):
+    def __init__(self, features: tuple[str, ...], classifier: ClassifierConfig | None = None,
+                 reference_steps: int = 0):
         unknown = [f for f in features if f not in CHEAP_FEATURES]
         if unknown or not features:
             raise ValueError(f"cheap inputs: features must be a non-empty subset of {CHEAP_FEATURES}, got {features!r}")
-        if signal not in CREDIT_SIGNALS:
-            raise ValueError(f"cheap inputs: credit signal must be one of {CREDIT_SIGNALS}, got {signal!r}")
-        self.features, self.signal = tuple(features), signal
+        self.features = tuple(features)
         self.model = ReferenceModel(steps=reference_steps) if reference_steps else None  # None: the bigram of D
         self.classifier_config = classifier or ClassifierConfig()
-        self.norms = {name: RunningNorm(norm_rate) for name in ("reducible", "fresh", "known")}
         self.classifier: OnlineClassifier | None = None
         self.check: np.ndarray | None = None  # D's check windows' features [k, F] (None: none held back)
         self.reference: HashedBigram | None = None
@@ -196,28 +157,19 @@ class CheapInputs:
             return 1.0
         return float(np.clip((2.0 * self.auc - 1.0) / 0.5, 0.0, 1.0))
 
-    def credit(self, loss: np.ndarray, token_loss: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-        """The credit [B] of the trained windows ``ids`` [B, L] from their training-forward losses ``loss`` [B] and
-        ``token_loss`` [B, L-1]; also counts them as seen. Returns the credit and its raw parts' means."""
-        ids = np.asarray(ids)
-        token_loss = np.asarray(token_loss, dtype=np.float64)
-        if not np.all(np.isfinite(token_loss)):
-            raise ValueError("cheap soft-Q credit: info['trained_token_loss'] is not finite (the env's fused step "
-                             "keeps no per-token loss; use fused_forward=False)")
-        reference_tokens = (self.reference.token_losses(ids) if self.model is None  # [B, L-1]
-                            else self.model.token_losses(ids, self.env_learner))
-        parts = self.signal.split("+")
-        raw = {}  # only the parts the signal reads
-        if "reducible" in parts:
-            raw["reducible"] = np.asarray(loss, dtype=np.float64) - reference_tokens.mean(1)
-        if "fresh" in parts:
-            raw["fresh"] = fresh_excess(token_loss, reference_tokens, ids)
-        if "known" in parts:
-            known = self.reference.counted(ids)  # [B, L-1]: transitions that occur in D
-            raw["known"] = fresh_excess(token_loss * known, reference_tokens * known, ids)
-        r = sum(self.norms[name](value) for name, value in raw.items())
-        self.seen.update(ids)
-        return r, {f"credit/{name}": float(value.mean()) for name, value in raw.items()}
+    def reference_token_losses(self, ids: np.ndarray) -> np.ndarray:
+        """Per-token losses [B, L-1] of windows ``ids`` [B, L] under the credit's reference model of D."""
+        if self.model is None:
+            return self.reference.token_losses(ids)
+        return self.model.token_losses(ids, self.env_learner)
+
+    def known(self, ids: np.ndarray) -> np.ndarray:
+        """Which transitions of windows ``ids`` [B, L] occur in D [B, L-1] (a bigram count of D above 0)."""
+        return self.reference.counted(ids)
+
+    def mark_seen(self, ids: np.ndarray) -> None:
+        """Count trained windows ``ids`` [B, L] into the ``seen`` model."""
+        self.seen.update(np.asarray(ids))
 
     def take_flops(self) -> float:
         flops, self.flops = self.flops, 0.0
@@ -225,15 +177,12 @@ class CheapInputs:
 
     def state_dict(self) -> dict[str, Any]:
         return {"seen": self.seen.state_dict(), "auc": self.auc, "auc_steps": self.auc_steps,
-                "norms": {k: v.state_dict() for k, v in self.norms.items()},
                 "classifier": None if self.classifier is None else {**self.classifier.state_dict(),
                                                                      "rng": self.classifier.rng.bit_generator.state}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seen.load_state_dict(state["seen"])
         self.auc, self.auc_steps = float(state["auc"]), int(state["auc_steps"])
-        for name, norm in self.norms.items():
-            norm.load_state_dict(state["norms"][name])
         if self.classifier is not None:
             self.classifier.load_state_dict(state["classifier"])
             self.classifier.rng.bit_generator.state = state["classifier"]["rng"]

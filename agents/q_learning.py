@@ -17,7 +17,7 @@ class QLearningConfig:
     """The Q-network and its normalised soft TD update (eqs. 2-5), shared by the soft-Q agents.
 
     The temperature beta is not here: the soft-Q agent sets it with a controller
-    (:class:`agents.temperature.TemperatureConfig`), the Langevin-RAG agent holds a fixed one.
+    (:func:`agents.temperature.make_temperature`), the Langevin-RAG agent holds a fixed one.
     """
 
     gamma: float = 0.9

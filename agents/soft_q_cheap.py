@@ -3,7 +3,7 @@
 The LM-reading soft-Q (``soft_q_lm``, :mod:`agents.soft_q`) forwards all N candidates through the learner and
 a reference model every step and regresses Q on that credit: the credit does the choosing and costs 3.9x plain
 training. Here Q does the job the paper gives it -- predict a candidate's long-run value from a representation
--- so that the credit is paid only where it is free (:mod:`agents.cheap_inputs`):
+-- so that the credit is paid only where it is free (:mod:`agents.cheap_inputs`, :mod:`agents.cheap_credit`):
 
 1. ``x_i`` = cheap inputs of each of the N candidates (token-id features, the online D-vs-stream
    classifier's logit, the learner's layer-0 embedding mean); ``q_i = Q_phi(x_i)``, ``qbar_i = Q_phibar(x_i)``.
@@ -48,7 +48,8 @@ import torch
 from torch import nn
 
 from agents.base import gumbel_top_k, source_mass, train_budget
-from agents.cheap_inputs import CHEAP_FEATURES, CREDIT_SIGNALS, CheapInputs
+from agents.cheap_credit import CREDIT_SIGNALS, TrainedWindowCredit
+from agents.cheap_inputs import CHEAP_FEATURES, CheapInputs
 from agents.classifier import ClassifierConfig
 from agents.q_learning import (
     QLearningConfig,
@@ -76,7 +77,7 @@ class CheapSoftQConfig(QLearningConfig):
     features: tuple[str, ...] = ("classifier", "reference", "seen", "distinct", "embedding")
     """What Q reads (:data:`agents.cheap_inputs.CHEAP_FEATURES`); a comma-separated string is accepted."""
     signal: str = "known"
-    """The trained windows' credit (:data:`agents.cheap_inputs.CREDIT_SIGNALS`)."""
+    """The trained windows' credit (:data:`agents.cheap_credit.CREDIT_SIGNALS`)."""
     norm_rate: float = 0.02
     """Rate of the running mean and variance that standardise the credit, per trained window."""
     replay_size: int = 2000
@@ -147,8 +148,8 @@ class CheapSoftQAgent:
         self.budget = train_budget(env) or 1
         self.learner = getattr(env.unwrapped, "learner", None)
         self.rng = np.random.default_rng(seed)
-        self.inputs = CheapInputs(c.features, c.signal, c.norm_rate, ClassifierConfig(buckets=c.buckets),
-                                  c.reference_steps)
+        self.inputs = CheapInputs(c.features, ClassifierConfig(buckets=c.buckets), c.reference_steps)
+        self.credit = TrainedWindowCredit(c.signal, c.norm_rate)
         d = self.inputs.setup(env, np.random.default_rng(self.rng.integers(2**62)))
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         with torch.random.fork_rng(devices=[]):
@@ -242,7 +243,8 @@ class CheapSoftQAgent:
             raise RuntimeError(f"the env trained candidates {trained.tolist()}, the agent chose "
                                f"{self.pending['chosen'].tolist()}: make the env with train_weighting and "
                                "train_batch as the agent expects (B positive weights are trained)")
-        r, parts = self.inputs.credit(info["trained_loss"], info["trained_token_loss"], self.pending["ids"])
+        r, parts = self.credit.targets(info, self.pending["ids"], self.inputs)
+        self.inputs.mark_seen(self.pending["ids"])
         self.pending["r"] = r
         self._metrics.update(parts)
         self._metrics["credit/mean"] = float(np.mean(r))
@@ -254,10 +256,11 @@ class CheapSoftQAgent:
 
     def state_dict(self) -> dict[str, Any]:
         return {**q_learner_state(self), **copy.deepcopy({"pending": self.pending, "metrics": self._metrics}),
-                "inputs": self.inputs.state_dict()}
+                "inputs": self.inputs.state_dict(), "credit": self.credit.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         state = load_q_learner_state(self, state)
         self.pending = state["pending"]
         self.inputs.load_state_dict(state["inputs"])
+        self.credit.load_state_dict(state["credit"])
         self._metrics = dict(state["metrics"])

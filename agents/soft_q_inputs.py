@@ -1,6 +1,6 @@
 """What the soft-Q agent's Q-network reads per candidate, and the learnability reward.
 
-**Inputs** (``SoftQConfig.inputs.inputs``):
+**Inputs** (the agent's ``inputs``):
 
 - ``hidden``: the env observation, the learner's detached last-layer hidden state of each candidate
   [N, d] (the paper, §2.2);
@@ -16,13 +16,13 @@ reward is computed from, so it adds no information the env does not already give
 reads neither source labels nor the test split. Its FLOPs (training and every forward) are charged
 to the run.
 
-**Learnability** (``credit="learnability"``): the per-candidate reward
+**Learnability** (the ``learnability`` credit, :mod:`agents.soft_q_credit`): the per-candidate reward
 ``r_i = z_i(L_theta(x_i) - L_ref(x_i))``, the candidate's loss under the learner minus its loss
 under the reference, z-scored over the N candidates of the step. It is the reducible loss of
 RHO-LOSS (Mindermann et al., 2022), there a ranking rule; here an intrinsic reward from which Q
 learns, through the soft Bellman target, a value over what it reads.
 
-**Fresh excess** (``fresh=True``; the signals ``fresh`` and ``reducible+fresh``). The window mean of the
+**Fresh excess** (``fresh=True``; the learnability signals ``fresh`` and ``reducible+fresh``). The window mean of the
 reducible loss has two blind spots. A window that repeats a phrase scores like the phrase, though its
 repeats teach the same transition again and again; and a window whose tokens the learner already
 predicts better than the reference (negative excess) is marked down for them, though what is learnt
@@ -50,20 +50,11 @@ import numpy as np
 import torch
 
 from agents.base import candidate_stat
-from agents.ngram_model import HashedBigram
 from agents.reference_model import ReferenceModel
 
-STATS = ("loss", "entropy", "reference", "learnability", "general", "contrast", "fresh")
+STATS = ("loss", "entropy", "reference", "learnability", "fresh")
 """The per-candidate statistics of the ``features`` input, in column order (``reference`` and
-``learnability`` only with a reference model, ``general`` and ``contrast`` only with a stream model too,
-``fresh`` only with the fresh excess)."""
-SIGNALS = ("reducible", "contrast", "sum", "reducible+influence", "fresh", "reducible+fresh")
-"""Learnability rewards: ``reducible`` (learner loss - reference loss), ``contrast`` (stream-model loss -
-reference loss), ``sum`` (the sum of the two, each z-scored), ``reducible+influence`` (reducible plus the
-env's first-order influence probe on D, each z-scored; on probed steps only), ``fresh`` (the fresh
-excess, see the module doc), ``reducible+fresh`` (reducible plus fresh, each z-scored)."""
-FRESH_SIGNALS = ("fresh", "reducible+fresh")
-"""The signals that read the fresh excess (and so the env's per-token ``token_loss``)."""
+``learnability`` only with a reference model, ``fresh`` only with the fresh excess)."""
 FRESH_TOKENS = ("floored", "signed", "centred")
 """What each token adds to the fresh excess: its excess floored at 0, its excess, or its excess minus the
 mean excess of every token of the step's candidates."""
@@ -112,28 +103,24 @@ def zscore(x: np.ndarray) -> np.ndarray:
 
 
 class CandidateInputs:
-    """Builds Q's input [N, k] per step and the learnability reward [N]; owns the reference model."""
+    """Builds Q's input [N, k] per step and the statistics it is made from; owns the reference model."""
 
-    def __init__(self, kind: str, reference: ReferenceModel | None, stream_model: bool = False,
-                 fresh: bool = False, fresh_token: str = "floored", fresh_first: bool = True):
-        if stream_model and reference is None:
-            raise ValueError("a stream model is the other side of the reference's contrast: it needs a reference")
+    def __init__(self, kind: str, reference: ReferenceModel | None, fresh: bool = False,
+                 fresh_token: str = "floored", fresh_first: bool = True):
         if fresh and reference is None:
             raise ValueError("the fresh excess is the learner's per-token loss minus the reference's: it needs a "
                              "reference")
         self.kind = kind
         self.reference = reference
-        self.stream_model = stream_model
         self.fresh = fresh
         self.fresh_options = {"token": fresh_token, "first": fresh_first}
-        self.stream: HashedBigram | None = None
         self.learner = None
         self.log_vocab = 1.0
         self.d = 0
 
     @property
     def stats(self) -> tuple[str, ...]:
-        return STATS[: 2 + 2 * (self.reference is not None) + 2 * self.stream_model] + ("fresh",) * self.fresh
+        return STATS[: 2 + 2 * (self.reference is not None)] + ("fresh",) * self.fresh
 
     @property
     def needs_stats(self) -> bool:
@@ -151,8 +138,6 @@ class CandidateInputs:
         if self.reference is not None:
             rng = np.random.default_rng(seed)
             self.reference.fit(u.data.heldout.ids, u.data.tokenizer, seed, rng)
-        if self.stream_model:
-            self.stream = HashedBigram(len(u.data.tokenizer))
         width = {"hidden": self.d, "features": 2 * len(self.stats), "both": self.d + 2 * len(self.stats)}
         return width[self.kind]
 
@@ -163,10 +148,6 @@ class CandidateInputs:
         if self.reference is not None:
             out["reference"] = self.reference.losses(info["token_ids"], self.learner)
             out["learnability"] = out["loss"] - out["reference"]
-        if self.stream is not None:  # the stream seen so far, this step's candidates included
-            self.stream.update(info["token_ids"])
-            out["general"] = self.stream.losses(info["token_ids"])
-            out["contrast"] = out["general"] - out["reference"]
         if self.fresh:
             if "token_loss" not in info:
                 raise KeyError("the fresh excess reads info['token_loss']: make the env with candidate_stats "
@@ -188,35 +169,9 @@ class CandidateInputs:
             parts.append(np.stack(z + level, axis=1).astype(np.float32))
         return torch.from_numpy(np.concatenate(parts, axis=1)), cols
 
-    @staticmethod
-    def learnability(cols: dict[str, np.ndarray], signal: str = "reducible",
-                     influence: np.ndarray | None = None) -> torch.Tensor:
-        """The learnability reward [N] (:data:`SIGNALS`), z-scored over the candidates; ``influence`` [N]:
-        the env's probe of this step (``reducible+influence`` only)."""
-        if signal == "reducible+influence":
-            if influence is None:
-                raise ValueError("learnability signal 'reducible+influence' needs this step's info['influence']")
-            r = zscore(zscore(cols["learnability"]) + zscore(influence))
-        elif signal == "reducible":
-            r = zscore(cols["learnability"])
-        elif signal == "contrast":
-            r = zscore(cols["contrast"])
-        elif signal == "sum":
-            r = zscore(zscore(cols["learnability"]) + zscore(cols["contrast"]))
-        elif signal == "fresh":
-            r = zscore(cols["fresh"])
-        elif signal == "reducible+fresh":
-            r = zscore(zscore(cols["learnability"]) + zscore(cols["fresh"]))
-        else:
-            raise ValueError(f"learnability signal must be one of {SIGNALS}, got {signal!r}")
-        return torch.from_numpy(r).float()
-
     def state_dict(self) -> dict[str, Any]:
-        return {"reference": None if self.reference is None else self.reference.state_dict(),
-                "stream": None if self.stream is None else self.stream.state_dict()}
+        return {"reference": None if self.reference is None else self.reference.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.reference is not None and state.get("reference") is not None:
             self.reference.load_state_dict(state["reference"])
-        if self.stream is not None and state.get("stream") is not None:
-            self.stream.load_state_dict(state["stream"])

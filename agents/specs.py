@@ -6,8 +6,8 @@
     my_pkg.my_mod:MyAgent@lr=1e-3,stats=("loss","entropy")
 
 Values are Python literals (``0.3``, ``True``, ``None``, ``(1, 2)``, ``'x'``); anything else is taken
-as a bare string (``temperature=closed_loop``). A list of specs is comma-separated: a piece with
-``=`` and no ``@`` continues the options of the agent before it, so
+as a bare string (``beta=closed_loop``; a strategy with its options: ``credit=learnability(signal=reducible)``).
+A list of specs is comma-separated: a piece with ``=`` and no ``@`` continues the options of the agent before it, so
 ``soft_q@beta=0.3,gamma=0,random`` is two agents. Commas inside brackets or quotes do not split.
 """
 
@@ -84,3 +84,30 @@ def split_specs(text: str) -> list[str]:
         else:
             specs.append(piece)
     return specs
+
+
+def parse_call(text: str) -> tuple[str, dict[str, Any]]:
+    """``"closed_loop(beta_min=0.025,k=0.05)"`` -> ``("closed_loop", {"beta_min": 0.025, "k": 0.05})``; a bare
+    ``"closed_loop"`` has no options."""
+    text = text.strip()
+    name, bracket, rest = text.partition("(")
+    if bracket and not rest.endswith(")"):
+        raise ValueError(f"{text!r} is not name(key=value,...)")
+    return name.strip(), parse_options(rest[:-1].strip()) if bracket else {}
+
+
+def build_named(value: Any, classes: dict[str, type], what: str) -> Any:
+    """An object of one of ``classes`` from ``value``: already one of them, or a string naming one with its
+    options in brackets (:func:`parse_call`). A ValueError names ``what`` was asked for and what is known."""
+    if isinstance(value, tuple(classes.values())):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be one of {', '.join(classes)} (a name, name(key=value,...) or an object), "
+                         f"got {value!r}")
+    name, options = parse_call(value)
+    if name not in classes:
+        raise ValueError(f"unknown {what} {name!r}; known: {', '.join(classes)}")
+    try:
+        return classes[name](**options)
+    except TypeError as exc:  # an option the class does not take
+        raise ValueError(f"{what} {value!r}: {exc}") from exc

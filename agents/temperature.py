@@ -1,10 +1,9 @@
-"""Boltzmann temperature beta for the soft-Q agent: fixed, phased, or closed loop on the failure rate.
+"""Boltzmann temperature beta for the soft-Q agent: fixed, or closed loop on the failure rate.
 
 A research note that accompanies the paper ("Temperature, curriculum difficulty, and noise level are the
 same"; not shipped in this repository) argues that beta need not be fixed: a closed loop
 sets it from the recent failure rate, ``beta = beta_min + k * failure_rate`` (the note's
-``0.5 + 0.7 * rate``), so many failures explore broadly and few failures focus; a phased schedule
-goes high -> medium -> low -> adaptive.
+``0.5 + 0.7 * rate``), so many failures explore broadly and few failures focus.
 
 **Failure (our concrete definition).** Step t *fails* when its reward is below the mean of the
 previous ``window`` rewards (fewer at the start). The first step has no previous reward and is not
@@ -22,10 +21,9 @@ spread (see the ``q/spread`` metric of the agent).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, fields
 from typing import Any
 
-from curriculum_env.config_rules import refuse_moot
+from agents.specs import build_named
 
 
 class FixedTemperature:
@@ -96,108 +94,12 @@ class ClosedLoopTemperature:
         self._failures = deque((bool(f) for f in state["failures"]), maxlen=self.window)
 
 
-class PhasedTemperature:
-    """explore -> focus -> refine by fraction of ``planned_steps``, then the closed loop (adaptive).
-
-    With the defaults: beta = 1.2 for step fraction < 0.1, 0.9 below 0.5, 0.7 below 0.9, then
-    :class:`ClosedLoopTemperature`. The closed loop watches rewards from the start, so its window is
-    full when it takes over.
-    """
-
-    def __init__(self, planned_steps: int, betas: tuple[float, ...] = (1.2, 0.9, 0.7),
-                 bounds: tuple[float, ...] = (0.1, 0.5, 0.9), beta_min: float = 0.5, k: float = 0.7,
-                 window: int = 20):
-        if not (isinstance(planned_steps, int) and planned_steps >= 1):
-            raise ValueError(f"phased temperature needs planned_steps >= 1, got {planned_steps!r}")
-        if len(betas) != len(bounds) or any(b <= 0 for b in betas):
-            raise ValueError(f"phased temperature needs one positive beta per bound, got {betas!r}, {bounds!r}")
-        if list(bounds) != sorted(bounds) or not all(0 < b <= 1 for b in bounds):
-            raise ValueError(f"phase bounds must be increasing fractions in (0, 1], got {bounds!r}")
-        self.planned_steps, self.betas, self.bounds = planned_steps, tuple(betas), tuple(bounds)
-        self.loop = ClosedLoopTemperature(beta_min, k, window)
-        self.step = 0  # rewards seen so far = steps taken
-
-    @property
-    def phase(self) -> int:
-        """Index of the current phase (``len(betas)`` = adaptive)."""
-        fraction = self.step / self.planned_steps
-        return next((i for i, b in enumerate(self.bounds) if fraction < b), len(self.bounds))
-
-    @property
-    def beta(self) -> float:
-        p = self.phase
-        return self.betas[p] if p < len(self.betas) else self.loop.beta
-
-    @property
-    def failure_rate(self) -> float:
-        return self.loop.failure_rate
-
-    def update(self, reward: float) -> None:
-        self.loop.update(reward)
-        self.step += 1
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "loop": self.loop.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = int(state["step"])
-        self.loop.load_state_dict(state["loop"])
+TEMPERATURES = {"fixed": FixedTemperature, "closed_loop": ClosedLoopTemperature}
 
 
-TEMPERATURES = ("fixed", "phased", "closed_loop")
-
-
-@dataclass(frozen=True)
-class TemperatureConfig:
-    """How beta is set: the controller (``temperature``) and the parameters each controller reads.
-
-    Every field holds its real default; one that the chosen controller does not read must stay at it
-    (:func:`curriculum_env.config_rules.refuse_moot`), e.g. a fixed ``beta=0.3`` with
-    ``temperature="closed_loop"``, which sets beta from the failure rate instead, is refused.
-    """
-
-    temperature: str = "fixed"
-    """``fixed`` | ``phased`` | ``closed_loop`` (the classes above)."""
-    beta: float = 1.0
-    """Fixed: beta of softmax(Q / beta) (eq. 6) and of V-bar (eq. 4); 1.0 is the paper's."""
-    beta_min: float = 0.5
-    """Closed loop (and phased, after its phases): beta = beta_min + beta_k * failure_rate."""
-    beta_k: float = 0.7
-    """Closed loop (and phased): gain k on the failure rate."""
-    temperature_window: int = 20
-    """Closed loop (and phased): steps in the failure-rate window and the running mean."""
-    planned_steps: int = 1000
-    """Phased: the planned run length the phase fractions refer to."""
-    phase_betas: tuple[float, ...] = (1.2, 0.9, 0.7)
-    """Phased: beta of the explore, focus and refine phases."""
-    phase_bounds: tuple[float, ...] = (0.1, 0.5, 0.9)
-    """Phased: step fractions where those phases end (then the closed loop)."""
-
-    READS = {"fixed": ("beta",), "closed_loop": ("beta_min", "beta_k", "temperature_window"),
-             "phased": ("beta_min", "beta_k", "temperature_window", "planned_steps", "phase_betas", "phase_bounds")}
-    """The parameters each controller reads."""
-
-    def __post_init__(self) -> None:
-        if self.temperature not in TEMPERATURES:
-            raise ValueError(f"unknown temperature {self.temperature!r}; choose one of {TEMPERATURES}")
-        for name in ("phase_betas", "phase_bounds"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))  # a list from the command line; hashable
-        reads = self.READS[self.temperature]
-        refuse_moot(self, ((f.name, f.name in reads, f"temperature={self.temperature!r}")
-                           for f in fields(self) if f.name != "temperature"))
-        self.build()  # the controllers validate their parameters
-
-    def build(self) -> FixedTemperature | ClosedLoopTemperature | PhasedTemperature:
-        """A fresh controller for this configuration."""
-        if self.temperature == "fixed":
-            return FixedTemperature(self.beta)
-        if self.temperature == "closed_loop":
-            return ClosedLoopTemperature(self.beta_min, self.beta_k, self.temperature_window)
-        return PhasedTemperature(self.planned_steps, self.phase_betas, self.phase_bounds, self.beta_min,
-                                 self.beta_k, self.temperature_window)
-
-
-def make_temperature(kind: str, **params: Any) -> FixedTemperature | ClosedLoopTemperature | PhasedTemperature:
-    """A temperature controller by name: ``fixed`` | ``phased`` | ``closed_loop``, with the parameters
-    of :class:`TemperatureConfig` that this kind reads (the others are refused)."""
-    return TemperatureConfig(temperature=kind, **params).build()
+def make_temperature(beta: float | str) -> FixedTemperature | ClosedLoopTemperature:
+    """A fresh controller: a number is a fixed beta; a string names one with its options in brackets
+    (``closed_loop``, ``closed_loop(beta_min=0.025,k=0.05,window=20)``, ``fixed(beta=0.3)``)."""
+    if isinstance(beta, (int, float)) and not isinstance(beta, bool):
+        return FixedTemperature(beta)
+    return build_named(beta, TEMPERATURES, "temperature")

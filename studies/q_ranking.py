@@ -9,14 +9,14 @@ Usage::
     python -m studies.q_ranking all      --out results/soft_q
 
 ``--agent`` is an agent spec (:mod:`agents.specs`): a soft-Q preset of ``agents.AGENTS`` (default
-``soft_q_paper``, the paper's settings) with any flat option of ``SoftQAgent``
-(``SoftQConfig.options()``); the env gets the agent's ``action_mode`` and ``env_kwargs`` (e.g.
-``paired_reward`` for the gain signal, ``influence_every`` for influence credit), and ``--env`` overrides
-them in the same ``key=value,...`` syntax. The ``soft_q_gain`` preset (README, "What the soft-Q agent learns")::
+``soft_q_paper``, the paper's settings) with any option of ``SoftQAgent`` (``agents.soft_q_config.OPTIONS``);
+the env gets the agent's ``action_mode`` and ``env_kwargs`` (e.g. ``paired_reward`` for the gain signal,
+``influence_every`` for influence credit), and ``--env`` overrides them in the same ``key=value,...`` syntax.
+The gain agent (:data:`GAIN`: select mode, the paired gain, gamma = 0, (h, y) replay; ``docs/what_q_learns.md``)::
 
-    python -m studies.q_ranking needle --seed 0 --tag _gain --agent soft_q_gain
+    python -m studies.q_ranking needle --seed 0 --tag _gain --agent gain
 
-and ``--agent soft_q_gain@reward_norm=0.01,lr=0.003,replay_updates=8`` for the noisy figure.
+and ``--agent "gain@credit=reward(signal=gain,norm=0.01),lr=0.003,replay_updates=8"`` for the noisy figure.
 Each figure writes ``<name>.csv`` (one row per step) and ``<name>.png`` into ``--out`` and prints
 its summary numbers.
 """
@@ -37,9 +37,24 @@ from tqdm.auto import tqdm
 import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
 from agents import make_agent
 from agents.base import rollout
-from agents.specs import parse_options
+from agents.specs import parse_options, parse_spec
 from benchmarks.csv_table import write_csv
 from benchmarks.timers import Stepper
+
+GAIN = {"action_mode": "select", "credit": "reward(signal=gain)", "gamma": 0.0, "replay_size": 2000,
+        "replay_updates": 4}
+"""The study's ``gain`` agent: the soft-Q agent that learns each window's paired gain from training it alone
+(select mode, gamma = 0, (h, y) replay); the configuration that ranks the needle first."""
+
+
+def study_agent(spec: str):
+    """The agent of ``spec``: ``gain[@options]`` (:data:`GAIN` with the options on top) or any agent spec."""
+    name, options = parse_spec(spec)
+    if name == "gain":
+        agent = make_agent("agents.soft_q:SoftQAgent", **{**GAIN, **options})
+        agent.name = spec
+        return agent
+    return make_agent(spec)
 
 
 def batch_row(step: int, reward: float, sources: np.ndarray, info: dict, metrics: dict) -> dict:
@@ -60,7 +75,7 @@ def run_agent(task: str, steps: int, seed: int, agent: str, env_kw: dict, row: C
             rows.append(row(rec.step, rec.reward, np.asarray(rec.acted["source"]), rec.info, rec.metrics))
             bar.update(1)
 
-    rollout(env, make_agent(agent), steps, seed, on_step)
+    rollout(env, study_agent(agent), steps, seed, on_step)
     bar.close()
     env.close()
     return rows
@@ -168,14 +183,15 @@ def figure_signal(out: pathlib.Path, steps: int, seed: int, agent: str, env_kw: 
     Per step: the source of the trained window, the unpaired reward change r_k - r_{k-1} (different
     D-hat samples) and the paired gain (same D-hat before and after, ``paired_reward=True``). The
     summary gives each source's mean and standard error of both over the first third of the steps.
-    The windows are drawn by the ``random_select`` agent (``--agent`` is ignored).
+    The windows are drawn by the random agent in select mode (``--agent`` is ignored).
     """
     def trained_row(step: int, reward: float, sources: np.ndarray, info: dict, metrics: dict) -> dict:
         source = str(sources[int(np.argmax(info["weights"]))])  # select mode: the weights are one-hot on a
         return {"step": step, "source": source, "reward": reward, "gain": info["reward_gain"]}
 
     env_kw = {**env_kw, "action_mode": "select", "paired_reward": True}
-    rows = run_agent("noisy", steps, seed, "random_select", env_kw, row=trained_row)  # a uniformly random window
+    uniform = "random@action_mode=select"  # a uniformly random window a step
+    rows = run_agent("noisy", steps, seed, uniform, env_kw, row=trained_row)
     for k, r in enumerate(rows):  # the unpaired change r_k - r_{k-1}
         r["delta"] = r["reward"] - rows[k - 1]["reward"] if k else float("nan")
     write_csv(out / f"signal{tag}.csv", rows)
@@ -208,13 +224,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None, help="env steps (default: per figure)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agent", default="soft_q_paper", metavar="SPEC",
-                   help="agent spec, e.g. soft_q_paper@beta=0.1,gamma=0 (default soft_q_paper)")
+                   help="agent spec, e.g. soft_q_paper@beta=0.1,gamma=0 or gain (default soft_q_paper)")
     p.add_argument("--env", type=_env_options, default={}, metavar="K=V,...",
                    help="env config overrides, e.g. num_candidates=8,paired_reward=True")
     p.add_argument("--tag", default="", help="suffix of the output file names")
     args = p.parse_args(argv)
     try:
-        agent = make_agent(args.agent)  # a bad spec fails here, before any figure runs
+        agent = study_agent(args.agent)  # a bad spec fails here, before any figure runs
     except (ValueError, TypeError) as exc:
         p.error(f"--agent: {exc}")
     torch.set_num_threads(1)

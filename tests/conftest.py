@@ -37,3 +37,17 @@ def tiny_env():
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+def random_q_head(agent, seed=0):
+    """Give a set-up soft-Q agent's Q (and Q-bar) a random output layer (PyTorch's initialisation, seeded), so
+    Q varies over h from the first step; its bias then stays as drawn (not set to the first reward)."""
+    import copy
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        agent.q[-1].reset_parameters()
+    agent.q_target = copy.deepcopy(agent.q).requires_grad_(False)
+    agent.opt = torch.optim.Adam(agent.q.parameters(), lr=agent.config.lr)
+    agent.bias_set = True
+    return agent

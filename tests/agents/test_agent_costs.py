@@ -61,7 +61,7 @@ def stub_env(learner, n=5, d=4):
 
 def test_q_network_forwards_and_td_steps_are_charged_by_hand_count():
     learner = Charges()
-    agent = SoftQAgent(q_init="default", hidden=3)
+    agent = SoftQAgent(hidden=3)
     agent.setup(stub_env(learner), seed=0)
     w = 4 * 3 + 3 * 1  # d x hidden + hidden x 1 weights
     assert linear_weights(agent.q) == w and mlp_flops(agent.q, 7) == 2 * w * 7 and mlp_flops(agent.q, 7, True) == 42 * w
@@ -79,7 +79,7 @@ def test_q_network_forwards_and_td_steps_are_charged_by_hand_count():
 
 def test_replay_updates_are_charged_too():
     learner = Charges()
-    agent = SoftQAgent(q_init="default", hidden=3, replay_size=10, replay_updates=2, replay_batch=4)
+    agent = SoftQAgent(hidden=3, replay_size=10, replay_updates=2, replay_batch=4)
     agent.setup(stub_env(learner), seed=0)
     w = 15
     obs = np.ones((5, 4), np.float32)

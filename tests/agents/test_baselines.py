@@ -59,7 +59,7 @@ def test_hard_score_agents_pick_argmax(name, key):
     assert sel.act(None, info) == best
 
 
-@pytest.mark.parametrize("name,key", [("loss_soft", "loss"), ("uncertainty_soft", "entropy")])
+@pytest.mark.parametrize("name,key", [("loss@soft=True", "loss"), ("uncertainty@soft=True", "entropy")])
 def test_soft_score_agents_are_boltzmann(name, key):
     info = hand_info()
     agent = make_agent(name, temperature=0.7)
@@ -86,7 +86,7 @@ def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="action_mode"):
         make_agent("loss", action_mode="pick")
     with pytest.raises(ValueError, match="temperature"):
-        make_agent("loss_soft", temperature=0.0)
+        make_agent("loss@soft=True", temperature=0.0)
     with pytest.raises(ValueError, match="c0"):
         make_agent("competence", c0=0.0)
 
@@ -99,7 +99,7 @@ def test_random_is_uniform_and_seeded():
     np.testing.assert_allclose(mix.act(None, info), np.full(N, 1 / N))
     runs = []
     for _ in range(2):
-        sel = make_agent("random_select")
+        sel = make_agent("random@action_mode=select")
         sel.setup(FakeEnv, 11)
         runs.append([sel.act(None, info) for _ in range(600)])
     assert runs[0] == runs[1]
@@ -252,7 +252,8 @@ def test_rho_loss_labelled_il_model_is_seeded_cached_and_disjoint():
 
 
 # ------------------------------------------------------------------------------------ harness
-BASELINES = ["random", "random_select", "loss", "loss_soft", "uncertainty", "uncertainty_soft", "competence",
+BASELINES = ["random", "random@action_mode=select", "loss", "loss@soft=True", "uncertainty", "uncertainty@soft=True",
+             "competence",
              "rho_loss", "rho_loss_labelled", "oracle"]
 FAST = {"rho_loss": dict(il_steps=2), "rho_loss_labelled": dict(il_steps=2, holdout_windows=16)}
 

@@ -18,7 +18,7 @@ from agents.oracle import OracleAgent
 from agents.rho_loss import window_losses
 from agents.soft_q import SoftQAgent
 from curriculum_env.wrappers.sgld import SGLDConfig
-from tests.conftest import make_tiny
+from tests.conftest import make_tiny, random_q_head
 
 B, N, D = 3, 8, 16
 STATS = ("loss", "entropy", "token_loss")
@@ -27,7 +27,7 @@ TINY_RAG = dict(sgld=SGLDConfig(steps=2, query_length=8, num_chains=4), buffer_s
 FAST = {"rho_loss": dict(il_steps=2), "rho_loss_labelled": dict(il_steps=2, holdout_windows=16),
         "langevin_rag_paper": dict(wrapper=TINY_RAG),
         "langevin_rag": dict(embedder="hash-32", ring_size=32, reference_steps=20),
-        "ppo": dict(n_steps=8, batch_size=8, n_epochs=1), "dqn": dict(learning_starts=2)}
+        "ppo": dict(n_steps=8, batch_size=8, n_epochs=1)}
 
 
 def budget_env(agent, **overrides):
@@ -79,14 +79,14 @@ def test_every_agent_trains_exactly_b_per_step_and_asks_only_for_its_statistics(
 
 
 def test_stats_asked_per_agent():
-    expected = {"loss": ("loss",), "loss_soft": ("loss",), "uncertainty": ("entropy",),
-                "uncertainty_soft": ("entropy",), "rho_loss": ("loss",), "rho_loss_labelled": ("loss",),
+    expected = {"loss": ("loss",), "uncertainty": ("entropy",), "rho_loss": ("loss",), "rho_loss_labelled": ("loss",),
                 **{name: ("loss", "entropy", "token_loss")
                    for name in ("soft_q_lm", "soft_q_uniform", "soft_q_closed_loop", "langevin_rag_lm")}}
     for name in AGENTS:
         assert make_agent(name).env_kwargs["candidate_stats"] == expected.get(name, ()), name
-    assert make_agent("soft_q_gain").env_kwargs == {"candidate_stats": (), "paired_reward": True,
-                                                    "compute_reward": True}
+    assert make_agent("soft_q_paper@credit=reward(signal=gain)").env_kwargs == {
+        "candidate_stats": (), "paired_reward": True, "compute_reward": True}
+    assert make_agent("loss@soft=True").env_kwargs["candidate_stats"] == ("loss",)
 
 
 def test_train_budget_and_a_missing_statistic_name_the_env_config():
@@ -142,7 +142,7 @@ def test_top_k_defaults_to_b_explicit_k_wins_and_select_takes_the_argmax():
 
 def test_soft_score_agent_draws_b_distinct_and_keeps_their_boltzmann_weights():
     loss = np.array([5.0, 4.0, 3.0, 6.0, 2.0, 1.0, 0.5, 0.0])
-    agent = make_agent("loss_soft", temperature=2.0)
+    agent = make_agent("loss@soft=True", temperature=2.0)
     agent.setup(stub_env(), 0)
     p = np.exp(loss / 2.0) / np.exp(loss / 2.0).sum()
     sets = set()
@@ -246,9 +246,9 @@ def test_gumbel_top_k_samples_without_replacement_from_the_softmax(impl):
 
 def test_soft_q_td_step_regresses_all_b_on_the_same_target():
     lr = 0.01
-    agent = SoftQAgent(q_init="default", gamma=0.0, lr=lr, grad_clip=1e9, replay_size=16, replay_updates=1,
-                       replay_batch=2, beta=0.5)
+    agent = SoftQAgent(gamma=0.0, lr=lr, grad_clip=1e9, replay_size=16, replay_updates=1, replay_batch=2, beta=0.5)
     agent.setup(stub_env(), 0)
+    random_q_head(agent)
     steps = []  # per Q step (the TD step on the B, then one replay step): (grad, value) of each parameter
     real = agent.q_step
 
@@ -291,9 +291,10 @@ def test_soft_q_td_step_regresses_all_b_on_the_same_target():
 
 @pytest.mark.parametrize("weighting", ["uniform", "action"])
 def test_soft_q_env_trains_exactly_the_b_it_sampled(weighting):
-    agent = SoftQAgent(q_init="default", beta=0.05)
+    agent = SoftQAgent(beta=0.05)
     env = budget_env(agent, train_weighting=weighting)
     agent.setup(env, 0)
+    random_q_head(agent)
     obs, info = env.reset(seed=0)
     for _ in range(4):
         w = agent.act(obs, info)
@@ -329,23 +330,10 @@ def test_soft_q_uniform_steps_and_select_mode_under_the_budget():
         assert sel.pending["h"].shape[0] == 1  # select mode learns from the sampled a alone
 
 
-def test_soft_q_td_into_theta_under_the_budget_reaches_theta():
-    agent = SoftQAgent(q_init="default", td_into_theta=True)
-    auxes = [after["aux_loss"] for _, after, _, _ in steps_of(budget_env(agent), agent, 2)]
-    assert auxes[0] == 0.0 and auxes[1] > 0.0
-
-
-def test_soft_q_refuses_probe_weight_under_a_budget():
-    agent = SoftQAgent(probe_weight=0.3)
-    with pytest.raises(ValueError, match=r"probe_weight.*train_batch=3"):
-        agent.setup(stub_env(), 0)
-    agent.setup(stub_env(train_batch=None), 0)  # fine without a budget
-
-
 def test_soft_q_under_the_budget_is_deterministic_for_a_seed():
     runs = []
     for _ in range(2):
-        agent = SoftQAgent(beta=0.05, q_init="default", replay_size=8, replay_updates=1)
+        agent = SoftQAgent(beta=0.05, replay_size=8, replay_updates=1)
         trace = steps_of(budget_env(agent), agent, 5, seed=4)
         runs.append([(tuple(after["trained"]), reward) for _, after, _, reward in trace])
     assert runs[0] == runs[1]

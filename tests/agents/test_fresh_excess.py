@@ -10,11 +10,12 @@ import torch
 from agents import make_agent
 from agents.reference_model import ReferenceModel
 from agents.soft_q import SoftQAgent
-from agents.soft_q_inputs import CandidateInputs, first_occurrences, fresh_excess, zscore
+from agents.soft_q_credit import Learnability
+from agents.soft_q_inputs import first_occurrences, fresh_excess, zscore
 from tests.conftest import make_tiny
 
-FRESH = dict(credit="learnability", inputs="features", reference=True, reference_steps=5, gamma=0.5, beta=0.7,
-             learnability_signal="reducible+fresh")
+FRESH = dict(credit="learnability(signal=reducible+fresh)", inputs="features", reference=True, reference_steps=5,
+             gamma=0.5, beta=0.7)
 
 
 def test_first_occurrences_marks_each_transition_once_in_order():
@@ -94,10 +95,10 @@ def test_soft_q_reads_the_fresh_excess_as_a_feature_and_in_its_reward():
     np.testing.assert_allclose(cols["fresh"], expected)
     np.testing.assert_allclose(x[:, 4].numpy(), zscore(expected), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(x[:, 9].numpy(), expected / math.log(len(env.unwrapped.data.tokenizer)), rtol=1e-5)
-    reward = agent.inputs.learnability(cols, "reducible+fresh").numpy()
+    reward = agent.credit.candidate_rewards(cols, info).numpy()
     np.testing.assert_allclose(reward, zscore(zscore(cols["learnability"]) + zscore(expected)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(agent.inputs.learnability(cols, "fresh").numpy(), zscore(expected), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(Learnability("fresh").candidate_rewards(cols, info).numpy(), zscore(expected),
+                               rtol=1e-5, atol=1e-6)
     blind = SoftQAgent(**FRESH)
     blind.setup(make_tiny(train_batch=2), 0)  # an env made without the per-token losses
     with pytest.raises(KeyError, match="token_loss"):
@@ -111,23 +112,22 @@ def test_fresh_reward_ranks_a_repeated_phrase_below_the_same_excess_spread_over_
     reference = np.full((4, 7), 2.0)  # excess 1 at every token of every window
     cols["fresh"] = fresh_excess(learner, reference, ids)
     np.testing.assert_allclose(cols["fresh"], [2 / 7, 1.0, 2 / 7, 1.0])
-    ranked = np.argsort(-CandidateInputs.learnability(cols, "reducible+fresh").numpy())
+    ranked = np.argsort(-Learnability("reducible+fresh").candidate_rewards(cols, {}).numpy())
     assert ranked[0] == 1 and ranked[-1] == 2  # new text with the excess first, the repeated phrase without it last
 
 
-def test_the_ablation_options_reach_the_statistic_and_are_refused_where_moot():
-    agent = SoftQAgent(**FRESH, fresh_token="signed", fresh_first=False)
+def test_the_ablation_options_reach_the_statistic():
+    credit = "learnability(signal=reducible+fresh,fresh_token=signed,fresh_first=False)"
+    agent = SoftQAgent(**{**FRESH, "credit": credit})
     agent.setup(make_tiny(train_batch=2, **agent.env_kwargs), 0)
     assert agent.inputs.fresh_options == {"token": "signed", "first": False}
-    for option, value in (("fresh_token", "centred"), ("fresh_first", False)):
-        with pytest.raises(ValueError, match=option):
-            SoftQAgent(**{**FRESH, "learnability_signal": "reducible", option: value})
     with pytest.raises(ValueError, match="fresh_token must be one of"):
-        SoftQAgent(**FRESH, fresh_token="clipped")
+        SoftQAgent(**{**FRESH, "credit": "learnability(fresh_token=clipped)"})
 
 
 def test_registered_soft_q_lm_uses_the_reducible_and_fresh_reward():
     agent = make_agent("soft_q_lm")
-    assert agent.config.credit.learnability_signal == "reducible+fresh"
+    assert agent.config.credit.signal == "reducible+fresh"
     assert "token_loss" in agent.env_kwargs["candidate_stats"]
-    assert "token_loss" not in make_agent("soft_q_lm@learnability_signal=reducible").env_kwargs["candidate_stats"]
+    reducible = make_agent("soft_q_lm@credit=learnability(signal=reducible)")
+    assert "token_loss" not in reducible.env_kwargs["candidate_stats"]

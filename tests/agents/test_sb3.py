@@ -112,7 +112,7 @@ def test_plain_sb3_ppo_accepts_the_policy():
     assert action.shape == (N,) and np.all(action > 0)
 
 
-@pytest.mark.parametrize("name,mode", [("ppo", "select"), ("ppo", "mixture"), ("dqn", "select")])
+@pytest.mark.parametrize("name,mode", [("ppo", "select"), ("ppo", "mixture"), ("agents.sb3_agents:DQNAgent", "select")])
 def test_sb3_agents_learn_on_the_tiny_env(name, mode):
     env = make_tiny(action_mode=mode)
     trace = []
@@ -132,7 +132,7 @@ def test_drive_is_deterministic_and_leaves_global_rng_alone():
     runs = []
     for _ in range(2):
         rewards = []
-        agent = make_agent("dqn", learning_starts=10)
+        agent = make_agent("agents.sb3_agents:DQNAgent", learning_starts=10)
         rollout(env, agent, 40, seed=3, on_step=lambda rec, t=rewards: t.append(rec.reward))
         runs.append(rewards)
     assert runs[0] == runs[1]
@@ -153,4 +153,4 @@ def test_drive_writes_no_logger_folder_and_still_reports_sb3_metrics(tmp_path, m
 
 def test_dqn_refuses_mixture_mode():
     with pytest.raises(ValueError, match="select"):
-        make_agent("dqn", action_mode="mixture")
+        make_agent("agents.sb3_agents:DQNAgent", action_mode="mixture")

@@ -10,8 +10,10 @@ import torch
 
 from agents import make_agent
 from agents.q_learning import polyak, q_network, soft_value, td_target
-from agents.soft_q import SoftQAgent, SoftQConfig
-from tests.conftest import make_tiny
+from agents.soft_q import SoftQAgent
+from agents.soft_q_config import OPTIONS, SoftQConfig
+from agents.soft_q_credit import InfluenceCredit, Learnability, RewardTD
+from tests.conftest import make_tiny, random_q_head
 
 N, D = 8, 16
 
@@ -36,8 +38,9 @@ def test_soft_value_of_equal_q_is_q_and_matches_eq4():
 
 
 def test_constant_reward_fixed_point_is_the_reward():
-    agent = SoftQAgent(lr=1e-2, tau=0.1, q_init="default")  # from a random Q, not one that starts at r
+    agent = SoftQAgent(lr=1e-2, tau=0.1)
     agent.setup(stub_env(), seed=0)
+    random_q_head(agent)  # from a random Q, not one that starts at r
     rng = np.random.default_rng(1)
     for _ in range(2500):
         obs, info = random_obs(rng)
@@ -49,8 +52,9 @@ def test_constant_reward_fixed_point_is_the_reward():
 
 
 def test_policy_is_softmax_q_over_beta():
-    agent = SoftQAgent(beta=0.3, q_init="default")
+    agent = SoftQAgent(beta=0.3)
     agent.setup(stub_env(), seed=0)
+    random_q_head(agent)
     with torch.no_grad():  # make Q differences large enough to matter
         agent.q[2].weight.mul_(20.0)
     obs, info = random_obs(np.random.default_rng(0))
@@ -61,8 +65,9 @@ def test_policy_is_softmax_q_over_beta():
 
 
 def test_td_update_and_polyak_match_eqs_3_and_5():
-    agent = SoftQAgent(beta=0.5, gamma=0.8, tau=0.25, q_init="default")
+    agent = SoftQAgent(beta=0.5, gamma=0.8, tau=0.25)
     agent.setup(stub_env(), seed=0)
+    random_q_head(agent)
     rng = np.random.default_rng(0)
     obs, info = random_obs(rng)
     agent.act(obs, info)
@@ -118,30 +123,6 @@ def test_no_q_weighting_sends_exactly_uniform_weights_while_q_learns():
     assert any(not torch.equal(a, b) for a, b in zip(q0, agent.q.parameters(), strict=True))
 
 
-def _theta_after_two_steps(**kw):
-    env = make_tiny()
-    agent = SoftQAgent(q_init="default", **kw)  # zero output weights would make dQ/dh = 0 at step 2
-    agent.setup(env, 0)
-    obs, info = env.reset(seed=0)
-    aux = []
-    for _ in range(2):  # step 2 carries the TD loss of step 1's transition
-        w = agent.act(obs, info)
-        obs, r, term, trunc, info = env.step(w)
-        agent.observe(r, obs, info, term, trunc)
-        aux.append(info["aux_loss"])
-    return [p.detach().clone() for p in env.unwrapped.learner.parameters()], aux
-
-
-def test_td_into_theta_changes_theta_and_lambda_zero_does_not():
-    base, aux_base = _theta_after_two_steps()
-    td, aux_td = _theta_after_two_steps(td_into_theta=True, td_lambda=1.0)
-    zero, aux_zero = _theta_after_two_steps(td_into_theta=True, td_lambda=0.0)
-    assert aux_base == [0.0, 0.0] and aux_zero == [0.0, 0.0]
-    assert aux_td[0] == 0.0 and aux_td[1] > 0.0
-    assert any(not torch.equal(a, b) for a, b in zip(base, td, strict=True))
-    assert all(torch.equal(a, b) for a, b in zip(base, zero, strict=True))
-
-
 def advance(env, agent, obs, info, steps):
     """``steps`` act/step/observe rounds; the trace of (action, reward, sampled index) and the last obs/info."""
     trace = []
@@ -168,18 +149,19 @@ def assert_same_trace(a, b):
 
 
 def test_deterministic_for_a_fixed_seed():
-    kw = dict(temperature="closed_loop", replay_size=16, replay_updates=1)
+    kw = dict(beta="closed_loop", replay_size=16, replay_updates=1)
     a, b = _run(kw, 20), _run(kw, 20)
     assert_same_trace(a, b)
     assert len({x[2] for x in a}) > 1  # actions actually vary
 
 
 @pytest.mark.parametrize("kw", [
-    dict(td_into_theta=True, replay_size=8, replay_updates=1, temperature="closed_loop"),
-    dict(action_mode="select", reward_signal="gain", reward_norm=0.1, gamma=0.0, replay_size=8, replay_updates=1),
+    dict(replay_size=8, replay_updates=1, beta="closed_loop"),
+    dict(action_mode="select", credit="reward(signal=gain,norm=0.1)", gamma=0.0, replay_size=8, replay_updates=1),
+    dict(credit="influence(every=2)", replay_size=8, replay_updates=1),
 ])
 def test_save_load_resumes_identically(tmp_path, kw):
-    env_kw = {"action_mode": kw.get("action_mode", "mixture"), "paired_reward": "reward_signal" in kw}
+    env_kw = {"action_mode": kw.get("action_mode", "mixture"), **SoftQAgent(**kw).env_kwargs}
     env, agent = make_tiny(**env_kw), SoftQAgent(**kw)
     agent.setup(env, 5)
     obs, info = env.reset(seed=5)
@@ -199,41 +181,6 @@ def test_save_load_resumes_identically(tmp_path, kw):
         torch.testing.assert_close(agent2.q.state_dict()[k], v, rtol=0, atol=0)
 
 
-def test_uniform_phases_warmup_and_alternation():
-    agent = SoftQAgent(warmup_steps=2, alternate_every=0)
-    agent.setup(stub_env(), 0)
-    rng = np.random.default_rng(0)
-    flags = []
-    for _ in range(4):
-        obs, info = random_obs(rng)
-        agent.act(obs, info)
-        agent.observe(-1.0, obs, info, False, False)
-        flags.append(agent.metrics()["policy/uniform_step"])
-    assert flags == [1.0, 1.0, 0.0, 0.0]
-    alt = SoftQAgent(alternate_every=2)
-    alt.setup(stub_env(), 0)
-    pattern = []
-    for step in range(8):
-        alt.step = step
-        pattern.append(alt.uniform_step())
-    assert pattern == [True, True, False, False, True, True, False, False]
-
-
-def test_reset_lm_ablation_reinitialises_the_lm_and_keeps_q():
-    env = make_tiny()
-    agent = SoftQAgent(reset_lm_every=2)
-    agent.setup(env, 0)
-    obs, info = env.reset(seed=0)
-    models = []
-    for _ in range(3):
-        w = agent.act(obs, info)
-        models.append(env.unwrapped.learner.model)
-        obs, r, term, trunc, info = env.step(w)
-        agent.observe(r, obs, info, term, trunc)
-    assert models[0] is models[1] and models[2] is not models[1]  # fresh LM at step 3
-    assert np.isfinite(r)
-
-
 def test_needle_metrics_and_config_errors():
     agent = SoftQAgent()
     agent.setup(stub_env(n=4), 0)
@@ -245,17 +192,17 @@ def test_needle_metrics_and_config_errors():
     assert m["mass/filler"] + m["mass/needle"] == pytest.approx(1.0)
     assert m["policy/effective_batch"] <= 4 + 1e-5
     with pytest.raises(ValueError, match="gamma"):
-        SoftQConfig.from_flat(gamma=1.0)
-    with pytest.raises(ValueError, match="temperature"):
-        SoftQAgent(temperature="warm")
+        SoftQConfig.from_options(gamma=1.0)
+    with pytest.raises(ValueError, match="unknown temperature 'warm'"):
+        SoftQAgent(beta="warm")
     with pytest.raises(TypeError, match="'betta' .did you mean 'beta'.*accepted: .*replay_size"):
         SoftQAgent(betta=1.0)
     from agents.langevin_rag_paper import LangevinRAGPaperConfig  # shares QLearningConfig's checks
 
     with pytest.raises(ValueError, match=r"LangevinRAGPaperConfig\.gamma"):
         LangevinRAGPaperConfig(gamma=1.0)
-    with pytest.raises(ValueError, match=r"QConfig\.hidden"):
-        SoftQConfig.from_flat(hidden=0)
+    with pytest.raises(ValueError, match=r"SoftQConfig\.hidden"):
+        SoftQConfig.from_options(hidden=0)
 
 
 def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
@@ -270,13 +217,10 @@ def test_reward_init_starts_at_the_first_reward_with_a_uniform_policy():
         torch.testing.assert_close(net(probe).detach().squeeze(-1), torch.full((50,), -7.5))
     agent.observe(-1.0, obs, info, False, False)  # only the first reward sets the bias
     assert float(agent.q[-1].bias.detach()) == -7.5
-    default = SoftQAgent(q_init="default")
-    default.setup(stub_env(), 0)
-    assert float(default.q(probe).detach().std()) > 0
 
 
 def test_gain_signal_reads_the_paired_reward_and_names_the_missing_flag():
-    agent = SoftQAgent(reward_signal="gain")
+    agent = SoftQAgent(credit="reward(signal=gain)")
     agent.setup(stub_env(), 0)
     obs, info = random_obs(np.random.default_rng(0))
     agent.act(obs, info)
@@ -289,7 +233,7 @@ def test_gain_signal_reads_the_paired_reward_and_names_the_missing_flag():
 
 
 def test_reward_norm_divides_by_the_running_rms():
-    agent = SoftQAgent(reward_norm=0.5)
+    agent = SoftQAgent(credit=RewardTD(norm=0.5))
     agent.setup(stub_env(), 0)
     obs, info = random_obs(np.random.default_rng(0))
     seen, sq = [], None
@@ -303,24 +247,18 @@ def test_reward_norm_divides_by_the_running_rms():
     assert seen[0][0] == pytest.approx(-1.0)
 
 
-def test_probe_weight_mixes_the_sampled_action_into_the_weights():
-    agent = SoftQAgent(probe_weight=0.4, q_init="default", beta=0.3)
-    agent.setup(stub_env(), 0)
-    obs, info = random_obs(np.random.default_rng(0))
-    w = agent.act(obs, info)
-    a = int(agent.metrics()["policy/action"])
-    pi = torch.softmax(agent.q(torch.as_tensor(obs)).squeeze(-1).detach() / 0.3, -1).numpy()
-    expected = 0.6 * pi
-    expected[a] += 0.4
-    np.testing.assert_allclose(w, expected, rtol=1e-5, atol=1e-7)
-    assert w.sum() == pytest.approx(1.0, abs=1e-6)
-    for bad in (dict(probe_weight=1.5), dict(reward_norm=-0.1), dict(reward_signal="delta"), dict(q_init="zeros")):
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            SoftQConfig.from_flat(**bad)
+def test_bad_credit_options_are_refused_naming_them():
+    for bad, match in ((dict(credit="reward(norm=-0.1)"), "norm"), (dict(credit="reward(signal=delta)"), "signal"),
+                       (dict(credit="learnability(signal=contrast)"), "signal"),
+                       (dict(credit="influence(every=0)"), "every"), (dict(credit="hot"), "unknown credit 'hot'"),
+                       (dict(credit="reward(signal=gain"), "not name")):
+        with pytest.raises(ValueError, match=match):
+            SoftQConfig.from_options(**bad)
 
 
 def test_gain_agent_runs_in_the_harness_env_it_asks_for():
-    agent = make_agent("soft_q_gain")
+    agent = make_agent("soft_q_paper@action_mode=select,credit=reward(signal=gain),gamma=0.0,replay_size=16,"
+                       "replay_updates=2")
     env = make_tiny(action_mode=agent.action_mode, **agent.env_kwargs)
     agent.setup(env, 0)
     trace, _, info = advance(env, agent, *env.reset(seed=0), 3)
@@ -328,52 +266,30 @@ def test_gain_agent_runs_in_the_harness_env_it_asks_for():
 
 
 # ------------------------------------------------------------------------------------ config
-def test_flat_options_land_in_their_groups_and_round_trip():
-    agent = SoftQAgent(beta=0.3, replay_size=300, replay_updates=2, gamma=0, temperature="fixed")
+def test_options_are_fifteen_flat_fields_and_strategies_become_objects():
+    agent = SoftQAgent(beta=0.3, replay_size=300, replay_updates=2, gamma=0, credit="learnability(signal=reducible)")
     c = agent.config
-    assert (c.temperature.temperature, c.temperature.beta, c.q.gamma) == ("fixed", 0.3, 0)
-    assert (c.replay.replay_size, c.replay.replay_updates, c.replay.replay_batch) == (300, 2, 32)  # batch: default
-    assert c.temperature.beta_min == 0.5 and c.credit.probe_every == 5  # real defaults, unread by these modes
-    options = SoftQConfig.options()
-    assert len(options) == 40 and len(set(options.values())) == 40  # one group field per flat name
-    assert all(field == name for name, (_, field) in options.items())  # no name is translated
-    assert options["temperature"] == ("temperature", "temperature") and options["replay_batch"][0] == "replay"
-    flat = c.flat()
-    assert set(flat) == set(options) and None not in flat.values()
-    assert SoftQConfig.from_flat(**flat) == c
+    assert (c.beta, c.gamma, c.replay_size, c.replay_updates, c.replay_batch) == (0.3, 0, 300, 2, 32)  # batch: default
+    assert c.credit == Learnability(signal="reducible") and agent.credit is c.credit
+    assert c.uses_reference and not c.reference  # the learnability credit trains the reference itself
+    assert len(OPTIONS) == 15 and OPTIONS == tuple(SoftQConfig.__dataclass_fields__)
+    assert SoftQConfig(**{k: getattr(c, k) for k in OPTIONS}) == c  # an object credit round-trips
+    by_name = SoftQAgent(credit="influence(every=3)").config.credit
+    assert SoftQAgent(credit=InfluenceCredit(every=3)).config.credit == by_name
     with pytest.raises(AttributeError):  # frozen: a config does not change under a running agent
-        c.q.gamma = 0.5
-    closed = SoftQConfig.from_flat(temperature="closed_loop").temperature
-    assert (closed.beta_min, closed.beta_k, closed.temperature_window) == (0.5, 0.7, 20)
-    with pytest.raises(ValueError, match="planned_steps=50 contradicts temperature='closed_loop'"):
-        SoftQConfig.from_flat(temperature="closed_loop", planned_steps=50)
+        c.gamma = 0.5
 
 
-@pytest.mark.parametrize(("kwargs", "first", "second"), [
-    ({"beta": 0.05, "temperature": "closed_loop"}, "beta=0.05", "temperature='closed_loop'"),
-    ({"beta": 0.8, "temperature": "phased"}, "beta=0.8", "temperature='phased'"),
-    ({"beta_min": 0.1}, "beta_min=0.1", "temperature='fixed'"),
-    ({"temperature_window": 5}, "temperature_window=5", "temperature='fixed'"),
-    ({"planned_steps": 50, "temperature": "closed_loop"}, "planned_steps=50", "temperature='closed_loop'"),
-    ({"probe_weight": 0.3, "action_mode": "select"}, "probe_weight=0.3", "action_mode='select'"),
-    ({"td_lambda": 0.5}, "td_lambda=0.5", "td_into_theta=False"),
-    ({"replay_size": 100}, "replay_size=100", "replay_updates=0"),
-    ({"replay_batch": 8}, "replay_batch=8", "replay_updates=0"),
-    ({"no_q_weighting": True, "warmup_steps": 3}, "warmup_steps=3", "no_q_weighting=True"),
-    ({"no_q_weighting": True, "alternate_every": 4}, "alternate_every=4", "no_q_weighting=True"),
-    ({"reference_steps": 50}, "reference_steps=50", "reference=False"),
-    ({"credit": "learnability", "probe_every": 3}, "probe_every=3", "credit='learnability'"),
-    ({"credit": "influence", "learnability_signal": "contrast"}, "learnability_signal='contrast'",
-     "credit='influence'"),
-    ({"credit": "learnability"}, "credit='learnability'", "reference=True"),
-    ({"credit": "learnability", "reference": True, "action_mode": "select"}, "credit='learnability'",
-     "action_mode='select'"),
-    ({"credit": "learnability", "reference": True, "reward_norm": 0.1}, "reward_norm=0.1", "credit='learnability'"),
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"replay_size": 100}, ("replay_size=100", "replay_updates=0")),
+    ({"replay_updates": 2}, ("replay_size=0", "replay_updates=2")),
+    ({"credit": "learnability", "action_mode": "select"}, ("Learnability", "action_mode='select'")),
+    ({"credit": "influence", "action_mode": "select"}, ("InfluenceCredit", "action_mode='select'")),
 ])
-def test_contradictory_options_are_refused_naming_both(kwargs, first, second):
+def test_contradictory_options_are_refused_naming_both(kwargs, words):
     with pytest.raises(ValueError) as err:
         SoftQAgent(**kwargs)
-    assert first in str(err.value) and second in str(err.value)
+    assert all(w in str(err.value) for w in words)
 
 
 def test_every_registered_soft_q_preset_constructs_and_saves_its_config():
@@ -382,11 +298,12 @@ def test_every_registered_soft_q_preset_constructs_and_saves_its_config():
     targets = {n: e if isinstance(e, str) else e[0] for n, e in AGENTS.items()}
     names = [n for n, target in targets.items() if target == "agents.soft_q:SoftQAgent"]  # the LM-reading presets
     assert len(names) >= 5
+    built = {}
     for name in names:
-        agent = make_agent(name)
-        needs_env = agent.config.inputs.reference  # a reference model is trained on the env's D
+        agent = built[name] = make_agent(name)
+        needs_env = agent.config.uses_reference  # a reference model is trained on the env's D
         agent.setup(make_tiny(train_batch=2, **agent.env_kwargs) if needs_env else stub_env(), 0)
-        saved = agent.state_dict()["config"]["temperature"]["temperature"]
-        assert saved == agent.config.temperature.temperature
-    closed = make_agent("soft_q_closed_loop").config.temperature
-    assert (closed.temperature, closed.beta_min, closed.beta_k) == ("closed_loop", 0.025, 0.05)
+        saved = agent.state_dict()["config"]
+        assert saved["beta"] == agent.config.beta and saved["credit"] == vars(agent.config.credit)
+    closed = built["soft_q_closed_loop"]
+    assert (closed.temp.beta_min, closed.temp.k) == (0.025, 0.05) and closed.env_kwargs["compute_reward"]

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.cheap_inputs import CheapInputs, RunningNorm, auc
+from agents.cheap_credit import RunningNorm, TrainedWindowCredit
+from agents.cheap_inputs import CheapInputs, auc
 from agents.classifier import logits
 from agents.ngram_model import HashedBigram
 from agents.q_learning import soft_value
@@ -59,8 +60,9 @@ def test_running_norm_standardises_by_the_statistics_before_each_batch():
 def test_credit_is_the_reducible_and_fresh_excess_against_a_bigram_model_of_d():
     env = cheap_env()
     env.reset(seed=0)
-    inputs = CheapInputs(("reference", "distinct"), "reducible+fresh", norm_rate=0.1)
+    inputs = CheapInputs(("reference", "distinct"))
     inputs.setup(env, np.random.default_rng(0))
+    credit = TrainedWindowCredit("reducible+fresh", norm_rate=0.1)
     ids = np.asarray(env.unwrapped.data.heldout.ids[:3])
     token_loss = np.random.default_rng(1).uniform(4, 9, size=(3, ids.shape[1] - 1))
     loss = token_loss.mean(1)
@@ -69,12 +71,16 @@ def test_credit_is_the_reducible_and_fresh_excess_against_a_bigram_model_of_d():
     reducible = loss - bigram.losses(ids)
     fresh = fresh_excess(token_loss, bigram.token_losses(ids), ids)
     z = lambda x: (x - x.mean()) / math.sqrt(x.var() + 1e-12)  # the first batch seeds the norms
-    r, parts = inputs.credit(loss, token_loss, ids)
+    r, parts = credit.targets({"trained_loss": loss, "trained_token_loss": token_loss}, ids, inputs)
     np.testing.assert_allclose(r, z(reducible) + z(fresh), rtol=1e-9)
-    assert parts["credit/reducible"] == pytest.approx(reducible.mean())
-    assert inputs.seen.losses(ids).mean() < bigram.losses(ids).mean() + 1.0  # now counted as seen
+    assert parts["credit/reducible"] == pytest.approx(reducible.mean()) and "credit/known" not in parts
+    before = inputs.seen.losses(ids).mean()
+    inputs.mark_seen(ids)
+    assert inputs.seen.losses(ids).mean() < before  # now counted as seen
     with pytest.raises(ValueError, match="not finite"):
-        inputs.credit(loss, np.full_like(token_loss, np.nan), ids)
+        credit.targets({"trained_loss": loss, "trained_token_loss": np.full_like(token_loss, np.nan)}, ids, inputs)
+    with pytest.raises(ValueError, match="credit signal must be one of"):
+        TrainedWindowCredit("known+fresh")
     env.close()
 
 
@@ -212,15 +218,17 @@ def test_known_credit_counts_only_transitions_that_occur_in_d():
     env = cheap_env()
     env.reset(seed=0)
     heldout = np.asarray(env.unwrapped.data.heldout.ids)
-    inputs = CheapInputs(("reference",), "known", norm_rate=0.1)
+    inputs = CheapInputs(("reference",))
     inputs.setup(env, np.random.default_rng(0))
+    credit = TrainedWindowCredit("known", norm_rate=0.1)
     unseen = np.full((1, heldout.shape[1]), 0, dtype=np.int64)
     unseen[0, 1::2] = len(env.unwrapped.data.tokenizer) - 1  # alternating rare ids: transitions D lacks
     ids = np.concatenate([heldout[:2], unseen])
     assert not inputs.reference.counted(unseen).any() and inputs.reference.counted(heldout[:2]).all()
     token_loss = np.full((3, ids.shape[1] - 1), 20.0)  # far above the bigram model everywhere
-    inputs.credit(token_loss.mean(1), token_loss, ids)  # seeds the norms
-    _, parts = inputs.credit(token_loss.mean(1), token_loss, ids)
+    trained = {"trained_loss": token_loss.mean(1), "trained_token_loss": token_loss}
+    credit.targets(trained, ids, inputs)  # seeds the norms
+    _, parts = credit.targets(trained, ids, inputs)
     known = fresh_excess(token_loss * inputs.reference.counted(ids),
                          inputs.reference.token_losses(ids) * inputs.reference.counted(ids), ids)
     assert known[2] == 0.0 and known[:2].min() > 0  # the junk window earns nothing

@@ -1,5 +1,5 @@
 """Soft-Q with influence credit: every probed candidate regresses on its own target (eqs. 3-5 with
-r_i = its z-scored influence), the env is asked for the probes, and contradictions are refused."""
+r_i = its z-scored influence), the env is asked for the probes, and bad options are refused."""
 
 import math
 
@@ -9,6 +9,7 @@ import torch
 
 from agents import make_agent
 from agents.soft_q import SoftQAgent
+from agents.soft_q_credit import InfluenceCredit
 from tests.conftest import make_tiny
 
 
@@ -38,13 +39,13 @@ def test_each_probed_candidate_regresses_on_its_own_soft_bellman_target():
 
 def test_the_agent_asks_for_probes_and_reports_how_well_q_predicts_them():
     agent = make_agent("soft_q_influence")
-    assert agent.config.credit.credit == "influence"
+    assert agent.config.credit == InfluenceCredit(every=5, heldout=16)
     # the registry's probe period and the default probe kind reach the env (not read back from the config)
     assert agent.env_kwargs == {"candidate_stats": (), "influence_every": 5, "influence_kind": "first_order",
                                 "influence_heldout": 16, "compute_reward": False}  # influence credit: no reward
     assert make_agent("soft_q_closed_loop").env_kwargs["compute_reward"]  # its temperature reads the reward
-    assert SoftQAgent(credit="influence", probe_kind="measured").env_kwargs["influence_kind"] == "measured"
-    assert SoftQAgent(credit="influence", probe_heldout=128).env_kwargs["influence_heldout"] == 128
+    assert SoftQAgent(credit="influence(heldout=128)").env_kwargs["influence_heldout"] == 128
+    assert SoftQAgent(credit=InfluenceCredit(every=3)).env_kwargs["influence_every"] == 3
     env = make_tiny(train_batch=2, **{**agent.env_kwargs, "influence_every": 2})
     agent.setup(env, 1)
     obs, info = env.reset(seed=1)
@@ -66,14 +67,12 @@ def test_q_starts_at_the_fixed_point_of_z_scored_rewards():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"credit": "gradient"}, "credit must be"),
-    ({"credit": "influence", "reward_signal": "gain"}, "reward_signal='gain' contradicts credit='influence'"),
-    ({"credit": "influence", "reward_norm": 0.1}, "reward_norm=0.1 contradicts credit='influence'"),
-    ({"credit": "influence", "td_into_theta": True}, "credit='influence' contradicts td_into_theta=True"),
-    ({"probe_every": 3}, "probe_every=3 contradicts credit='reward'"),
-    ({"probe_kind": "measured"}, "probe_kind='measured' contradicts credit='reward'"),
-    ({"credit": "influence", "action_mode": "select"}, "credit='influence' needs action_mode='mixture'"),
-    ({"credit": "influence", "probe_every": 0}, "probe_every"),
+    ({"credit": "gradient"}, "unknown credit 'gradient'; known: reward, influence, learnability"),
+    ({"credit": "influence(signal=gain)"}, "unexpected keyword argument 'signal'"),
+    ({"credit": 3}, "credit must be one of reward, influence, learnability"),
+    ({"credit": "influence", "action_mode": "select"},
+     r"InfluenceCredit\(every=5, heldout=16\) needs action_mode='mixture'"),
+    ({"credit": "influence(every=0)"}, "every"),
 ])
 def test_contradictory_influence_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -13,7 +13,8 @@ from agents.soft_q import SoftQAgent
 from agents.soft_q_inputs import zscore
 from tests.conftest import make_tiny
 
-LEARN = dict(credit="learnability", inputs="features", reference=True, reference_steps=5, gamma=0.5, beta=0.7)
+LEARN = dict(credit="learnability(signal=reducible)", inputs="features", reference=True, reference_steps=5, gamma=0.5,
+             beta=0.7)
 
 
 class MustNotRun(torch.nn.Module):
@@ -82,26 +83,6 @@ def test_features_are_z_scores_and_levels_of_the_scoring_statistics():
     assert both.q[0].in_features == env.observation_space.shape[1] + 8
 
 
-def test_the_stream_model_adds_a_cross_entropy_difference_and_its_rewards():
-    agent = SoftQAgent(**{**LEARN, "stream_model": True, "learnability_signal": "sum"})
-    env = make_tiny(train_batch=2, **agent.env_kwargs)
-    agent.setup(env, 0)
-    assert agent.q[0].in_features == 12
-    obs, info = env.reset(seed=0)
-    _, cols = agent.inputs.build(obs, info)
-    np.testing.assert_allclose(cols["contrast"], cols["general"] - cols["reference"])
-    assert cols["general"].max() < math.log(len(env.unwrapped.data.tokenizer))  # the step's own counts are in
-    reducible = agent.inputs.learnability(cols, "reducible").numpy()
-    contrast = agent.inputs.learnability(cols, "contrast").numpy()
-    np.testing.assert_allclose(reducible, zscore(cols["learnability"]), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(agent.inputs.learnability(cols, "sum").numpy(), zscore(reducible + contrast),
-                               rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="stream_model=True"):
-        SoftQAgent(**{**LEARN, "learnability_signal": "contrast"})
-    with pytest.raises(ValueError, match="reference=True"):
-        SoftQAgent(stream_model=True)
-
-
 def test_each_candidate_regresses_on_its_learnability_soft_bellman_target():
     agent = SoftQAgent(**LEARN)
     env = make_tiny(train_batch=2, **agent.env_kwargs)
@@ -134,8 +115,7 @@ def test_q_learns_to_rank_by_learnability_and_resumes_identically(tmp_path):
             corr.append(agent.metrics().get("learnability/q_corr", 0.0))  # absent while Q is constant
         return obs, info, corr
 
-    kwargs = {**LEARN, "beta": 0.1, "replay_size": 200, "replay_updates": 4, "lr": 3e-3, "stream_model": True,
-              "learnability_signal": "sum"}  # the stream model's counts are part of the state
+    kwargs = {**LEARN, "beta": 0.1, "replay_size": 200, "replay_updates": 4, "lr": 3e-3}
     agent = SoftQAgent(**kwargs)
     env = make_tiny(train_batch=2, **agent.env_kwargs)
     agent.setup(env, 3)
@@ -158,5 +138,5 @@ def test_q_learns_to_rank_by_learnability_and_resumes_identically(tmp_path):
 def test_registered_lm_reading_preset_reads_features_and_a_reference():
     agent = make_agent("soft_q_lm")
     c = agent.config
-    assert (c.credit.credit, c.inputs.reference) == ("learnability", True)
-    assert make_agent("soft_q_paper").config.inputs.inputs == "hidden"  # the paper's row is unchanged
+    assert (type(c.credit).__name__, c.inputs, c.reference) == ("Learnability", "features", True)
+    assert make_agent("soft_q_paper").config.inputs == "hidden"  # the paper's row is unchanged

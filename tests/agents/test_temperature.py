@@ -1,14 +1,8 @@
-"""Temperature controllers: the closed-loop formula, the failure definition, the phase boundaries."""
+"""Temperature controllers: the closed-loop formula, the failure definition, building one from a spec."""
 
 import pytest
 
-from agents.temperature import (
-    ClosedLoopTemperature,
-    FixedTemperature,
-    PhasedTemperature,
-    TemperatureConfig,
-    make_temperature,
-)
+from agents.temperature import ClosedLoopTemperature, FixedTemperature, make_temperature
 
 
 def test_closed_loop_formula_and_failure_definition_on_hand_made_rewards():
@@ -33,46 +27,26 @@ def test_equal_reward_is_not_a_failure_and_window_forgets():
     assert t.failure_rate == 0.0 and t.beta == pytest.approx(0.5)
 
 
-def test_phased_schedule_boundaries_then_closed_loop():
-    t = PhasedTemperature(planned_steps=100)
-    betas = {}
-    for step in range(100):
-        betas[step] = t.beta
-        t.update(float(step % 2))  # alternating 0, 1: every 0 after the first fails
-    assert betas[0] == betas[9] == 1.2
-    assert betas[10] == betas[49] == 0.9
-    assert betas[50] == betas[89] == 0.7
-    assert betas[90] == pytest.approx(0.5 + 0.7 * t.loop.failure_rate)
-    assert betas[90] != 0.7 and t.phase == 3
-
-
 def test_state_round_trip_and_factory():
-    t = make_temperature("closed_loop", temperature_window=4)
+    t = make_temperature("closed_loop(window=4)")
     for r in [3.0, 1.0, 2.0]:
         t.update(r)
-    u = make_temperature("closed_loop", temperature_window=4)
+    u = make_temperature("closed_loop(window=4)")
     u.load_state_dict(t.state_dict())
     t.update(0.5)
     u.update(0.5)
     assert t.beta == u.beta and t.failure_rate == u.failure_rate
-    assert make_temperature("fixed", beta=0.3).beta == 0.3
-    assert isinstance(make_temperature("phased", planned_steps=10), PhasedTemperature)
-    with pytest.raises(ValueError, match="unknown temperature"):
+    assert isinstance(make_temperature(0.3), FixedTemperature) and make_temperature(0.3).beta == 0.3
+    assert make_temperature("fixed(beta=0.3)").beta == 0.3
+    loop = make_temperature("closed_loop(beta_min=0.025,k=0.05)")
+    assert (loop.beta_min, loop.k, loop.window) == (0.025, 0.05, 20) and loop.beta == pytest.approx(0.075)
+    with pytest.raises(ValueError, match="unknown temperature 'hot'; known: fixed, closed_loop"):
         make_temperature("hot")
+    with pytest.raises(ValueError, match="unexpected keyword argument 'beta'"):
+        make_temperature("closed_loop(beta=0.3)")  # a closed loop sets beta itself
     with pytest.raises(ValueError, match="beta"):
         FixedTemperature(0.0)
-
-
-def test_config_keeps_real_defaults_and_refuses_a_parameter_its_mode_does_not_read():
-    assert TemperatureConfig().beta == 1.0 and TemperatureConfig().beta_min == 0.5  # real defaults
-    phased = TemperatureConfig(temperature="phased", phase_betas=[2.0, 1.0], phase_bounds=[0.5, 1.0])
-    assert phased.phase_betas == (2.0, 1.0) and phased.beta_k == 0.7
-    t = phased.build()
-    assert isinstance(t, PhasedTemperature) and t.beta == 2.0 and t.loop.k == 0.7
-    assert isinstance(TemperatureConfig(temperature="closed_loop", temperature_window=3).build(), ClosedLoopTemperature)
-    with pytest.raises(ValueError, match="beta=0.3 contradicts temperature='closed_loop'"):
-        make_temperature("closed_loop", beta=0.3)
-    with pytest.raises(ValueError, match="phase_betas=.* contradicts temperature='fixed'"):
-        TemperatureConfig(phase_betas=(1.0,))
-    with pytest.raises(ValueError, match="beta"):  # the controller's own check runs at construction
-        TemperatureConfig(beta=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        make_temperature(-1)
+    with pytest.raises(ValueError, match="temperature must be one of"):
+        make_temperature(True)

@@ -9,7 +9,7 @@ from studies import q_ranking
 from tests.conftest import TINY, make_tiny
 
 ENV = ",".join(f"{k}={v}" for k, v in TINY.items())  # the --env syntax: agents.specs.parse_options
-GAIN = "soft_q_paper@action_mode=select,reward_signal=gain,gamma=0.0"  # the env's action_mode follows the agent
+GAIN = "gain@replay_size=16,replay_updates=2"  # the study's gain agent; the env's action_mode follows it
 
 
 def read_rows(path):

@@ -13,7 +13,7 @@ step, bounds what that credit can give. Each ranker is an agent of the harness (
   candidate alone (restored after each probe).
 
     python -m benchmarks.compare --tasks noisy,mixed --seeds 3 --agents random,oracle,\\
-        agents.signal_rankers:SimilarityRanker,agents.signal_rankers:InfluenceRanker
+        studies.signal_rankers:SimilarityRanker,studies.signal_rankers:InfluenceRanker
 
 The held-out windows come from the env's D (the reward set), drawn with the ranker's own generator.
 """

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from agents import signal_rankers as sig
+from studies import signal_rankers as sig
 from tests.conftest import make_tiny
 
 RANKERS = [sig.SimilarityRanker, sig.PooledSimilarityRanker, sig.InfluenceRanker, sig.AdamInfluenceRanker,
@@ -43,9 +43,9 @@ def test_each_ranker_trains_the_top_b_of_its_signal(cls):
 
 
 def test_compare_runs_an_agent_given_by_module_path(tmp_path):
-    args = ["--tasks", "noisy", "--seeds", "1", "--steps", "2", "--eval-every", "2", "--n-layer", "1", "--n-embd",
-            "32", "--num-candidates", "8", "--workers", "1", "--no-plots", "--out", str(tmp_path)]
-    path = "agents.signal_rankers:LossLevelRanker"
+    args = ["--tasks", "noisy", "--seeds", "1", "--steps", "2", "--eval-every", "2", "--env", "n_layer=1", "--env",
+            "n_embd=32", "--env", "num_candidates=8", "--workers", "1", "--no-plots", "--out", str(tmp_path)]
+    path = "studies.signal_rankers:LossLevelRanker"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--agents", f"random,{path}", *args],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
