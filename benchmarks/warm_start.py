@@ -7,7 +7,7 @@
 For the benchmark's model and data (:data:`benchmarks.presets.BENCH_ENV`), it prints the base model's
 pretraining (wall time, tokens, FLOPs, its corpus) and, on each task's test split, the test NLL, the
 multiple-choice accuracy and the greedy completion accuracy of a random init and of the base model.
-With ``--runs FOLDER`` (a ``--scale warm`` comparison) it adds what training from the base model gained:
+With ``--runs FOLDER`` (a ``--preset warm`` comparison) it adds what training from the base model gained:
 the oracle's and the best agent's final test NLL against the base model's. A task where the oracle ends
 no lower than the base model started leaves continued pre-training nothing to gain: the base model knows
 its target already. Writes ``warm_start.json`` into ``--out``.
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated tasks")
     p.add_argument("--rebuild", action="store_true", help="build the base model afresh (timed) in a temporary cache")
-    p.add_argument("--runs", default=None, help="a --scale warm comparison folder: add each task's room")
+    p.add_argument("--runs", default=None, help="a --preset warm comparison folder: add each task's room")
     p.add_argument("--out", default="results", help="folder for warm_start.json")
     args = p.parse_args(argv)
     meta = build(args.rebuild)

@@ -87,12 +87,10 @@ def learner_token_losses(learner, ids: np.ndarray, chunk: int = 64) -> np.ndarra
 def random_run_env(task: str, steps: int, seed: int) -> gym.Env:
     """The benchmark's env for ``task`` (model, schedule over ``steps``, budget), reset with ``seed``, without
     reward, observation or candidate statistics: a study steps it with equal weights (B trained at random)."""
-    from benchmarks.presets import BENCH_ENV, BENCH_SCHEDULE
+    from benchmarks.presets import PRESETS
 
-    env = gym.make("CurriculumSelect-v0", task=task, max_episode_steps=steps + 1, **BENCH_ENV,
-                   lr=BENCH_SCHEDULE["lr"], lr_schedule=BENCH_SCHEDULE["lr_schedule"],
-                   warmup_steps=round(BENCH_SCHEDULE["warmup_fraction"] * steps), lr_final=BENCH_SCHEDULE["lr_final"],
-                   lr_horizon=steps, candidate_stats=(), compute_reward=False, observation="none")
+    env = gym.make("CurriculumSelect-v0", task=task, max_episode_steps=steps + 1, **PRESETS["bench"].run_env(steps),
+                   candidate_stats=(), compute_reward=False, observation="none")
     env.reset(seed=seed)
     return env
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-TINY_ARGS = ["--tasks", "noisy", "--seeds", "2", "--steps", "6", "--eval-every", "3", "--n-layer", "1",
-             "--n-embd", "32", "--num-candidates", "8", "--workers", "1"]
+TINY_ARGS = ["--tasks", "noisy", "--seeds", "2", "--steps", "6", "--eval-every", "3", "--env", "n_layer=1",
+             "--env", "n_embd=32", "--env", "num_candidates=8", "--workers", "1"]
 
 
 def compare(out, agents):
@@ -179,8 +179,8 @@ def run_in(cwd, *args):
                           text=True)
 
 
-USER_ARGS = ["--seeds", "1", "--steps", "4", "--eval-every", "2", "--n-layer", "1", "--n-embd", "32",
-             "--num-candidates", "8", "--no-plots"]
+USER_ARGS = ["--seeds", "1", "--steps", "4", "--eval-every", "2", "--env", "n_layer=1", "--env", "n_embd=32",
+             "--env", "num_candidates=8", "--no-plots"]
 
 
 def test_own_agent_with_options_and_task_file_through_the_pool_with_tensorboard(user_dir):

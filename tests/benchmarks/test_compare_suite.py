@@ -3,7 +3,8 @@
 import pytest
 
 from benchmarks import report
-from benchmarks.compare import DEFAULT_AGENTS, DEFAULT_TASKS, parse_args
+from benchmarks.compare import parse_args
+from benchmarks.presets import DEFAULT_AGENTS, DEFAULT_TASKS
 from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
 from tests.benchmarks.test_report import run
 
@@ -21,28 +22,32 @@ def test_suite_keeps_the_default_agents_and_explicit_options_win():
     assert args.agents == list(DEFAULT_AGENTS) and args.out == "elsewhere" and args.seeds == 5
     quick = parse_args(["--suite", "tuning", "--agents", "random", "--quick"])
     assert quick.tasks == list(SUITE_TUNING) and quick.out == "results/compare-suite-quick"
-    small = parse_args(["--suite", "tuning", "--agents", "random", "--scale", "small"])
-    assert small.tasks == list(SUITE_TUNING) and small.out == "results/compare-small-suite" and small.n_layer == 4
+    small = parse_args(["--suite", "tuning", "--agents", "random", "--preset", "bench-small"])
+    assert small.tasks == list(SUITE_TUNING) and small.out == "results/compare-small-suite"
+    assert small.env["n_layer"] == 4
+    warm = parse_args(["--suite", "fresh", "--agents", "random", "--preset", "warm"])
+    assert warm.out == "results/compare-warm-suite" and warm.env["init"] == "base"
 
 
 def test_without_a_suite_the_defaults_are_unchanged():
     args = parse_args(["--agents", "random"])
     assert args.tasks == list(DEFAULT_TASKS) and args.out == "results/compare"
-    assert parse_args(["--agents", "random", "--scale", "small"]).tasks == ["noisy", "mixed"]
+    assert parse_args(["--agents", "random", "--preset", "bench-small"]).tasks == ["noisy", "mixed"]
     assert parse_args(["--agents", "random", "--quick"]).tasks == ["noisy", "needle"]
     assert parse_args(["--agents", "random", "--tasks", SUITE_HELDOUT[0]]).tasks == [SUITE_HELDOUT[0]]
 
 
 def test_stream_width_is_the_wide_track_in_its_own_folder(capsys):
     wide = parse_args(["--agents", "random", "--stream-width", "128"])
-    assert wide.num_candidates == 128 and wide.train_batch == 4 and wide.out == "results/compare-w128"
+    assert wide.env["num_candidates"] == 128 and wide.env["train_batch"] == 4 and wide.out == "results/compare-w128"
     suite = parse_args(["--agents", "random", "--suite", "heldout", "--stream-width", "64"])
-    assert suite.num_candidates == 64 and suite.out == "results/compare-suite-w64"
+    assert suite.env["num_candidates"] == 64 and suite.out == "results/compare-suite-w64"
     assert parse_args(["--agents", "random", "--stream-width", "32", "--out", "x"]).out == "x"
-    assert parse_args(["--agents", "random"]).num_candidates == 16
+    assert parse_args(["--agents", "random"]).env["num_candidates"] == 16
+    assert parse_args(["--agents", "random", "--stream-width", "16", "--env", "num_candidates=16"]).out.endswith("-w16")
     with pytest.raises(SystemExit):
-        parse_args(["--agents", "random", "--stream-width", "128", "--num-candidates", "16"])
-    assert "--stream-width 128 and --num-candidates 16 both set N" in capsys.readouterr().err
+        parse_args(["--agents", "random", "--stream-width", "128", "--env", "num_candidates=16"])
+    assert "--stream-width 128 and --env num_candidates=16 both set N" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--suite", "tuning", "--tasks", "noisy"], ["--tasks=noisy", "--suite=heldout"],
@@ -80,14 +85,14 @@ def test_the_report_gives_the_held_out_half_its_own_table(tmp_path):
     assert "aggregate_by_half" not in plain and "###" not in report.markdown(plain)
 
 
-def test_the_warm_scale_starts_from_the_base_model_and_leaves_random_init_fingerprints_alone():
+def test_the_warm_preset_starts_from_the_base_model_and_leaves_random_init_fingerprints_alone():
     from benchmarks.compare import build_specs, parse_args
 
-    warm = parse_args(["--scale", "warm"])
-    assert warm.init == "base" and warm.lr == 2e-4 and warm.out == "results/compare-warm"
+    warm = parse_args(["--preset", "warm"])
+    assert warm.env["init"] == "base" and warm.env["lr"] == 2e-4 and warm.out == "results/compare-warm"
     assert "noisy" in warm.tasks and "gen/comments-in-tests" in warm.tasks and "soft_q" in warm.agents
     assert {s.env["init"] for s in build_specs(warm)} == {"base"}
     cold = build_specs(parse_args(["--agents", "random", "--tasks", "noisy", "--seeds", "1"]))
     assert "init" not in cold[0].env  # a random init is the default: no key, so earlier runs still match
-    explicit = build_specs(parse_args(["--agents", "random", "--tasks", "noisy", "--seeds", "1", "--init", "base"]))
+    explicit = build_specs(parse_args(["--agents", "random", "--tasks", "noisy", "--seeds", "1", "--env", "init=base"]))
     assert explicit[0].env["init"] == "base" and explicit[0].fingerprint() != cold[0].fingerprint()

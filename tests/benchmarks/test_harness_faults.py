@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-TINY = ["--tasks", "noisy", "--n-layer", "1", "--n-embd", "32", "--num-candidates", "8", "--no-plots"]
+TINY = ["--tasks", "noisy", "--env", "n_layer=1", "--env", "n_embd=32", "--env", "num_candidates=8", "--no-plots"]
 LONG = [*TINY, "--agents", "random", "--seeds", "6", "--steps", "400", "--eval-every", "200"]  # runs in flight
 BOOM = '''
 class Boom:

@@ -139,8 +139,8 @@ def test_the_needle_leaves_the_nll_table_for_its_own_figure(tmp_path):
 
 
 def test_compare_refuses_the_all_n_table_when_agents_train_different_amounts(tmp_path):
-    args = ["--tasks", "noisy", "--seeds", "1", "--steps", "3", "--eval-every", "3", "--n-layer", "1",
-            "--n-embd", "32", "--num-candidates", "8", "--workers", "1", "--no-plots"]
+    args = ["--tasks", "noisy", "--seeds", "1", "--steps", "3", "--eval-every", "3", "--env", "n_layer=1",
+            "--env", "n_embd=32", "--env", "num_candidates=8", "--workers", "1", "--no-plots"]
     proc = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--all-n", "--agents", "random,loss",
                            "--out", str(tmp_path), *args], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
