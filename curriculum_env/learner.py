@@ -423,39 +423,13 @@ class Learner:
         params = self.parameters()
         self.optimizer.zero_grad(set_to_none=True)
         w_host = np.asarray(weights, dtype=np.float32)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         active = np.flatnonzero(w_host > 0)  # on the host: torch.nonzero on CUDA would sync
         if scores is not None and scores.with_grad:
-            total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
-            loss_sum = loss_sum + total.detach().double()
-            window_loss = scores.loss.detach()[torch.as_tensor(active, device=self.device)].double()
-            token_loss = (None if scores.token_loss is None
-                          else scores.token_loss[torch.as_tensor(active)].to(window_loss))
-            torch.autograd.backward(total, inputs=params)
-            self.flops.add(self.flop_model.backward(int(np.prod(np.shape(ids)))))  # the N windows' graph
+            loss_sum, window_loss, token_loss = self._backward_scored(w_host, active, scores, ids, params)
         else:
-            w = torch.as_tensor(w_host[active], device=self.device)
-            ids_t = self.as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
-            mb = self.cfg.micro_batch_size
-            parts, token_parts = [], []
-            for start in range(0, len(active), mb):
-                chunk = ids_t[start:start + mb]
-                nll = token_nll(self._logits(chunk), chunk)  # [mb, L-1]
-                losses = nll.mean(-1)  # [mb], the window losses (window_losses)
-                parts.append(losses.detach().double())
-                token_parts.append(nll.detach().double())
-                part = (w[start:start + mb] * losses).sum()
-                loss_sum = loss_sum + part.detach().double()
-                torch.autograd.backward(part, inputs=params)
-            window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
-            token_loss = torch.cat(token_parts) if token_parts else None
-            self.flops.add(self.flop_model.train(ids_t.numel()))
-        aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+            loss_sum, window_loss, token_loss = self._backward_chunks(w_host, active, ids, params)
         aux_tokens = self._aux.tokens
-        for aux, _ in self._aux.queue:
-            aux_sum = aux_sum + aux.detach().double()
-            torch.autograd.backward(aux, inputs=params)
-        self._aux.clear()
+        aux_sum = self._backward_auxiliary(params)
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip) if grads else torch.tensor(float("nan"))
         flat_tokens = [] if token_loss is None else [token_loss.reshape(-1)]
@@ -468,6 +442,58 @@ class Learner:
             grad_norm = float("nan")
         elif grads:
             finite = bool(np.isfinite(grad_norm))
+        finite, weights_finite = self._step_if_finite(params, finite)
+        tokens_host = None if token_loss is None else host[k:].reshape(token_loss.shape).astype(np.float32)
+        return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
+                           weights_finite, host[3:k].copy(), token_loss=tokens_host,
+                           aux_tokens=aux_tokens if finite else 0)
+
+    def _backward_scored(self, w_host: np.ndarray, active: np.ndarray, scores: Scores, ids,
+                         params: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Backpropagate ``sum_i w_i loss_i`` through the graph a ``with_grad`` scoring forward kept; return the
+        loss sum (float64), the active windows' losses and their per-token losses (device tensors, no sync)."""
+        total = (torch.as_tensor(w_host, device=self.device) * scores.loss).sum()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device) + total.detach().double()
+        window_loss = scores.loss.detach()[torch.as_tensor(active, device=self.device)].double()
+        token_loss = None if scores.token_loss is None else scores.token_loss[torch.as_tensor(active)].to(window_loss)
+        torch.autograd.backward(total, inputs=params)
+        self.flops.add(self.flop_model.backward(int(np.prod(np.shape(ids)))))  # the N windows' graph
+        return loss_sum, window_loss, token_loss
+
+    def _backward_chunks(self, w_host: np.ndarray, active: np.ndarray, ids,
+                         params: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Forward and backpropagate the windows of non-zero weight in micro-batches, accumulating gradients;
+        return the loss sum (float64, summed in order), their window losses and per-token losses (no sync)."""
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        w = torch.as_tensor(w_host[active], device=self.device)
+        ids_t = self.as_ids(np.asarray(ids)[active] if not isinstance(ids, torch.Tensor) else ids[active])
+        mb = self.cfg.micro_batch_size
+        parts, token_parts = [], []
+        for start in range(0, len(active), mb):
+            chunk = ids_t[start:start + mb]
+            nll = token_nll(self._logits(chunk), chunk)  # [mb, L-1]
+            losses = nll.mean(-1)  # [mb], the window losses (window_losses)
+            parts.append(losses.detach().double())
+            token_parts.append(nll.detach().double())
+            part = (w[start:start + mb] * losses).sum()
+            loss_sum = loss_sum + part.detach().double()
+            torch.autograd.backward(part, inputs=params)
+        self.flops.add(self.flop_model.train(ids_t.numel()))
+        window_loss = torch.cat(parts) if parts else loss_sum.new_zeros(0)
+        return loss_sum, window_loss, torch.cat(token_parts) if token_parts else None
+
+    def _backward_auxiliary(self, params: list) -> torch.Tensor:
+        """Backpropagate the queued auxiliary losses into theta and clear the queue; return their sum (float64)."""
+        aux_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        for aux, _ in self._aux.queue:
+            aux_sum = aux_sum + aux.detach().double()
+            torch.autograd.backward(aux, inputs=params)
+        self._aux.clear()
+        return aux_sum
+
+    def _step_if_finite(self, params: list, finite: bool) -> tuple[bool, bool]:
+        """The optimizer step when loss and gradients are finite; with ``update_guard`` a step whose weights come
+        out non-finite is undone. Returns (stepped, weights finite); the gradients are dropped either way."""
         weights_finite = True
         if finite:
             snapshot = self._guard.snapshot(params, self.optimizer) if self.cfg.update_guard else None
@@ -475,10 +501,7 @@ class Learner:
             if snapshot is not None and not self._guard.keep_or_undo(snapshot, self.optimizer):
                 finite = weights_finite = False  # finite gradients, non-finite weights: undone
         self.optimizer.zero_grad(set_to_none=True)
-        tokens_host = None if token_loss is None else host[k:].reshape(token_loss.shape).astype(np.float32)
-        return UpdateStats(loss_value, aux_value, grad_norm, bool(grad_norm > self.cfg.grad_clip), finite,
-                           weights_finite, host[3:k].copy(), token_loss=tokens_host,
-                           aux_tokens=aux_tokens if finite else 0)
+        return finite, weights_finite
 
     # ---------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
