@@ -173,23 +173,38 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     kwargs = {"task": task, "device": device, "candidate_stats": tuple(candidate_stats), "timings": True,
-              **overrides}
-    if preset is not None:
-        kwargs["preset"] = preset
-    if train_batch is not None:
-        kwargs["train_batch"] = train_batch
+              **overrides, **({"preset": preset} if preset is not None else {}),
+              **({"train_batch": train_batch} if train_batch is not None else {})}
     env = gym.make("CurriculumSelect-v0", **kwargs)
     u = env.unwrapped
-    cfg, learner = u.config, u.learner
-    dev = learner.device
+    dev = u.learner.device
     if peak_flops is None and dev.type == "cuda":
         peak_flops = H100_BF16_DENSE
-    n, length = cfg.num_candidates, cfg.context_length
-    m = min(cfg.reward_batch, len(u.data.heldout))
-    action = np.ones(n, dtype=np.float32)  # uniform: the paper's mixture, or a random B-subset under a budget
     env.reset(seed=seed)  # builds the model
-    counts = parameter_counts(learner.model)
-    p, head = counts["P"], counts["head"]
+    counts = parameter_counts(u.learner.model)
+    times, trained, peak = _time_env_steps(env, steps, warmup)
+    length = u.config.context_length
+    env_flops, env_tokens = _env_step_cost(u, counts, trained)
+    result: dict[str, Any] = {
+        "config": _describe(u, preset, counts, trained, steps, warmup),
+        "env": _summary(times, env_tokens, trained * length, env_flops, peak_flops, peak),
+        "reference": None, "ratio": None, "peak_flops": peak_flops,
+        "memory": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "peak RSS sampled every 10 ms",
+    }
+    if reference:
+        result["reference"] = _time_reference(u, counts["P"], seed, steps, warmup, peak_flops)
+        result["ratio"] = result["env"]["step"] / result["reference"]["step"]
+    result["process_max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    env.close()
+    return result
+
+
+def _time_env_steps(env: gym.Env, steps: int, warmup: int) -> tuple[dict[str, list[float]], int, int]:
+    """Wall time of ``steps`` env steps (after ``warmup``) on the uniform action (the paper's mixture, or a random
+    B-subset under a budget), whole and per phase; the windows each trains; the peak memory."""
+    u = env.unwrapped
+    dev = u.learner.device
+    action = np.ones(u.config.num_candidates, dtype=np.float32)
     times: dict[str, list[float]] = {k: [] for k in (*PHASES["env"], "step")}
     trained = 0
     for _ in range(warmup):
@@ -206,49 +221,63 @@ def measure(preset: str | None = "gpt2-124m", device: str = "auto", steps: int =
             trained = len(info["trained"])
             if terminated:
                 raise RuntimeError(f"the env diverged while measuring: {info.get('termination_reason')}")
-    fused = u.fused
+    return times, trained, mem.peak
+
+
+def _reward_windows(u: Any) -> int:
+    return min(u.config.reward_batch, len(u.data.heldout))
+
+
+def _env_step_cost(u: Any, counts: dict[str, int], trained: int) -> tuple[float, int]:
+    """Model FLOPs and tokens of one env step: scoring the N candidates (the head only when a statistic or the
+    fused step needs logits), training the B, the reward's forward of M windows (twice when paired)."""
+    cfg, fused = u.config, u.fused
+    p, head, n, length = counts["P"], counts["head"], cfg.num_candidates, cfg.context_length
     score_flops = 2 * (p if (cfg.candidate_stats or fused) else p - head) * n * length
-    reward_windows = m * (2 if cfg.paired_reward else 1)
+    reward_windows = _reward_windows(u) * (2 if cfg.paired_reward else 1)
     env_flops = score_flops + (4 if fused else 6) * p * trained * length + 2 * p * reward_windows * length
     env_tokens = (n + (0 if fused else trained) + reward_windows) * length  # a fused fwd+bwd counts once
-    result: dict[str, Any] = {
-        "config": {
-            "preset": preset, "device": str(dev), "precision": cfg.precision, "dtype": cfg.dtype,
-            "compile": cfg.compile, "num_candidates": n, "reward_batch": m, "context_length": length,
-            "train_batch": cfg.train_batch, "trained_per_step": trained, "fused_forward": fused,
-            "candidate_stats": list(cfg.candidate_stats), "micro_batch_size": cfg.micro_batch_size,
-            "eval_micro_batch_size": learner.eval_micro_batch_size, "n_layer": cfg.n_layer,
-            "n_embd": learner.hidden_size, "vocab": int(learner.input_embeddings.shape[0]),
-            "params_total": counts["total"], "params_P": p,
-            "attention": getattr(learner.model.config, "_attn_implementation", "?"),
-            "torch_threads": torch.get_num_threads(), "steps": steps, "warmup": warmup,
-        },
-        "env": _summary(times, env_tokens, trained * length, env_flops, peak_flops, mem.peak),
-        "reference": None, "ratio": None, "peak_flops": peak_flops,
-        "memory": "torch.cuda.max_memory_allocated" if dev.type == "cuda" else "peak RSS sampled every 10 ms",
+    return env_flops, env_tokens
+
+
+def _describe(u: Any, preset: str | None, counts: dict[str, int], trained: int, steps: int,
+              warmup: int) -> dict[str, Any]:
+    """What ran: shape, precision, parameters, attention kernel, threads."""
+    cfg, learner = u.config, u.learner
+    return {
+        "preset": preset, "device": str(learner.device), "precision": cfg.precision, "dtype": cfg.dtype,
+        "compile": cfg.compile, "num_candidates": cfg.num_candidates, "reward_batch": _reward_windows(u),
+        "context_length": cfg.context_length, "train_batch": cfg.train_batch, "trained_per_step": trained,
+        "fused_forward": u.fused, "candidate_stats": list(cfg.candidate_stats),
+        "micro_batch_size": cfg.micro_batch_size, "eval_micro_batch_size": learner.eval_micro_batch_size,
+        "n_layer": cfg.n_layer, "n_embd": learner.hidden_size, "vocab": int(learner.input_embeddings.shape[0]),
+        "params_total": counts["total"], "params_P": counts["P"],
+        "attention": getattr(learner.model.config, "_attn_implementation", "?"),
+        "torch_threads": torch.get_num_threads(), "steps": steps, "warmup": warmup,
     }
-    if reference:
-        u.release()  # the env is done: drop its pending observation (a fused graph holds all N windows)
-        rng = np.random.default_rng(seed)
-        heldout = u.data.heldout
 
-        def one_step() -> dict[str, float]:  # fresh candidates from the env's stream, a fresh sample of D
-            held = heldout.sample(rng, m)
-            return reference_step(learner, u.stream.next_batch().ids, held)
 
-        for _ in range(warmup):
-            one_step()
-        ref_times: dict[str, list[float]] = {k: [] for k in (*PHASES["reference"], "step")}
-        with PeakMemory(dev) as mem:
-            for _ in range(steps):
-                for k, v in one_step().items():
-                    ref_times[k].append(v)
-        ref_flops = 2 * p * n * length + 6 * p * n * length + 2 * p * m * length
-        result["reference"] = _summary(ref_times, (2 * n + m) * length, n * length, ref_flops, peak_flops, mem.peak)
-        result["ratio"] = result["env"]["step"] / result["reference"]["step"]
-    result["process_max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    env.close()
-    return result
+def _time_reference(u: Any, p: int, seed: int, steps: int, warmup: int,
+                    peak_flops: float | None) -> dict[str, Any]:
+    """The reference step's phase times on the env's learner, fresh candidates from its stream and a fresh
+    sample of D each step, summarised as the env step is."""
+    u.release()  # the env is done: drop its pending observation (a fused graph holds all N windows)
+    rng = np.random.default_rng(seed)
+    learner, heldout = u.learner, u.data.heldout
+    n, length, m = u.config.num_candidates, u.config.context_length, _reward_windows(u)
+
+    def one_step() -> dict[str, float]:
+        return reference_step(learner, u.stream.next_batch().ids, heldout.sample(rng, m))
+
+    for _ in range(warmup):
+        one_step()
+    ref_times: dict[str, list[float]] = {k: [] for k in (*PHASES["reference"], "step")}
+    with PeakMemory(learner.device) as mem:
+        for _ in range(steps):
+            for k, v in one_step().items():
+                ref_times[k].append(v)
+    ref_flops = 2 * p * n * length + 6 * p * n * length + 2 * p * m * length
+    return _summary(ref_times, (2 * n + m) * length, n * length, ref_flops, peak_flops, mem.peak)
 
 
 def extrapolate(result: dict[str, Any], num_candidates: int, reward_batch: int) -> dict[str, Any]:
