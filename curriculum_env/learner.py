@@ -6,7 +6,7 @@ This is the handle agents reach through ``env.unwrapped.learner``:
 - ``hidden(input_ids=..., inputs_embeds=..., grad=False)``: last-layer hidden state at the final
   token, ``[B, d]``; with ``grad=True`` the result stays connected to theta;
 - ``add_auxiliary_loss(loss, tokens=T)``: a scalar added to the next LM update, backpropagated into theta
-  only and applied in the **same** optimizer step (the paper's ``td_into_theta``, §2.7). T, the tokens
+  only and applied in the **same** optimizer step (e.g. a TD loss sent into theta, the paper's §2.7). T, the tokens
   the loss trains, is required: they count in the env's ``tokens_trained`` (``aux_tokens_trained``) and
   cost ``6·P`` FLOPs each, charged when the loss is queued (:mod:`curriculum_env.flops`).
 
