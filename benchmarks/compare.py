@@ -94,41 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compare(args: Args, out: pathlib.Path) -> int:
-    from tqdm.auto import tqdm
-
+    """Run what is missing of this command's runs, then report all of them (exit status 2: no comparison)."""
     from benchmarks import report
-    from benchmarks.runs import execute, is_done, save_result
-    from benchmarks.workers import run_all
 
     specs = build_specs(args)
-    todo = [s for s in specs if not is_done(out, s)]
-    print(f"{len(specs)} runs ({len(specs) - len(todo)} already finished in {out}); "
-          f"{args.steps} steps each, {args.workers} worker(s)", flush=True)
     t0 = time.perf_counter()
-    if todo:
-        _prebuild(specs)
-        bar = tqdm(total=len(todo), desc="runs", unit="run")
-
-        def on_done(result):
-            save_result(out, result)
-            bar.set_postfix_str(f"{result['spec']['task']}/{result['spec']['agent']} "
-                                f"NLL {result['final_test_nll']:.3f}")
-            bar.update(1)
-
-        if args.ray is not None:
-            _run_ray(todo, out, args.ray, on_done, args.tensorboard)
-        else:
-            show = args.workers <= 1  # per-step bars only in this process
-            run_all(todo, execute, lambda spec: (spec, out, show, args.tensorboard), args.workers, on_done,
-                    f"{out}/runs/")
-        bar.close()
-    wanted = {s.fingerprint(): s for s in specs}  # the full spec, not (task, agent, seed): never another command's
-    results = [r for r in report.load_results(out) if r.get("fingerprint") in wanted]
-    missing = sorted(set(wanted) - {r["fingerprint"] for r in results})
-    if missing:
-        names = ", ".join(wanted[f].run_id for f in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        print(f"No comparison: {len(missing)} run(s) of this command are not in {out}/runs/ ({names}); "
-              "rerun the same command to compute them", file=sys.stderr)
+    _run_missing(args, out, specs)
+    results = _results_of(out, specs)
+    if results is None:
         return 2
     try:
         summary = report.summarise(results)
@@ -146,6 +119,51 @@ def _compare(args: Args, out: pathlib.Path) -> int:
     if args.tensorboard:
         print(f"    tensorboard --logdir {out / 'tensorboard'}")
     return 0
+
+
+def _run_missing(args: Args, out: pathlib.Path, specs: list) -> None:
+    """Run the specs not yet finished in ``out`` (in worker processes or on Ray), each saved as it finishes."""
+    from tqdm.auto import tqdm
+
+    from benchmarks.runs import execute, is_done, save_result
+    from benchmarks.workers import run_all
+
+    todo = [s for s in specs if not is_done(out, s)]
+    print(f"{len(specs)} runs ({len(specs) - len(todo)} already finished in {out}); "
+          f"{args.steps} steps each, {args.workers} worker(s)", flush=True)
+    if not todo:
+        return
+    _prebuild(specs)
+    bar = tqdm(total=len(todo), desc="runs", unit="run")
+
+    def on_done(result):
+        save_result(out, result)
+        bar.set_postfix_str(f"{result['spec']['task']}/{result['spec']['agent']} NLL {result['final_test_nll']:.3f}")
+        bar.update(1)
+
+    if args.ray is not None:
+        _run_ray(todo, out, args.ray, on_done, args.tensorboard)
+    else:
+        show = args.workers <= 1  # per-step bars only in this process
+        run_all(todo, execute, lambda spec: (spec, out, show, args.tensorboard), args.workers, on_done,
+                f"{out}/runs/")
+    bar.close()
+
+
+def _results_of(out: pathlib.Path, specs: list) -> list[dict] | None:
+    """The finished runs of exactly these specs (by fingerprint: the full spec, never another command's runs);
+    None, with the missing ones named, when any is not in ``out``."""
+    from benchmarks import report
+
+    wanted = {s.fingerprint(): s for s in specs}
+    results = [r for r in report.load_results(out) if r.get("fingerprint") in wanted]
+    missing = sorted(set(wanted) - {r["fingerprint"] for r in results})
+    if missing:
+        names = ", ".join(wanted[f].run_id for f in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        print(f"No comparison: {len(missing)} run(s) of this command are not in {out}/runs/ ({names}); "
+              "rerun the same command to compute them", file=sys.stderr)
+        return None
+    return results
 
 
 def _prebuild(specs) -> None:
