@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from agents.base import OnStep, agent_steps, source_mass, train_budget
-from agents.q_learning import QLearningConfig, polyak, q_network, soft_value, td_target
+from agents.q_learning import QLearningConfig, polyak, q_network, regression_step, soft_value, td_target
 from curriculum_env.wrappers.langevin_rag import LangevinRAG, LangevinRAGConfig
 
 
@@ -175,13 +175,9 @@ class LangevinRAGPaperAgent:
             qbar = self.q_target(torch.as_tensor(obs[mask], dtype=torch.float32)).squeeze(-1)  # [R]
         v_next = soft_value(qbar, c.beta)  # eq. 4 over the R retrieved windows
         y = td_target(reward, v_next, c.gamma)  # eq. 3, stop-gradient
-        loss = 0.5 * (self.q(self.h_prev[None]).squeeze() - y).pow(2)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), c.grad_clip)
-        self.opt.step()
+        loss = regression_step(self.q, self.opt, self.h_prev[None], y, c.grad_clip)
         polyak(self.q_target, self.q, c.tau)  # eq. 5
-        self._metrics.update({"td/loss": float(loss.detach()), "td/target": float(y), "v_bar": float(v_next)})
+        self._metrics.update({"td/loss": loss, "td/target": float(y), "v_bar": float(v_next)})
 
     def metrics(self) -> dict[str, float]:
         return dict(self._metrics)

@@ -59,6 +59,18 @@ def td_target(reward: float, v_next: torch.Tensor, gamma: float) -> torch.Tensor
     return ((1.0 - gamma) * reward + gamma * v_next).detach()
 
 
+def regression_step(q: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                    grad_clip: float) -> float:
+    """One Adam step of ``q`` on 1/2 (Q(x) - y)^2, mean over the batch, its gradient clipped to norm ``grad_clip``;
+    x [B, d], y [B]. Returns the loss before the step."""
+    loss = 0.5 * (q(x).squeeze(-1) - y).pow(2).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(q.parameters(), grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
 @torch.no_grad()
 def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
     """phibar <- tau phi + (1 - tau) phibar (eq. 5), in place."""

@@ -57,7 +57,15 @@ import torch
 from torch import nn
 
 from agents.base import gumbel_top_k, source_mass, train_budget
-from agents.q_learning import load_q_learner_state, polyak, q_learner_state, q_network, soft_value, td_target
+from agents.q_learning import (
+    load_q_learner_state,
+    polyak,
+    q_learner_state,
+    q_network,
+    regression_step,
+    soft_value,
+    td_target,
+)
 from agents.reference_model import ReferenceModel
 from agents.replay import PairReplay
 from agents.soft_q_config import SoftQConfig
@@ -137,12 +145,7 @@ class SoftQAgent:
     def q_step(self, h: torch.Tensor, y: torch.Tensor) -> float:
         """One clipped Adam step on 1/2 (Q_phi(h) - y)^2, mean over the batch; h [B, d], y [B]."""
         self._charge(len(h), train=True)
-        loss = 0.5 * (self.q(h).squeeze(-1) - y).pow(2).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip)
-        self.opt.step()
-        return float(loss.detach())
+        return regression_step(self.q, self.opt, h, y, self.config.grad_clip)
 
     def _learn(self, qbar: torch.Tensor, beta: float) -> None:
         """Step 2 of the module doc: regress on the previous step's credit, bootstrapped from this step's

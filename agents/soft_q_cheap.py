@@ -57,6 +57,7 @@ from agents.q_learning import (
     polyak,
     q_learner_state,
     q_network,
+    regression_step,
     soft_value,
     td_target,
 )
@@ -169,13 +170,9 @@ class CheapSoftQAgent:
             self.learner.add_flops(flops, "agent")
 
     def _q_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One clipped Adam step of Q on these pairs, charged to the run."""
         self._charge(mlp_flops(self.q, len(x), True))
-        loss = 0.5 * (self.q(x).squeeze(-1) - y).pow(2).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.q.parameters(), self.config.grad_clip)
-        self.opt.step()
-        return float(loss.detach())
+        return regression_step(self.q, self.opt, x, y, self.config.grad_clip)
 
     def _td_update(self, qbar: torch.Tensor) -> None:
         """Regress Q(x_b) on y_b = (1 - gamma) r_b + gamma V-bar(s') for the previous step's trained windows."""
