@@ -319,6 +319,44 @@ def _draw(key: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") % n
 
 
+_THREADS = ("MainThread", "ThreadPoolExecutor-0_0", "ThreadPoolExecutor-0_1")
+"""The thread names a log's records carry (one per file, by a hash of its path)."""
+_Event = tuple[int, int, str]
+"""A log event: ``(line, level, message)``; a file's events are logged in line order."""
+
+
+class _LintLog:
+    """The lines of one file's lint log as they are written: the record fields of the file (its logger name,
+    module, process and thread, all drawn from its path) and the clock, which starts at a date drawn from the
+    path and ticks a drawn 1 to 40 ms per line, so the text is the same on every run and machine."""
+
+    def __init__(self, rel: str) -> None:
+        """An empty log of library file ``rel``: its format, record fields and start time, drawn from ``rel``."""
+        fmt, datefmt = LOG_FORMATS[_draw(f"format:{rel}", len(LOG_FORMATS))]
+        self.formatter = logging.Formatter(fmt, datefmt)
+        self.formatter.converter = time.gmtime  # UTC: the same text in every time zone
+        module = _module_name(rel)
+        self.rel = rel
+        self.fields = dict(name=f"lint.{module}", pathname=rel, filename=rel.rsplit("/", 1)[-1],
+                           module=module.rsplit(".")[-1], funcName="check", process=1000 + _draw(f"pid:{rel}", 60_000),
+                           processName="MainProcess", threadName=_THREADS[_draw(f"thread:{rel}", len(_THREADS))],
+                           args=None, exc_info=None, exc_text=None, stack_info=None)
+        self.clock = self.start = LOG_EPOCH_MS + _draw(f"start:{rel}", 365 * 86_400_000)
+        self.lines: list[str] = []
+
+    def __call__(self, level: int, lineno: int, message: str) -> None:
+        """Write one line: ``message`` at ``level`` from line ``lineno``, one clock tick after the last."""
+        self.clock += 1 + _draw(f"tick:{self.rel}:{len(self.lines)}", 40)
+        record = logging.makeLogRecord({**self.fields, "levelno": level, "levelname": logging.getLevelName(level),
+                                        "msg": message, "lineno": lineno, "created": self.clock / 1000,
+                                        "msecs": self.clock % 1000, "relativeCreated": 0.0})
+        self.lines.append(self.formatter.format(record))
+
+    def text(self) -> str:
+        """The log so far, one line per record."""
+        return "\n".join(self.lines)
+
+
 def lint_log(path: pathlib.Path, rel: str) -> str | None:
     """The log a checker writes reading library file ``path`` (``rel``: its path in the library), one line per
     event in file order: the file's size, its imports, each class and function (signature, lines,
@@ -328,46 +366,56 @@ def lint_log(path: pathlib.Path, rel: str) -> str | None:
     source = read_source(path)
     if source is None:
         return None
-    fmt, datefmt = LOG_FORMATS[_draw(f"format:{rel}", len(LOG_FORMATS))]
-    formatter = logging.Formatter(fmt, datefmt)
-    formatter.converter = time.gmtime  # UTC: the same text in every time zone
-    module = _module_name(rel)
-    threads = ("MainThread", "ThreadPoolExecutor-0_0", "ThreadPoolExecutor-0_1")
-    fields = dict(name=f"lint.{module}", pathname=rel, filename=rel.rsplit("/", 1)[-1], module=module.rsplit(".")[-1],
-                  funcName="check", process=1000 + _draw(f"pid:{rel}", 60_000), processName="MainProcess",
-                  threadName=threads[_draw(f"thread:{rel}", len(threads))], args=None, exc_info=None, exc_text=None,
-                  stack_info=None)
-    clock = LOG_EPOCH_MS + _draw(f"start:{rel}", 365 * 86_400_000)
-    lines: list[str] = []
-
-    def log(level: int, lineno: int, message: str) -> None:
-        nonlocal clock
-        clock += 1 + _draw(f"tick:{rel}:{len(lines)}", 40)
-        record = logging.makeLogRecord({**fields, "levelno": level, "levelname": logging.getLevelName(level),
-                                        "msg": message, "lineno": lineno, "created": clock / 1000,
-                                        "msecs": clock % 1000, "relativeCreated": 0.0})
-        lines.append(formatter.format(record))
-
-    text = source.splitlines()
-    start = clock
+    log, text = _LintLog(rel), source.splitlines()
     log(logging.INFO, 1, f"checking {rel} ({len(text)} lines, {len(source.encode())} bytes)")
     tree = _parse(source)
     if tree is None:
-        try:
-            compile(source, rel, "exec", dont_inherit=True)
-            why = "does not parse"
-        except (SyntaxError, ValueError) as exc:
-            why = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
-        log(logging.ERROR, 1, f"cannot parse {rel}: {why}; skipped")
-        return "\n".join(lines)
-    events: list[tuple[int, int, str]] = []  # (line, level, message), logged in line order
+        log(logging.ERROR, 1, f"cannot parse {rel}: {_parse_error(source, rel)}; skipped")
+        return log.text()
+    definitions, counts = _definition_events(tree)
+    events = _import_events(tree) + definitions + _tag_events(source, rel)
+    events.sort(key=lambda e: e[0])  # stable: a definition's own lines stay in order
+    counts["warning"] = 0
+    for lineno, level, message in events:
+        counts["warning"] += level == logging.WARNING
+        log(level, lineno, message)
+    long = _long_lines(text)
+    if long is not None:
+        log(logging.INFO, *long)
+    log(logging.INFO, len(text), f"done {rel}: {counts['class']} classes, {counts['function']} functions, "
+                                 f"{counts['warning']} warnings in {log.clock - log.start} ms")
+    return log.text()
+
+
+def _parse_error(source: str, rel: str) -> str:
+    """Why ``source`` (of library file ``rel``), which :func:`_parse` refused, does not parse: the compiler's
+    error and its message, for the log's ``ERROR`` line."""
+    try:
+        compile(source, rel, "exec", dont_inherit=True)
+        return "does not parse"
+    except (SyntaxError, ValueError) as exc:
+        return f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
+
+
+def _import_events(tree: ast.Module) -> list[_Event]:
+    """``DEBUG`` events naming the modules a file imports (anywhere in it), six imports to a line, each at the
+    line of its chunk's first import; a module imported twice in a chunk is named once."""
     imports = sorted((n.lineno, name) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                      for name in ([a.name for a in n.names] if isinstance(n, ast.Import)
                                   else ["." * n.level + (n.module or "")]))
+    events = []
     for i in range(0, len(imports), 6):
         chunk = imports[i : i + 6]
         events.append((chunk[0][0], logging.DEBUG, "imports " + ", ".join(dict.fromkeys(m for _, m in chunk))))
-    counts = {"class": 0, "function": 0, "warning": 0}
+    return events
+
+
+def _definition_events(tree: ast.Module) -> tuple[list[_Event], dict[str, int]]:
+    """The events of each class and function of a file (:func:`_defs`, source order): a ``DEBUG`` line with its
+    signature, length and complexity, then a ``WARNING`` if it is public without a docstring and one if it is a
+    function over :data:`COMPLEXITY_LIMIT`; and the number of classes and of functions (``"class"``,
+    ``"function"``) for the summary."""
+    events, counts = [], {"class": 0, "function": 0}
     for qual, node in _defs(tree.body):
         kind = "class" if isinstance(node, ast.ClassDef) else "function"
         counts[kind] += 1
@@ -380,6 +428,13 @@ def lint_log(path: pathlib.Path, rel: str) -> str | None:
                                                          "docstring"))
         if kind == "function" and complexity > COMPLEXITY_LIMIT:
             events.append((node.lineno, logging.WARNING, f"{qual} is too complex ({complexity} > {COMPLEXITY_LIMIT})"))
+    return events, counts
+
+
+def _tag_events(source: str, rel: str) -> list[_Event]:
+    """A ``WARNING`` per comment with a ``TODO``/``XXX``/``FIXME``/``HACK`` tag, quoting it (cut to 120
+    characters). A file that stops tokenizing keeps the events of the comments before the error."""
+    events = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source if _TAGS.search(source) else "").readline):
             tag = _TAGS.search(tok.string) if tok.type == tokenize.COMMENT else None
@@ -389,17 +444,17 @@ def lint_log(path: pathlib.Path, rel: str) -> str | None:
                 events.append((tok.start[0], logging.WARNING, f"{rel}:{tok.start[0]}: {tag.group(1)} comment: {note}"))
     except (tokenize.TokenError, SyntaxError):
         pass
-    events.sort(key=lambda e: e[0])  # stable: a definition's own lines stay in order
-    for lineno, level, message in events:
-        counts["warning"] += level == logging.WARNING
-        log(level, lineno, message)
+    return events
+
+
+def _long_lines(text: list[str]) -> tuple[int, str] | None:
+    """``(line, message)`` of the ``INFO`` line on the lines over 79 characters (how many, and the longest: the
+    first of the longest), ``None`` when there are none."""
     long = [(len(line), row) for row, line in enumerate(text, start=1) if len(line) > 79]
-    if long:
-        width, row = max(long, key=lambda x: (x[0], -x[1]))
-        log(logging.INFO, row, f"{len(long)} lines longer than 79 characters (longest: line {row}, {width} characters)")
-    log(logging.INFO, len(text), f"done {rel}: {counts['class']} classes, {counts['function']} functions, "
-                                 f"{counts['warning']} warnings in {clock - start} ms")
-    return "\n".join(lines)
+    if not long:
+        return None
+    width, row = max(long, key=lambda x: (x[0], -x[1]))
+    return row, f"{len(long)} lines longer than 79 characters (longest: line {row}, {width} characters)"
 
 
 # ------------------------------------------------------------------------------------------------
