@@ -123,6 +123,29 @@ def task_from_file(path: str | os.PathLike) -> Task:
     naming the file and the source.
     """
     p = pathlib.Path(path).expanduser()
+    spec = _read_task_file(p)
+    where = f"task file {str(p)!r}"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: must hold a table of keys (target, sources, ...), not a {_kind(spec)}")
+    unknown = set(spec) - TASK_FILE_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(TASK_FILE_FIELDS)}")
+    stream = _file_stream(spec.get("sources"), p.parent, where)
+    by_label = {src.label: src for src, _ in stream}
+    target = _file_target(spec.get("target"), by_label, where)
+    name = spec.get("name", p.stem)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: name = {_short(name)} must be a non-empty string")
+    kwargs = _file_task_options(spec, where)
+    try:
+        return Task(name, by_label[target], tuple(stream), origin=str(p), **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _read_task_file(p: pathlib.Path) -> Any:
+    """The parsed content of task file ``p`` (TOML for ``.toml``, JSON otherwise), whatever it holds; a
+    directory, a missing file or text that does not parse raises ``ValueError`` naming the file."""
     if p.is_dir():
         raise ValueError(f"task file {str(p)!r} is a directory, not a .toml/.json file")
     if not p.is_file():
@@ -133,20 +156,17 @@ def task_from_file(path: str | os.PathLike) -> Task:
                 import tomllib
             except ModuleNotFoundError:  # Python 3.10
                 import tomli as tomllib
-            spec = tomllib.loads(p.read_text())
-        else:
-            import json
+            return tomllib.loads(p.read_text())
+        import json
 
-            spec = json.loads(p.read_text())
+        return json.loads(p.read_text())
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise ValueError(f"task file {str(p)!r} is not valid {p.suffix[1:].upper()}: {exc}") from exc
-    where = f"task file {str(p)!r}"
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}: must hold a table of keys (target, sources, ...), not a {_kind(spec)}")
-    unknown = set(spec) - TASK_FILE_FIELDS
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(TASK_FILE_FIELDS)}")
-    sources = spec.get("sources")
+
+
+def _file_stream(sources: Any, root: pathlib.Path, where: str) -> list[tuple[Source, Any]]:
+    """The ``(source, weight)`` pairs of a task file's ``sources`` table, in its order, checked one source at a
+    time (its weight first, then its fields: :func:`_file_source`); a missing or empty table is refused."""
     if not isinstance(sources, dict) or not sources:
         raise ValueError(f"{where}: needs a [sources.<label>] table per stream source")
     stream = []
@@ -158,27 +178,29 @@ def task_from_file(path: str | os.PathLike) -> Task:
         if not (is_number(weight) and weight > 0 and np.isfinite(weight)):
             raise ValueError(f"{where}: sources.{label}: weight = {_short(weight)} must be a finite number > 0 "
                              "(its share of the stream mixture)")
-        stream.append((_file_source(label, fields, p.parent, where), weight))
-    by_label = {src.label: src for src, _ in stream}
-    target = spec.get("target")
+        stream.append((_file_source(label, fields, root, where), weight))
+    return stream
+
+
+def _file_target(target: Any, by_label: dict[str, Source], where: str) -> str:
+    """A task file's ``target``, checked to be the label of one of its sources (the keys of ``by_label``)."""
     if not isinstance(target, str):
         raise ValueError(f"{where}: target = {_short(target)} must be the label (a string) of one of its sources "
                          f"{sorted(by_label)}")
     if target not in by_label:
         raise ValueError(f"{where}: target = {target!r} is not one of its sources {sorted(by_label)}")
-    name = spec.get("name", p.stem)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{where}: name = {_short(name)} must be a non-empty string")
+    return target
+
+
+def _file_task_options(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional :class:`Task` keys a task file gives (``needle``, ``heldout_fraction``, ``test_fraction``),
+    each checked for its type and range, as keyword arguments of :class:`Task`."""
     if not isinstance(spec.get("needle", False), bool):
         raise ValueError(f"{where}: needle = {_short(spec['needle'])} must be true or false")
     for key in ("heldout_fraction", "test_fraction"):
         if key in spec and not (is_number(spec[key]) and 0 <= spec[key] < 1):
             raise ValueError(f"{where}: {key} = {_short(spec[key])} must be a number in [0, 1)")
-    kwargs = {k: spec[k] for k in ("needle", "heldout_fraction", "test_fraction") if k in spec}
-    try:
-        return Task(name, by_label[target], tuple(stream), origin=str(p), **kwargs)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    return {k: spec[k] for k in ("needle", "heldout_fraction", "test_fraction") if k in spec}
 
 
 def _kind(value: Any) -> str:
@@ -202,6 +224,25 @@ def _file_source(label: str, fields: dict[str, Any], root: pathlib.Path, where: 
     fields = dict(fields)
     fields.pop("weight", None)
     at = f"{where}: sources.{label}"
+    _check_source_fields(fields, at)
+    if "texts" in fields:
+        fields["texts"] = _file_texts(fields["texts"], at)
+    if "files" in fields:
+        fields["files"] = _file_paths(fields["files"], root, at)
+    for key in ("dataset",):  # a local dataset path is relative to the task file too
+        value = fields.get(key)
+        if isinstance(value, str) and (root / value).exists():
+            fields[key] = str(root / value)
+    try:
+        return Source(label, **fields)
+    except ValueError as exc:  # its messages start "source '<label>': ..."
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _check_source_fields(fields: dict[str, Any], at: str) -> None:
+    """Refuse a source table's unknown keys, then a string field (:data:`_STRING_FIELDS`) that is not a
+    non-empty string, a ``dataset_config`` that is not a string and a ``max_documents`` that is not a whole
+    number > 0, in that order; ``at`` names the file and the source."""
     unknown = set(fields) - SOURCE_FIELDS
     if unknown:
         raise ValueError(f"{at} has unknown keys {sorted(unknown)}; "
@@ -216,43 +257,47 @@ def _file_source(label: str, fields: dict[str, Any], root: pathlib.Path, where: 
         value = fields["max_documents"]
         if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise ValueError(f"{at}: max_documents = {_short(value)} must be a whole number > 0")
-    if "texts" in fields:
-        value = fields["texts"]
-        texts = [value] if isinstance(value, str) else value
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise ValueError(f"{at}: texts = {_short(value)} must be a string or a non-empty list of strings "
-                             "(one document each)")
-        fields["texts"] = tuple(texts)
-    if "files" in fields:
-        value = fields["files"]
-        patterns = [value] if isinstance(value, str) else value
-        if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) and x for x in patterns):
-            raise ValueError(f"{at}: files = {_short(value)} must be a glob or a non-empty list of globs "
-                             "(strings, relative to the task file)")
-        files = []
-        for pattern in patterns:
-            full = pattern if os.path.isabs(pattern) else str(root / pattern)
-            matched = sorted(glob.glob(os.path.expanduser(full)))
-            if not matched:
-                raise ValueError(f"{at}: no file matches {pattern!r}")
-            for m in matched:
-                if os.path.isdir(m):
-                    example = ("a pattern that ends in '*.txt'" if any(c in pattern for c in "*?[")
-                               else repr(pattern.rstrip("/") + "/*.txt"))
-                    raise ValueError(f"{at}: files pattern {pattern!r} matched the directory {m!r}; files are "
-                                     f"expected (.txt or .jsonl), e.g. {example}")
-                if not os.path.isfile(m):
-                    raise ValueError(f"{at}: files pattern {pattern!r} matched {m!r}, which is not a readable file")
-            files += matched
-        fields["files"] = tuple(files)
-    for key in ("dataset",):  # a local dataset path is relative to the task file too
-        value = fields.get(key)
-        if isinstance(value, str) and (root / value).exists():
-            fields[key] = str(root / value)
-    try:
-        return Source(label, **fields)
-    except ValueError as exc:  # its messages start "source '<label>': ..."
-        raise ValueError(f"{where}: {exc}") from None
+
+
+def _file_texts(value: Any, at: str) -> tuple[str, ...]:
+    """A source's ``texts`` (a string, or a non-empty list of strings: one document each) as a tuple."""
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{at}: texts = {_short(value)} must be a string or a non-empty list of strings "
+                         "(one document each)")
+    return tuple(texts)
+
+
+def _file_paths(value: Any, root: pathlib.Path, at: str) -> tuple[str, ...]:
+    """A source's ``files`` (a glob, or a non-empty list of globs, relative to ``root``: the task file's folder)
+    as the paths they match: each glob's matches sorted, the globs in their order."""
+    patterns = [value] if isinstance(value, str) else value
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) and x for x in patterns):
+        raise ValueError(f"{at}: files = {_short(value)} must be a glob or a non-empty list of globs "
+                         "(strings, relative to the task file)")
+    files = []
+    for pattern in patterns:
+        files += _glob_files(pattern, root, at)
+    return tuple(files)
+
+
+def _glob_files(pattern: str, root: pathlib.Path, at: str) -> list[str]:
+    """The files ``pattern`` matches (relative to ``root`` unless absolute; ``~`` expanded), sorted. A pattern
+    that matches nothing, a directory (the error suggests a glob of its files) or anything else that is not a
+    readable file is refused, naming it."""
+    full = pattern if os.path.isabs(pattern) else str(root / pattern)
+    matched = sorted(glob.glob(os.path.expanduser(full)))
+    if not matched:
+        raise ValueError(f"{at}: no file matches {pattern!r}")
+    for m in matched:
+        if os.path.isdir(m):
+            example = ("a pattern that ends in '*.txt'" if any(c in pattern for c in "*?[")
+                       else repr(pattern.rstrip("/") + "/*.txt"))
+            raise ValueError(f"{at}: files pattern {pattern!r} matched the directory {m!r}; files are "
+                             f"expected (.txt or .jsonl), e.g. {example}")
+        if not os.path.isfile(m):
+            raise ValueError(f"{at}: files pattern {pattern!r} matched {m!r}, which is not a readable file")
+    return matched
 
 
 def task_from_texts(name: str, target: list[str], others: dict[str, list[str]] | None = None,
