@@ -254,54 +254,18 @@ class EnvConfig:
     GPU; see :data:`PRESETS`). A plain string, so worker processes rebuild the same config from it."""
 
     def __post_init__(self) -> None:
-        if self.preset is not None:
-            preset_values(self.preset)  # raises on an unknown name
-            if not _BUILDING_FROM_PRESET.get():
-                raise TypeError(f"EnvConfig(preset={self.preset!r}, ...) takes every field as given and would not "
-                                f"apply the preset's values: use EnvConfig.from_preset({self.preset!r}, ...) or "
-                                f"gym.make(..., preset={self.preset!r})")
+        """Validate the config as given, in a fixed order (so a config with several faults always names the same
+        one): the preset rule, each field on its own range, then the rules that tie fields together; put
+        ``candidate_stats`` in :data:`CANDIDATE_STATS` order; and resolve ``task`` (an unknown task raises)."""
+        _check_preset(self)
         _check_fields(self)  # each field on its own; the rules below tie fields together
-        if self.precision == "bf16" and self.dtype == "bfloat16":
-            raise ValueError("precision='bf16' keeps fp32 master weights but dtype='bfloat16' stores the weights in "
-                             "bf16: use precision='bf16' with dtype='float32' (mixed precision), or "
-                             "dtype='bfloat16' with precision='fp32' (pure bf16)")
-        if self.paired_reward and not self.compute_reward:
-            raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
-                             "compute_reward=False skips the reward: drop one of them")
-        if self.fused_forward:
-            why = [f"{name}={value!r}" for name, value, fuses in (
-                ("action_mode", self.action_mode, self.action_mode == "mixture"),
-                ("train_batch", self.train_batch, self.train_batch is None),
-                ("observation", self.observation, self.observation == "hidden")) if not fuses]
-            if why:
-                raise ValueError(f"fused_forward=True needs the all-N mixture of hidden observations, but "
-                                 f"{', '.join(why)} scores the candidates without gradients: leave fused_forward "
-                                 "at False")
-        refuse_moot(self, [*((name, bool(self.influence_every), "influence_every=0 (no probe runs)")
-                             for name in ("influence_kind", "influence_heldout")),
-                           *((name, self.model is None, f"model={self.model!r} (it brings its own shape)")
-                             for name in MODEL_SHAPE),
-                           ("init", self.model is None, f"model={self.model!r} (it brings its own weights)")])
+        _check_precision_and_reward(self)
+        _check_fused_forward(self)
+        _refuse_moot_fields(self)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if self.train_batch is not None:
-            b = self.train_batch
-            if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= self.num_candidates:
-                raise ValueError(f"train_batch must be an integer in [1, num_candidates={self.num_candidates}] "
-                                 f"or None, got {b!r}")
-        if self.train_weighting == "action" and self.train_batch is None:
-            raise ValueError("train_weighting='action' only applies with a training budget: set train_batch too")
-        if self.train_weighting == "action" and self.action_mode == "select" and self.train_batch > 1:
-            raise ValueError("train_weighting='action' with action_mode='select' would train the chosen candidate "
-                             "alone (the B-1 filled ones have weight 0): use train_weighting='uniform' or mixture mode")
-        stats = (self.candidate_stats,) if isinstance(self.candidate_stats, str) else self.candidate_stats
-        try:
-            unknown = sorted(set(stats) - set(CANDIDATE_STATS))
-        except TypeError:
-            raise ValueError(f"candidate_stats must be a sequence of {CANDIDATE_STATS}, got {stats!r}") from None
-        if unknown:
-            raise ValueError(f"candidate_stats: unknown statistic(s) {unknown}; choose from {CANDIDATE_STATS}")
-        self.candidate_stats = tuple(s for s in CANDIDATE_STATS if s in stats)
+        _check_training_budget(self)
+        self.candidate_stats = _ordered_stats(self.candidate_stats)
         if self.num_candidates < 2 and self.task == "needle":
             raise ValueError("the needle task needs num_candidates >= 2")
         from curriculum_env.data.tasks import resolve_task  # cheap: no data work
@@ -414,6 +378,87 @@ def _check_fields(cfg: EnvConfig) -> None:
 
 
 MODEL_SHAPE = ("n_layer", "n_head", "n_embd")  # fields that shape the random-init GPT-2 alone
+
+
+# The rules that tie fields together, checked by EnvConfig.__post_init__ after _check_fields, in this order.
+
+
+def _check_preset(cfg: EnvConfig) -> None:
+    """Refuse an unknown preset name, and a preset given to the constructor itself (only
+    :meth:`EnvConfig.from_preset` and :meth:`EnvConfig.replace` apply a preset's values)."""
+    if cfg.preset is None:
+        return
+    preset_values(cfg.preset)  # raises on an unknown name
+    if not _BUILDING_FROM_PRESET.get():
+        raise TypeError(f"EnvConfig(preset={cfg.preset!r}, ...) takes every field as given and would not "
+                        f"apply the preset's values: use EnvConfig.from_preset({cfg.preset!r}, ...) or "
+                        f"gym.make(..., preset={cfg.preset!r})")
+
+
+def _check_precision_and_reward(cfg: EnvConfig) -> None:
+    """Refuse bf16 autocast over bf16 weights (mixed and pure bf16 at once), then a paired reward without the
+    reward."""
+    if cfg.precision == "bf16" and cfg.dtype == "bfloat16":
+        raise ValueError("precision='bf16' keeps fp32 master weights but dtype='bfloat16' stores the weights in "
+                         "bf16: use precision='bf16' with dtype='float32' (mixed precision), or "
+                         "dtype='bfloat16' with precision='fp32' (pure bf16)")
+    if cfg.paired_reward and not cfg.compute_reward:
+        raise ValueError("paired_reward=True scores the reward windows before and after the update, but "
+                         "compute_reward=False skips the reward: drop one of them")
+
+
+def _check_fused_forward(cfg: EnvConfig) -> None:
+    """Refuse ``fused_forward=True`` unless the step trains the all-N mixture of hidden observations, naming
+    each setting that scores the candidates without gradients instead."""
+    if not cfg.fused_forward:
+        return
+    why = [f"{name}={value!r}" for name, value, fuses in (
+        ("action_mode", cfg.action_mode, cfg.action_mode == "mixture"),
+        ("train_batch", cfg.train_batch, cfg.train_batch is None),
+        ("observation", cfg.observation, cfg.observation == "hidden")) if not fuses]
+    if why:
+        raise ValueError(f"fused_forward=True needs the all-N mixture of hidden observations, but "
+                         f"{', '.join(why)} scores the candidates without gradients: leave fused_forward "
+                         "at False")
+
+
+def _refuse_moot_fields(cfg: EnvConfig) -> None:
+    """Refuse a field set away from its default where nothing reads it (:func:`refuse_moot`): the influence
+    probe's settings without probes, and the random-init model's shape and ``init`` with a pretrained ``model``."""
+    refuse_moot(cfg, [*((name, bool(cfg.influence_every), "influence_every=0 (no probe runs)")
+                        for name in ("influence_kind", "influence_heldout")),
+                      *((name, cfg.model is None, f"model={cfg.model!r} (it brings its own shape)")
+                        for name in MODEL_SHAPE),
+                      ("init", cfg.model is None, f"model={cfg.model!r} (it brings its own weights)")])
+
+
+def _check_training_budget(cfg: EnvConfig) -> None:
+    """Refuse a ``train_batch`` outside [1, N], then ``train_weighting='action'`` without a budget or where the
+    agent's weights would leave the chosen candidate alone (select mode with B > 1)."""
+    if cfg.train_batch is not None:
+        b = cfg.train_batch
+        if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= cfg.num_candidates:
+            raise ValueError(f"train_batch must be an integer in [1, num_candidates={cfg.num_candidates}] "
+                             f"or None, got {b!r}")
+    if cfg.train_weighting == "action" and cfg.train_batch is None:
+        raise ValueError("train_weighting='action' only applies with a training budget: set train_batch too")
+    if cfg.train_weighting == "action" and cfg.action_mode == "select" and cfg.train_batch > 1:
+        raise ValueError("train_weighting='action' with action_mode='select' would train the chosen candidate "
+                         "alone (the B-1 filled ones have weight 0): use train_weighting='uniform' or mixture mode")
+
+
+def _ordered_stats(candidate_stats: Any) -> tuple[str, ...]:
+    """``candidate_stats`` (one name or a sequence of names) as a tuple in :data:`CANDIDATE_STATS` order, each
+    once; anything else, or an unknown name, is refused."""
+    stats = (candidate_stats,) if isinstance(candidate_stats, str) else candidate_stats
+    try:
+        unknown = sorted(set(stats) - set(CANDIDATE_STATS))
+    except TypeError:
+        raise ValueError(f"candidate_stats must be a sequence of {CANDIDATE_STATS}, got {stats!r}") from None
+    if unknown:
+        raise ValueError(f"candidate_stats: unknown statistic(s) {unknown}; choose from {CANDIDATE_STATS}")
+    return tuple(s for s in CANDIDATE_STATS if s in stats)
+
 
 # Set while from_preset or replace builds a config, whose preset values are applied: the constructor refuses a
 # preset name otherwise (it would record a preset whose values it never applied).
