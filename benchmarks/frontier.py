@@ -1,5 +1,6 @@
 """The compute frontier: final test NLL against total FLOPs (selection included), every agent, one panel per task,
-for one or more results folders (tracks: the stream widths W of ``python -m benchmarks.compare``).
+for one or more results folders (tracks: the stream widths W of ``python -m benchmarks.compare``): its points,
+its table and its figure (:func:`plot_frontier`, which :func:`benchmarks.report.plot` draws for one folder too).
 
 Each agent is a point per track: x the IQM over seeds of the run's total ``flops`` (selection included), y the IQM
 of its final test NLL with a bootstrap CI. The Pareto frontier of a panel is the set of agents no other agent beats
@@ -140,6 +141,151 @@ def track_names(folders: Sequence[pathlib.Path], runs: Sequence[list[dict[str, A
             (f"W = {w} ({f.name})" if w is not None else f.name) for f, w in zip(folders, widths, strict=True)]
 
 
+TRACK_MARKERS = ("o", "s", "^", "D", "v", "P")
+DODGE = 0.015
+"""Sideways offset between neighbouring points of one budget (totals within 5%) in the frontier figure, in log
+FLOPs (1.5%): the agents at plain training's budget stand side by side instead of on top of each other."""
+
+
+def spread_sideways(flops: list[float], step: float = DODGE, budget: float = 0.05) -> list[float]:
+    """``flops`` with the points of one budget (each within ``budget`` of the cheapest of its group) moved apart
+    by ``step`` in log space, in the order given, centred on where they were."""
+    order = sorted(range(len(flops)), key=lambda i: flops[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and flops[i] <= flops[groups[-1][0]] * (1 + budget):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    out = list(flops)
+    for group in groups:
+        for k, i in enumerate(sorted(group)):
+            out[i] = flops[i] * float(np.exp(step * (k - (len(group) - 1) / 2)))
+    return out
+
+
+def plot_frontier(path: pathlib.Path, tracks: dict[str, list[dict[str, Any]]], tasks: list[str], colors: dict,
+                  labels: dict[str, str] | None = None) -> pathlib.Path:
+    """The compute frontier, one panel per task: each agent's final test NLL (IQM over seeds, 95% CI) against its
+    total FLOPs, selection included (IQM, log scale; the top axis in multiples of plain random training's
+    total), a marker per track (``tracks``: name -> runs, e.g. ``W = 16``), an agent's tracks joined by a thin
+    line, reference rows hollow, and the agents' Pareto frontier (:func:`on_frontier`) as a dashed step line
+    with its agents named. ``labels`` are the legend's agent names (default: the names)."""
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
+    pts = points(tracks, tasks)
+    markers = dict(zip(tracks, TRACK_MARKERS * len(tracks), strict=False))
+    agents = sorted({p.agent for p in pts})
+    rows, cols, spare, below = _grid(len(tasks), len(agents) + len(tracks) + 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows + below), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        _frontier_panel(ax, [p for p in pts if p.task == task], task, list(tracks), plain_flops(tracks, task),
+                        colors, markers, labels)
+    handles = _legend_handles(pts, agents, colors, labels, markers)
+    title = ("Compute frontier: final test NLL (IQM over seeds, 95% CI) against total FLOPs, selection included "
+             "(top axis: × plain random training; points of one budget spread sideways)")
+    for ax in axes.flat[len(tasks):]:
+        ax.axis("off")
+    if spare:
+        axes.flat[len(tasks)].legend(handles=handles, loc="center", fontsize=8, ncol=2 if len(handles) > 12 else 1)
+    else:
+        fig.legend(handles=handles, loc="lower center", fontsize=8, ncol=min(len(handles), 6))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, below / (3.9 * rows + below), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _grid(panels: int, entries: int) -> tuple[int, int, bool, float]:
+    """The frontier figure's grid for ``panels`` panels, at most four a row: (rows, columns, whether a panel is
+    left empty for the legend's ``entries``, the inches below the panels for the legend when none is)."""
+    cols = min(panels, 4)
+    rows = -(-panels // cols)
+    spare = rows * cols > panels  # the legend takes the first empty panel, else goes below the figure
+    below = 0.0 if spare else 0.3 + 0.2 * -(-entries // 6)  # inches: rows of six entries
+    return rows, cols, spare, below
+
+
+def _frontier_panel(ax: Any, task_points: list[Point], task: str, track_order: list[str], unit: float,
+                    colors: dict, markers: dict[str, str], labels: dict[str, str]) -> None:
+    """One task's panel: its agents' points, the agents' frontier with its agents named, a log FLOPs axis and,
+    where plain training's total ``unit`` is known, a top axis in multiples of it."""
+    from matplotlib.ticker import NullFormatter
+
+    panel = sorted(task_points, key=lambda p: (p.agent, track_order.index(p.track)))
+    flags = on_frontier(panel)
+    shown = dict(zip(panel, spread_sideways([p.flops for p in panel]), strict=True))
+    _draw_points(ax, panel, shown, track_order, colors, markers)
+    best = sorted((p for p in panel if flags[p]), key=lambda p: shown[p])
+    xs = [p.flops for p in panel]
+    if best:
+        _draw_frontier_line(ax, best, shown, max(xs) * 1.8, labels)
+    ax.set_xscale("log")
+    if xs:
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 1.8)  # room on the left for the cheapest name
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: the top axis reads the multiples
+    if np.isfinite(unit) and unit > 0:
+        _multiples_axis(ax, unit)
+    ax.set_title(task, fontsize=9)
+    ax.set(xlabel="total FLOPs, selection included", ylabel="final test NLL (nats/token)")
+    ax.grid(alpha=0.3, which="both")
+
+
+def _draw_points(ax: Any, panel: list[Point], shown: dict[Point, float], track_order: list[str], colors: dict,
+                 markers: dict[str, str]) -> None:
+    """Each agent's points of one panel at their ``shown`` x: NLL with its CI, the track's marker (hollow for a
+    reference row), an agent's tracks joined by a thin line."""
+    for agent in sorted({p.agent for p in panel}):
+        mine = sorted((p for p in panel if p.agent == agent), key=lambda p: track_order.index(p.track))
+        color = colors.get(agent, "grey")
+        x = [shown[p] for p in mine]
+        if len(mine) > 1:
+            ax.plot(x, [p.nll for p in mine], color=color, lw=0.8, alpha=0.6, zorder=1)
+        for xi, p in zip(x, mine, strict=True):
+            ax.errorbar(xi, p.nll, yerr=[[p.nll - p.nll_low], [p.nll_high - p.nll]], color=color,
+                        marker=markers[p.track], ms=6, mfc="white" if p.reference else color, mew=1.3,
+                        elinewidth=1, capsize=2, zorder=3)
+
+
+def _draw_frontier_line(ax: Any, best: list[Point], shown: dict[Point, float], right: float,
+                        labels: dict[str, str]) -> None:
+    """The frontier's points ``best`` (left to right) as a dashed step line out to ``right``, each agent named."""
+    ax.step([shown[p] for p in best] + [right], [p.nll for p in best] + [best[-1].nll], where="post",
+            color="k", ls="--", lw=1, zorder=2)
+    for k, p in enumerate(best):  # the cheapest named on its left, where no point stands
+        ax.annotate(labels.get(p.agent, p.agent), (shown[p], p.nll), xytext=(-6 if k == 0 else 5, -11),
+                    textcoords="offset points", fontsize=7, zorder=4, ha="right" if k == 0 else "left",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+
+
+def _multiples_axis(ax: Any, unit: float) -> None:
+    """A top axis reading total FLOPs as multiples of ``unit`` (plain random training's total): 1×, 2×, 4×..."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    top = ax.secondary_xaxis("top", functions=(lambda x, u=unit: x / u, lambda x, u=unit: x * u))
+    top.xaxis.set_major_locator(FixedLocator([1, 2, 4, 8, 16, 32, 64]))
+    top.xaxis.set_minor_locator(NullLocator())
+    top.xaxis.set_minor_formatter(NullFormatter())
+    top.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
+    top.tick_params(labelsize=7)
+
+
+def _legend_handles(pts: list[Point], agents: list[str], colors: dict, labels: dict[str, str],
+                    markers: dict[str, str]) -> list[Any]:
+    """The frontier figure's legend: a dot per agent (hollow for a reference row), a marker per track, and the
+    frontier's dashed line."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors.get(a, "grey"), marker="o", ls="", mfc="white" if
+                      any(p.agent == a and p.reference for p in pts) else colors.get(a, "grey"),
+                      label=labels.get(a, a)) for a in agents]
+    handles += [Line2D([], [], color="k", marker=m, mfc="none", ls="", label=t) for t, m in markers.items()]
+    handles += [Line2D([], [], color="k", ls="--", lw=1, label="frontier (agents, † not ranked)")]
+    return handles
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.frontier", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,8 +304,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.plotting import agent_colors, plot_frontier
-    from benchmarks.report import LABEL_NOTE, agent_label, load_results
+    from benchmarks.label_marks import LABEL_NOTE, agent_label
+    from benchmarks.plotting import agent_colors
+    from benchmarks.runs import load_results
 
     args = parse_args(argv)
     loaded = []

@@ -1,7 +1,8 @@
 """The comparison's figures, one function each: curves per task, speed-up bars, the needle figure, the
-learning agents' diagnostics, shares per source over the run, the SGLD diagnostics of Langevin-RAG
-(§3.6) and the compute frontier (:mod:`benchmarks.frontier`). :func:`benchmarks.report.plot` decides which
-figures a results folder gets."""
+learning agents' diagnostics, shares per source over the run and the SGLD diagnostics of Langevin-RAG
+(§3.6); the agents' colours, which every figure shares. The compute frontier's figure is drawn with its
+table in :mod:`benchmarks.frontier`. :func:`benchmarks.report.plot` decides which figures a results folder
+gets."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.frontier import on_frontier, plain_flops, points
 from benchmarks.stats import iqm_ci
 from benchmarks.strict_json import number
 
@@ -189,105 +189,3 @@ def plot_diagnostics(path: pathlib.Path, runs: list[dict[str, Any]]) -> pathlib.
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=6)
     return _save(fig, path)
-
-
-TRACK_MARKERS = ("o", "s", "^", "D", "v", "P")
-DODGE = 0.015
-"""Sideways offset between neighbouring points of one budget (totals within 5%) in the frontier figure, in log
-FLOPs (1.5%): the agents at plain training's budget stand side by side instead of on top of each other."""
-
-
-def spread_sideways(flops: list[float], step: float = DODGE, budget: float = 0.05) -> list[float]:
-    """``flops`` with the points of one budget (each within ``budget`` of the cheapest of its group) moved apart
-    by ``step`` in log space, in the order given, centred on where they were."""
-    order = sorted(range(len(flops)), key=lambda i: flops[i])
-    groups: list[list[int]] = []
-    for i in order:
-        if groups and flops[i] <= flops[groups[-1][0]] * (1 + budget):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    out = list(flops)
-    for group in groups:
-        for k, i in enumerate(sorted(group)):
-            out[i] = flops[i] * float(np.exp(step * (k - (len(group) - 1) / 2)))
-    return out
-
-
-def plot_frontier(path: pathlib.Path, tracks: dict[str, list[dict[str, Any]]], tasks: list[str], colors: dict,
-                  labels: dict[str, str] | None = None) -> pathlib.Path:
-    """The compute frontier, one panel per task: each agent's final test NLL (IQM over seeds, 95% CI) against its
-    total FLOPs, selection included (IQM, log scale; the top axis in multiples of plain random training's
-    total), a marker per track (``tracks``: name -> runs, e.g. ``W = 16``), an agent's tracks joined by a thin
-    line, reference rows hollow, and the agents' Pareto frontier (:func:`benchmarks.frontier.on_frontier`) as
-    a dashed step line with its agents named. ``labels`` are the legend's agent names (default: the names)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
-
-    labels = labels or {}
-    pts = points(tracks, tasks)
-    markers = dict(zip(tracks, TRACK_MARKERS * len(tracks), strict=False))
-    agents = sorted({p.agent for p in pts})
-    cols = min(len(tasks), 4)
-    rows = -(-len(tasks) // cols)
-    spare = rows * cols > len(tasks)  # the legend takes the first empty panel, else goes below the figure
-    below = 0.0 if spare else 0.3 + 0.2 * -(-(len(agents) + len(tracks) + 1) // 6)  # inches: rows of six entries
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows + below), squeeze=False)
-    for ax, task in zip(axes.flat, tasks, strict=False):
-        panel = sorted((p for p in pts if p.task == task), key=lambda p: (p.agent, list(tracks).index(p.track)))
-        flags = on_frontier(panel)
-        shown = dict(zip(panel, spread_sideways([p.flops for p in panel]), strict=True))
-        for agent in sorted({p.agent for p in panel}):
-            mine = sorted((p for p in panel if p.agent == agent), key=lambda p: list(tracks).index(p.track))
-            color = colors.get(agent, "grey")
-            x = [shown[p] for p in mine]
-            if len(mine) > 1:
-                ax.plot(x, [p.nll for p in mine], color=color, lw=0.8, alpha=0.6, zorder=1)
-            for xi, p in zip(x, mine, strict=True):
-                ax.errorbar(xi, p.nll, yerr=[[p.nll - p.nll_low], [p.nll_high - p.nll]], color=color,
-                            marker=markers[p.track], ms=6, mfc="white" if p.reference else color, mew=1.3,
-                            elinewidth=1, capsize=2, zorder=3)
-        best = sorted((p for p in panel if flags[p]), key=lambda p: shown[p])
-        xs = [p.flops for p in panel]
-        if best:
-            right = max(xs) * 1.8
-            ax.step([shown[p] for p in best] + [right], [p.nll for p in best] + [best[-1].nll], where="post",
-                    color="k", ls="--", lw=1, zorder=2)
-            for k, p in enumerate(best):  # the cheapest named on its left, where no point stands
-                ax.annotate(labels.get(p.agent, p.agent), (shown[p], p.nll), xytext=(-6 if k == 0 else 5, -11),
-                            textcoords="offset points", fontsize=7, zorder=4, ha="right" if k == 0 else "left",
-                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
-        ax.set_xscale("log")
-        if xs:
-            ax.set_xlim(min(xs) / 2.5, max(xs) * 1.8)  # room on the left for the cheapest name
-        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: the top axis reads the multiples
-        unit = plain_flops(tracks, task)
-        if np.isfinite(unit) and unit > 0:
-            top = ax.secondary_xaxis("top", functions=(lambda x, u=unit: x / u, lambda x, u=unit: x * u))
-            top.xaxis.set_major_locator(FixedLocator([1, 2, 4, 8, 16, 32, 64]))
-            top.xaxis.set_minor_locator(NullLocator())
-            top.xaxis.set_minor_formatter(NullFormatter())
-            top.xaxis.set_major_formatter(lambda v, _: f"{v:g}×")
-            top.tick_params(labelsize=7)
-        ax.set_title(task, fontsize=9)
-        ax.set(xlabel="total FLOPs, selection included", ylabel="final test NLL (nats/token)")
-        ax.grid(alpha=0.3, which="both")
-    handles = [Line2D([], [], color=colors.get(a, "grey"), marker="o", ls="", mfc="white" if
-                      any(p.agent == a and p.reference for p in pts) else colors.get(a, "grey"),
-                      label=labels.get(a, a)) for a in agents]
-    handles += [Line2D([], [], color="k", marker=m, mfc="none", ls="", label=t) for t, m in markers.items()]
-    handles += [Line2D([], [], color="k", ls="--", lw=1, label="frontier (agents, † not ranked)")]
-    title = ("Compute frontier: final test NLL (IQM over seeds, 95% CI) against total FLOPs, selection included "
-             "(top axis: × plain random training; points of one budget spread sideways)")
-    for ax in axes.flat[len(tasks):]:
-        ax.axis("off")
-    if spare:
-        axes.flat[len(tasks)].legend(handles=handles, loc="center", fontsize=8, ncol=2 if len(handles) > 12 else 1)
-    else:
-        fig.legend(handles=handles, loc="lower center", fontsize=8, ncol=min(len(handles), 6))
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, below / (3.9 * rows + below), 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

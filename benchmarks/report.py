@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import math
 import pathlib
-import warnings
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from benchmarks.csv_table import write_csv
-from benchmarks.frontier import track_names
+from benchmarks.frontier import plot_frontier, track_names
+from benchmarks.label_marks import LABEL_NOTE, agent_label
 from benchmarks.plotting import (
     agent_colors,
     learning_keys,
     plot_curves,
     plot_diagnostics,
     plot_efficiency,
-    plot_frontier,
     plot_needle,
     plot_sgld,
     plot_source_shares,
 )
-from benchmarks.runs import read_run
+from benchmarks.runs import load_results as load_results  # where compare and the tests read runs from
 from benchmarks.stats import examples_to_reach, gap_closed, iqm, iqm_ci, normalised_auc
 from benchmarks.strict_json import number, strict_json
 from curriculum_env.data.suite import HALVES, half_of
@@ -38,18 +37,6 @@ HALF_HEADINGS = {
 }
 SUITE_HALVES = tuple((half, HALVES[half], HALF_HEADINGS[half]) for half in HALVES)
 """(half, its tasks, its heading) for each half, in the suite's order."""
-
-
-def load_results(out: pathlib.Path) -> list[dict[str, Any]]:
-    """Every finished run under ``out/runs``; a damaged or foreign file there is skipped with a warning
-    naming it (:func:`benchmarks.runs.read_run`)."""
-    results = []
-    for path in sorted((out / "runs").glob("*.json")):
-        try:
-            results.append(read_run(path))
-        except ValueError as exc:
-            warnings.warn(f"skipping {exc}", stacklevel=2)
-    return results
 
 
 def _by(results, *keys):
@@ -84,20 +71,6 @@ def check_equal_compute(results: list[dict[str, Any]]) -> dict[str, dict[str, in
         budget[task[0]] = {"examples_trained": examples, "gradient_steps": steps, "examples_streamed": streamed,
                            "train_batch": runs[0].get("train_batch"), "splits": runs[0].get("splits")}
     return budget
-
-
-# What a row reads of the source labels (a run records its agent's ``reads_labels``): ``reference`` rows (the
-# oracle, RHO-LOSS with labelled IL data) read which source is the target and are shown as references, never
-# ranked among the agents; ``source`` rows (domain mixers such as ODM) read each window's source but never
-# which source is the target. Every other row reads no label.
-LABEL_MARKS = {"reference": " †", "source": " ‡"}
-LABEL_NOTE = ("† a reference row: reads which source is the target (source labels no deployable agent has); "
-              "never ranked among the agents. ‡ reads each window's source label, never which is the target.")
-
-
-def agent_label(row: dict[str, Any]) -> str:
-    """The agent's name as the tables print it: marked when it reads source labels (``LABEL_MARKS``)."""
-    return row["agent"] + LABEL_MARKS.get(row.get("reads_labels") or "", "")
 
 
 def _seed_ratios(runs, baseline, value) -> list[float]:
@@ -187,86 +160,130 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     """
     budget = check_equal_compute(results)
     by_task_agent = _by(results, "task", "agent")
-    baseline = defaultdict(dict)
-    for r in results:
-        if r["spec"]["agent"] == BASELINE:
-            baseline[r["spec"]["task"]][r["spec"]["seed"]] = r
+    baseline = _baseline_runs(results)
     task_mean = {key: float(np.mean([number(r["final_test_nll"]) for r in rs])) for key, rs in by_task_agent.items()}
     rows, needle, improvements, by_half = [], [], defaultdict(list), defaultdict(lambda: defaultdict(list))
     for (task, agent), runs in sorted(by_task_agent.items()):
         base = baseline.get(task, {})
-        step_vs_random = _seed_ratios(runs, base, lambda r, b: number(r["step_time"]) / number(b["step_time"]))
-        median_vs_random = _seed_ratios(runs, base, lambda r, b: number(r.get("step_time_median"))
-                                        / number(b.get("step_time_median")))
-        overhead = [number(r["step_time"]) / number(r["plain_step_time"]) for r in runs]
-        common = {"task": task, "agent": agent, "seeds": len(runs),
-                  "step_time_ms": 1e3 * iqm([number(r["step_time"]) for r in runs]),
-                  "step_time_vs_random": iqm(step_vs_random) if step_vs_random else float("nan"),
-                  "median_step_time_vs_random": iqm(median_vs_random) if median_vs_random else float("nan"),
-                  "selection_overhead": iqm(overhead),
-                  "flops_per_step_vs_plain": iqm([flops_per_step_vs_plain(r) for r in runs]),
-                  "flops_per_step": iqm([number(r.get("flops")) / r["gradient_steps"] for r in runs]),
-                  "setup_time_s": iqm([number(r["setup_time"]) for r in runs]),
-                  "examples_streamed": budget[task]["examples_streamed"],
-                  "reads_labels": runs[0].get("reads_labels"),
-                  "examples_trained": budget[task]["examples_trained"],
-                  "gradient_steps": budget[task]["gradient_steps"],
-                  "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs])),
-                  **_trained(runs), **(_retrieval(runs) or {})}
+        common = _common_row(task, agent, runs, base, budget[task])
         if all("needle_trained" in r for r in runs):  # D is the needle itself: no test NLL measures it
-            shares = [r["needle_trained"]["all"] for r in runs]
-            late = [r["needle_trained"]["second_half"] for r in runs]
-            needle.append({**common, "needle_trained_iqm": iqm(shares), "needle_trained": _spread(shares),
-                           "needle_trained_second_half_iqm": iqm(late),
-                           "chance": runs[0]["needle_trained"]["chance"]})
+            needle.append(_needle_row(common, runs))
             continue
-        finals = [number(r["final_test_nll"]) for r in runs]
-        point, lo, hi = iqm_ci(finals)
         improve = _seed_ratios(runs, base, lambda r, b: number(b["final_test_nll"]) - number(r["final_test_nll"]))
         improvements[agent].extend(improve)
         if half_of(task):
             by_half[half_of(task)][agent].extend(improve)
-        paired = [r for r in runs if r["spec"]["seed"] in base]
-        eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
-        flops_eff = [_flops_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
-        adjusted = [e * number(r["plain_step_time"]) / number(r["step_time"]) for e, r in zip(eff, paired, strict=True)]
-        reached = [e for e in eff if np.isfinite(e)]
-        flops_reached = [e for e in flops_eff if np.isfinite(e)]
-        c_point, c_lo, c_hi = iqm_ci([number(r.get("final_choice_accuracy")) for r in runs])
-        g_point, g_lo, g_hi = iqm_ci([number(r.get("final_completion_accuracy")) for r in runs])
-        oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
-        rows.append({
-            **common,
-            "final_nll_iqm": point, "final_nll_ci_low": lo, "final_nll_ci_high": hi,
-            "perplexity": math.exp(point),
-            "auc_nll_iqm": iqm([normalised_auc([c["examples_trained"] for c in r["curve"]], _nll(r)) for r in runs]),
-            "improvement_over_random_iqm": iqm(improve) if improve else float("nan"),
-            "improved_seeds": f"{sum(v > 0 for v in improve)}/{len(improve)}" if improve else "",
-            "efficiency_vs_random": _spread(reached)["iqm"] if reached else float("nan"),
+        rows.append({**common, **_final_nll(runs), **_improvement(improve), **_speedups(runs, base),
+                     **_accuracies(runs), "gap_closed": _gap_closed(task, agent, task_mean),
+                     "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs]))})
+    summary = {"rows": rows, "needle": needle, "aggregate": _aggregate(improvements, rows), "equal_compute": budget,
+               "top_q": _top_q(results)}
+    aggregate_by_half = {half: _aggregate(by_half[half], [r for r in rows if half_of(r["task"]) == half])
+                         for half, _, _ in SUITE_HALVES if half in by_half}
+    if aggregate_by_half:  # runs of the generalisation suite: each half's aggregate on its own
+        summary["aggregate_by_half"] = aggregate_by_half
+    return summary
+
+
+def _baseline_runs(results: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Random's runs (the baseline every row is compared with), task -> seed -> run."""
+    baseline: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for r in results:
+        if r["spec"]["agent"] == BASELINE:
+            baseline[r["spec"]["task"]][r["spec"]["seed"]] = r
+    return baseline
+
+
+def _common_row(task: str, agent: str, runs: list[dict[str, Any]], base: dict[int, dict[str, Any]],
+                budget: dict[str, Any]) -> dict[str, Any]:
+    """What every row has, the needle's too: the step's wall time and FLOPs (against random's and plain
+    training's), the task's equal-compute budget, the labels read, and the trained and retrieved shares."""
+    step_vs_random = _seed_ratios(runs, base, lambda r, b: number(r["step_time"]) / number(b["step_time"]))
+    median_vs_random = _seed_ratios(runs, base, lambda r, b: number(r.get("step_time_median"))
+                                    / number(b.get("step_time_median")))
+    overhead = [number(r["step_time"]) / number(r["plain_step_time"]) for r in runs]
+    return {"task": task, "agent": agent, "seeds": len(runs),
+            "step_time_ms": 1e3 * iqm([number(r["step_time"]) for r in runs]),
+            "step_time_vs_random": iqm(step_vs_random) if step_vs_random else float("nan"),
+            "median_step_time_vs_random": iqm(median_vs_random) if median_vs_random else float("nan"),
+            "selection_overhead": iqm(overhead),
+            "flops_per_step_vs_plain": iqm([flops_per_step_vs_plain(r) for r in runs]),
+            "flops_per_step": iqm([number(r.get("flops")) / r["gradient_steps"] for r in runs]),
+            "setup_time_s": iqm([number(r["setup_time"]) for r in runs]),
+            "examples_streamed": budget["examples_streamed"],
+            "reads_labels": runs[0].get("reads_labels"),
+            "examples_trained": budget["examples_trained"],
+            "gradient_steps": budget["gradient_steps"],
+            "wall_time_s": float(np.mean([number(r["wall_time"]) for r in runs])),
+            **_trained(runs), **(_retrieval(runs) or {})}
+
+
+def _needle_row(common: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A needle-task row (D is the needle itself, so no test NLL measures it): the share of steps that trained
+    the needle, over the run and its second half, against chance."""
+    shares = [r["needle_trained"]["all"] for r in runs]
+    late = [r["needle_trained"]["second_half"] for r in runs]
+    return {**common, "needle_trained_iqm": iqm(shares), "needle_trained": _spread(shares),
+            "needle_trained_second_half_iqm": iqm(late), "chance": runs[0]["needle_trained"]["chance"]}
+
+
+def _final_nll(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The final test NLL's IQM [95% CI] over seeds, its perplexity, and the IQM of the normalised area under
+    the test-NLL curve."""
+    point, lo, hi = iqm_ci([number(r["final_test_nll"]) for r in runs])
+    return {"final_nll_iqm": point, "final_nll_ci_low": lo, "final_nll_ci_high": hi, "perplexity": math.exp(point),
+            "auc_nll_iqm": iqm([normalised_auc([c["examples_trained"] for c in r["curve"]], _nll(r)) for r in runs])}
+
+
+def _improvement(improve: list[float]) -> dict[str, Any]:
+    """The IQM of the per-seed improvements over random (final test NLL), and how many seeds improved."""
+    return {"improvement_over_random_iqm": iqm(improve) if improve else float("nan"),
+            "improved_seeds": f"{sum(v > 0 for v in improve)}/{len(improve)}" if improve else ""}
+
+
+def _speedups(runs: list[dict[str, Any]], base: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The speed-ups over random on the seeds random also ran: in examples (IQM over the seeds that reach
+    random's final test NLL), adjusted for the step's wall time and for its FLOPs."""
+    paired = [r for r in runs if r["spec"]["seed"] in base]
+    eff = [_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
+    flops_eff = [_flops_efficiency(r, base[r["spec"]["seed"]]) for r in paired]
+    adjusted = [e * number(r["plain_step_time"]) / number(r["step_time"]) for e, r in zip(eff, paired, strict=True)]
+    reached = [e for e in eff if np.isfinite(e)]
+    flops_reached = [e for e in flops_eff if np.isfinite(e)]
+    return {"efficiency_vs_random": _spread(reached)["iqm"] if reached else float("nan"),
             "efficiency_vs_random_seeds": _spread(eff),
             "reached_random_final": f"{len(reached)}/{len(eff)}" if eff else "",
             "compute_adjusted_speedup": iqm([a for a in adjusted if np.isfinite(a)]) if adjusted else float("nan"),
             "flops_adjusted_speedup": iqm(flops_reached) if flops_reached else float("nan"),
-            "flops_adjusted_speedup_seeds": _spread(flops_eff),
-            "choice_accuracy_iqm": c_point, "choice_accuracy_ci_low": c_lo, "choice_accuracy_ci_high": c_hi,
+            "flops_adjusted_speedup_seeds": _spread(flops_eff)}
+
+
+def _accuracies(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The final multiple-choice and completion accuracies, IQM [95% CI] over seeds, and multiple choice's
+    chance."""
+    c_point, c_lo, c_hi = iqm_ci([number(r.get("final_choice_accuracy")) for r in runs])
+    g_point, g_lo, g_hi = iqm_ci([number(r.get("final_completion_accuracy")) for r in runs])
+    return {"choice_accuracy_iqm": c_point, "choice_accuracy_ci_low": c_lo, "choice_accuracy_ci_high": c_hi,
             "choice_chance": runs[0].get("choice_chance", float("nan")),
             "completion_accuracy_iqm": g_point, "completion_accuracy_ci_low": g_lo,
-            "completion_accuracy_ci_high": g_hi,
-            "gap_closed": gap_closed(task_mean[(task, agent)], rand, oracle)
-            if oracle is not None and rand is not None else float("nan"),
-            "tokens_trained": float(np.mean([r["tokens_trained"] for r in runs])),
-        })
-    aggregate = _aggregate(improvements, rows)
-    aggregate_by_half = {half: _aggregate(by_half[half], [r for r in rows if half_of(r["task"]) == half])
-                         for half, _, _ in SUITE_HALVES if half in by_half}
-    top_q = {}  # task/agent -> the Q-ranked windows of its lowest seed (early, middle, late)
+            "completion_accuracy_ci_high": g_hi}
+
+
+def _gap_closed(task: str, agent: str, task_mean: dict[tuple[str, str], float]) -> float:
+    """The share of the random-to-oracle gap in mean final test NLL the agent closes on ``task`` (nan without
+    both)."""
+    oracle, rand = task_mean.get((task, ORACLE)), task_mean.get((task, BASELINE))
+    return gap_closed(task_mean[(task, agent)], rand, oracle) if oracle is not None and rand is not None \
+        else float("nan")
+
+
+def _top_q(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """task/agent -> the Q-ranked windows of its lowest seed (early, middle, late), for agents that log them."""
+    top_q = {}
     for r in sorted(results, key=lambda r: -r["spec"]["seed"]):
         if r.get("top_q"):
             top_q[f"{r['spec']['task']}/{r['spec']['agent']}"] = r["top_q"]
-    summary = {"rows": rows, "needle": needle, "aggregate": aggregate, "equal_compute": budget, "top_q": top_q}
-    if aggregate_by_half:  # runs of the generalisation suite: each half's aggregate on its own
-        summary["aggregate_by_half"] = aggregate_by_half
-    return summary
+    return top_q
 
 
 def _aggregate(improvements: dict[str, list[float]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -290,63 +307,102 @@ def markdown(summary: dict[str, Any], wall_time: float | None = None) -> str:
     """The comparison as markdown tables (per task, the needle figure, then aggregated over tasks). Tasks of the
     generalisation suite (``SUITE_HALVES``) get a table per half, each under its own heading, after the other
     tasks' table, and an aggregate per half after the aggregate over all tasks."""
-    lines = ["Equal compute: " + "; ".join(
+    lines = [_equal_compute_line(summary["equal_compute"]), ""]
+    lines += _nll_tables(summary["rows"])
+    lines += _needle_table(summary["needle"])
+    lines += _aggregate_tables(summary)
+    lines += _trained_table(summary["rows"])
+    lines += _retrieval_table(summary["rows"])
+    lines += _top_q_table(summary.get("top_q"))
+    lines += ["", FOOTNOTE]
+    if wall_time is not None:
+        lines += ["", f"Wall time of this invocation: {wall_time:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+FOOTNOTE = (
+    "speed-up = random's examples trained ÷ the examples the agent needs to reach random's final test "
+    "NLL. FLOPs ×plain = the agent's model FLOPs per step, selection included (scoring, reward and probe "
+    "forwards, its own models), ÷ plain training on B random windows (6·P per trained token, no scoring, "
+    "no reward; `random` reads nothing, so it is plain random training: 1.00). FLOPs-adj. speed-up = plain "
+    "random training's FLOPs to reach random's final test NLL ÷ the agent's (> 1: selection saves more "
+    "compute than it costs). MC accuracy: multiple-choice continuation on the test split at the last step "
+    "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). completion "
+    "accuracy: the share of the test windows' second-half tokens that the LM's top guess, given the true "
+    "tokens before it, gets right (greedy completion; IQM [95% CI]). "
+    "step ×plain (wall) = the agent's step time ÷ a plain training step timed on the same model at the "
+    "end of the run (wall clock, machine-dependent). trained / streamed = examples trained and windows "
+    "streamed per run, equal for every row of a task (checked). " + LABEL_NOTE)
+"""The note under the tables: what each column means."""
+
+
+def _equal_compute_line(equal_compute: dict[str, dict[str, Any]]) -> str:
+    """The report's first line: per task, the examples, steps and windows every run shared (and the splits)."""
+    return "Equal compute: " + "; ".join(
         f"{task}: {b['examples_trained']} examples in {b['gradient_steps']} steps"
         + (f" (B = {b['train_batch']} per step)" if b.get("train_batch") else " (all N per step)")
         + f", {b['examples_streamed']} windows streamed"
         + (f", |D| = {b['splits']['heldout']}, {b['splits']['test']} test windows" if b.get("splits") else "")
-        for task, b in summary["equal_compute"].items()) + ".", ""]
-    chance = next((r["choice_chance"] for r in summary["rows"] if np.isfinite(r.get("choice_chance", np.nan))), None)
-    others = [r for r in summary["rows"] if half_of(r["task"]) is None]
-    if others and len(others) < len(summary["rows"]):
+        for task, b in equal_compute.items()) + "."
+
+
+def _nll_tables(all_rows: list[dict[str, Any]]) -> list[str]:
+    """The per (task, agent) tables: the tasks outside the generalisation suite, then each half of the suite
+    under its own heading (a heading for the other tasks only when there are both)."""
+    chance = next((r["choice_chance"] for r in all_rows if np.isfinite(r.get("choice_chance", np.nan))), None)
+    others = [r for r in all_rows if half_of(r["task"]) is None]
+    lines: list[str] = []
+    if others and len(others) < len(all_rows):
         lines += ["### Tasks outside the generalisation suite", ""]
-    if others or not summary["rows"]:
+    if others or not all_rows:
         lines += _nll_table(others, chance)
     for half, _, heading in SUITE_HALVES:  # each half of the generalisation suite in a table of its own
-        rows = [r for r in summary["rows"] if half_of(r["task"]) == half]
-        if rows:
-            lines += (["", f"### {heading}", ""] if lines[-1] else [f"### {heading}", ""]) + _nll_table(rows, chance)
-    if summary["needle"]:
-        lines += ["", "Needle (D is the needle window itself, so no test NLL measures the task): share of steps "
-                  "the agent trained the needle.", "",
-                  "| agent | needle trained, IQM over seeds | second half of the run | chance (B/N) | step ×random |",
-                  "|---|---|---|---|---|"]
-        for r in summary["needle"]:
-            lines.append(f"| {agent_label(r)} | {_f(r['needle_trained_iqm'], 2)} | "
-                         f"{_f(r['needle_trained_second_half_iqm'], 2)} | {_f(r['chance'], 2)} | "
-                         f"{_f(r['step_time_vs_random'], 2)} |")
-    lines += ["", "Across tasks (improvement = random's final test NLL − agent's, same task and seed; > 0 is better):",
-              ""] + _aggregate_table(summary["aggregate"])
+        rows = [r for r in all_rows if half_of(r["task"]) == half]
+        if rows:  # a blank line before the heading unless it comes first
+            lines += (["", f"### {heading}", ""] if lines else [f"### {heading}", ""]) + _nll_table(rows, chance)
+    return lines
+
+
+def _needle_table(needle: list[dict[str, Any]]) -> list[str]:
+    """The needle figure's table: the share of steps each agent trained the needle (none without needle rows)."""
+    if not needle:
+        return []
+    lines = ["", "Needle (D is the needle window itself, so no test NLL measures the task): share of steps "
+             "the agent trained the needle.", "",
+             "| agent | needle trained, IQM over seeds | second half of the run | chance (B/N) | step ×random |",
+             "|---|---|---|---|---|"]
+    for r in needle:
+        lines.append(f"| {agent_label(r)} | {_f(r['needle_trained_iqm'], 2)} | "
+                     f"{_f(r['needle_trained_second_half_iqm'], 2)} | {_f(r['chance'], 2)} | "
+                     f"{_f(r['step_time_vs_random'], 2)} |")
+    return lines
+
+
+def _aggregate_tables(summary: dict[str, Any]) -> list[str]:
+    """The aggregate over all tasks, then one per half of the generalisation suite (or the fresh set) present."""
+    lines = ["", "Across tasks (improvement = random's final test NLL − agent's, same task and seed; > 0 is better):",
+             ""] + _aggregate_table(summary["aggregate"])
     for half, _, _ in SUITE_HALVES:
         if half in summary.get("aggregate_by_half", {}):
             where = "set" if half.startswith("fresh") else "half of the generalisation suite"
             lines += ["", f"Across the {half} {where} only:", ""] \
                 + _aggregate_table(summary["aggregate_by_half"][half])
-    lines += _trained_table(summary["rows"])
-    lines += _retrieval_table(summary["rows"])
-    if summary.get("top_q"):
-        lines += ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
-                  "paper §4.3):", "", "| task/agent | when | Q | source | text |", "|---|---|---|---|---|"]
-        for key, marks in sorted(summary["top_q"].items()):
-            for when in ("early", "middle", "late"):
-                for w in marks.get(when, []):
-                    text = " ".join(w["text"].split())[:60].replace("|", "\\|")
-                    lines.append(f"| {key} | {when} | {w['q']:.3f} | {w['source']} | {text} |")
-    lines += ["", "speed-up = random's examples trained ÷ the examples the agent needs to reach random's final test "
-              "NLL. FLOPs ×plain = the agent's model FLOPs per step, selection included (scoring, reward and probe "
-              "forwards, its own models), ÷ plain training on B random windows (6·P per trained token, no scoring, "
-              "no reward; `random` reads nothing, so it is plain random training: 1.00). FLOPs-adj. speed-up = plain "
-              "random training's FLOPs to reach random's final test NLL ÷ the agent's (> 1: selection saves more "
-              "compute than it costs). MC accuracy: multiple-choice continuation on the test split at the last step "
-              "(a test window's first half, its own second half among others'; IQM over seeds [95% CI]). completion "
-              "accuracy: the share of the test windows' second-half tokens that the LM's top guess, given the true "
-              "tokens before it, gets right (greedy completion; IQM [95% CI]). "
-              "step ×plain (wall) = the agent's step time ÷ a plain training step timed on the same model at the "
-              "end of the run (wall clock, machine-dependent). trained / streamed = examples trained and windows "
-              "streamed per run, equal for every row of a task (checked). " + LABEL_NOTE]
-    if wall_time is not None:
-        lines += ["", f"Wall time of this invocation: {wall_time:.0f} s."]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _top_q_table(top_q: dict[str, Any] | None) -> list[str]:
+    """What Q ranks first: the 3 highest-Q candidates early, midway and late in each run that logged them (paper
+    §4.3); none without them."""
+    if not top_q:
+        return []
+    lines = ["", "What Q ranks first (lowest seed; the 3 highest-Q candidates early, midway and late in the run, "
+             "paper §4.3):", "", "| task/agent | when | Q | source | text |", "|---|---|---|---|---|"]
+    for key, marks in sorted(top_q.items()):
+        for when in ("early", "middle", "late"):
+            for w in marks.get(when, []):
+                text = " ".join(w["text"].split())[:60].replace("|", "\\|")
+                lines.append(f"| {key} | {when} | {w['q']:.3f} | {w['source']} | {text} |")
+    return lines
 
 
 def _nll_table(rows: list[dict[str, Any]], chance: float | None) -> list[str]:

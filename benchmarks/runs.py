@@ -118,6 +118,18 @@ def is_done(out: pathlib.Path, spec: RunSpec) -> bool:
         return False
 
 
+def load_results(out: pathlib.Path) -> list[dict[str, Any]]:
+    """Every finished run under ``out/runs``; a damaged or foreign file there is skipped with a warning
+    naming it (:func:`read_run`)."""
+    results = []
+    for path in sorted((out / "runs").glob("*.json")):
+        try:
+            results.append(read_run(path))
+        except ValueError as exc:
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    return results
+
+
 def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Run ``spec``; log every step to ``out/logs/<run>.jsonl`` (and, with ``tensorboard``, as
     TensorBoard events in ``out/tensorboard/<run>/``, :mod:`benchmarks.event_log`) and return the result.
@@ -127,20 +139,40 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
     is timed, is :class:`benchmarks.recorder.RunRecorder`'s; ``plain_step_time`` is
     :func:`plain_step_time` on the same model.
     """
-    import gymnasium as gym
     import torch
 
-    import curriculum_env  # noqa: F401
+    import curriculum_env  # noqa: F401  (registers CurriculumSelect-v0)
     from agents import make_agent
-    from agents.base import rollout
     from benchmarks.allocator import keep_freed_memory
-    from benchmarks.recorder import RunRecorder
 
     torch.set_num_threads(1)
     keep_freed_memory()
     agent = make_agent(spec.agent)
-    env = gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
-                   max_episode_steps=spec.steps + 1, **agent_env(agent, spec.env))
+    env = _make_env(spec, agent)
+    recorder, last = _roll_out(spec, env, agent, out, show_steps, tensorboard)
+    wall_time = time.perf_counter() - recorder.t0
+    result = _result(spec, env, agent, recorder, last, wall_time, out)
+    env.close()
+    return result
+
+
+def _make_env(spec: RunSpec, agent: Any) -> Any:
+    """The run's env: ``spec``'s task and settings with what ``agent`` reads (:func:`agent_env`), one step longer
+    than the run so the time limit never ends it early."""
+    import gymnasium as gym
+
+    return gym.make("CurriculumSelect-v0", task=spec.task, action_mode=agent.action_mode,
+                    max_episode_steps=spec.steps + 1, **agent_env(agent, spec.env))
+
+
+def _roll_out(spec: RunSpec, env: Any, agent: Any, out: pathlib.Path, show_steps: bool,
+              tensorboard: bool) -> tuple[Any, dict[str, Any]]:
+    """Run the agent for ``spec.steps`` steps, each step recorded (:class:`benchmarks.recorder.RunRecorder`) to
+    the run's JSONL log, and to a progress bar and TensorBoard events when asked; (the recorder, the last step's
+    info)."""
+    from agents.base import rollout
+    from benchmarks.recorder import RunRecorder
+
     log_path = out / "logs" / f"{spec.run_id}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     bar = events = None
@@ -159,7 +191,14 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         bar.close()
     if events is not None:
         events.close()
-    wall_time = time.perf_counter() - recorder.t0
+    return recorder, last
+
+
+def _result(spec: RunSpec, env: Any, agent: Any, recorder: Any, last: dict[str, Any], wall_time: float,
+            out: pathlib.Path) -> dict[str, Any]:
+    """The finished run's result: what the recorder kept, the final test figures, the compute spent and the
+    plain training step it is measured against. Reads what it needs of the model before timing the plain step,
+    which trains the model further (and exports the model first when ``spec.export``)."""
     u = env.unwrapped
     aux_tokens = int(u.observation()[1]["aux_tokens_trained"]) if last else 0  # before plain_step_time's training
     if spec.export:  # before plain_step_time, which trains the model further
@@ -182,16 +221,18 @@ def execute(spec: RunSpec, out: pathlib.Path, show_steps: bool = False, tensorbo
         "flop_params": u.learner.flop_model.params, "wall_time": wall_time, "plain_step_time": plain,
         "target": u.data.task.target.label, "stream_shares": u.data.stream_shares,
         "splits": {"heldout": len(u.data.heldout), "test": len(u.data.test)},  # heldout/test_size are upper bounds
-        "reads_labels": getattr(agent, "reads_labels", None),  # "reference" / "source" (benchmarks.report)
+        "reads_labels": getattr(agent, "reads_labels", None),  # "reference" / "source" (benchmarks.label_marks)
     }
-    needle_hits = recorder.needle_hits
-    if needle_hits:  # the needle task: how often was the needle among the trained windows?
-        cfg = env.unwrapped.config
-        result["needle_trained"] = {"all": float(np.mean(needle_hits)),
-                                    "second_half": float(np.mean(needle_hits[len(needle_hits) // 2:])),
-                                    "chance": cfg.trained_per_step / cfg.num_candidates}
-    env.close()
+    if recorder.needle_hits:  # the needle task: how often was the needle among the trained windows?
+        result["needle_trained"] = _needle_trained(recorder.needle_hits, u.config)
     return result
+
+
+def _needle_trained(needle_hits: list, cfg: Any) -> dict[str, float]:
+    """The needle task's figure: the share of steps that trained the needle, over the whole run and its second
+    half, and chance (B of N)."""
+    return {"all": float(np.mean(needle_hits)), "second_half": float(np.mean(needle_hits[len(needle_hits) // 2:])),
+            "chance": cfg.trained_per_step / cfg.num_candidates}
 
 
 def save_result(out: pathlib.Path, result: dict[str, Any]) -> pathlib.Path:

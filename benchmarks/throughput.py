@@ -43,6 +43,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -74,18 +75,8 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
     Also the reward and next observation from one pass vs two (the learner calls alone). Keys:
     ``{agent}_ms``, ``{agent}_full_ms``, ``plain_ms``, ``{agent}_ratio`` / ``{agent}_full_ratio`` (÷ plain),
     ``{agent}_flops_ratio`` (model FLOPs per step ÷ plain's), ``one_pass_ratio``."""
-    from agents import make_agent
-    from benchmarks.runs import agent_env_kwargs
-
     budget = env_kwargs["train_batch"]
-    steppers: dict = {}
-    for name in agents:
-        declared = {**env_kwargs, **agent_env_kwargs(make_agent(name))}  # refuses a field the benchmark fixes
-        steppers[name] = Stepper(declared, name)
-        steppers[f"{name}_full"] = Stepper({**declared, "compute_reward": True, "observation": "hidden"}, name)
-    plain_env = gym.make("CurriculumSelect-v0", **env_kwargs)
-    plain_env.reset(seed=0)
-    steppers["plain"] = PlainStepper(plain_env, budget)
+    steppers = _plain_steppers(env_kwargs, agents, budget)
     # the mean, not the median: a probe every K steps is a cost the median of step times would hide
     t = interleaved(steppers, rounds, block, warmup, stat=statistics.fmean)
     n, length = env_kwargs.get("num_candidates"), env_kwargs.get("context_length")
@@ -94,34 +85,65 @@ def measure_plain(env_kwargs: dict, agents: tuple[str, ...], rounds: int, block:
         f"n_layer={env_kwargs.get('n_layer')}, n_embd={env_kwargs.get('n_embd')}; {rounds} rounds x {block} steps")
     results: dict[str, float] = {"plain_ms": t["plain"] * 1e3}
     for name in agents:
-        reads = steppers[name].env.unwrapped.config.compute_reward
-        goal = None if reads else PLAIN_GOAL
-        out(ratio_line(f"{name} ({'reads' if reads else 'no'} reward) vs plain", t[name], t["plain"], goal))
-        out(ratio_line(f"{name}, reward + observation on, vs plain", t[f"{name}_full"], t["plain"]))
-        u = steppers[name].env.unwrapped
-        flops = u.learner.flops.total / max(1, u.steps_taken) / u.learner.flop_model.train(budget * length)
-        out(f"{'':<4}model FLOPs per step vs plain: {flops:.3f}")
-        results.update({f"{name}_ms": t[name] * 1e3, f"{name}_full_ms": t[f"{name}_full"] * 1e3,
-                        f"{name}_ratio": t[name] / t["plain"], f"{name}_full_ratio": t[f"{name}_full"] / t["plain"],
-                        f"{name}_flops_ratio": flops})
-    u = steppers[agents[0]].env.unwrapped
-    ids, ref = u.candidates.ids, u.data.heldout.ids[: u.config.reward_batch]
-    one = lambda: u.learner.score_and_log_prob(ids, ref)  # noqa: E731
-    two = lambda: (u.learner.score(ids, with_grad=False, stats=()), u.learner.log_prob(ref))  # noqa: E731
-    med = {}
-    for name, fn in (("one", one), ("two", two)) * 2:
-        times = []
-        for _ in range(rounds * block):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        med[name] = statistics.median(times)
+        results.update(_agent_vs_plain(name, steppers[name], t, budget, length, out))
+    med = _one_pass_vs_two(steppers[agents[0]].env.unwrapped, rounds * block)
     out(ratio_line("reward + next observation: one pass vs two", med["one"], med["two"]))
     results["one_pass_ratio"] = med["one"] / med["two"]
     for s in steppers.values():
         if isinstance(s, Stepper):
             s.env.close()
     return results
+
+
+def _plain_steppers(env_kwargs: dict, agents: tuple[str, ...], budget: int) -> dict:
+    """The plain section's variants: each agent's step as declared (``{agent}``) and with the reward forward and
+    observation forced on (``{agent}_full``), and plain training on ``budget`` random windows (``plain``)."""
+    from agents import make_agent
+    from benchmarks.runs import agent_env_kwargs
+
+    steppers: dict = {}
+    for name in agents:
+        declared = {**env_kwargs, **agent_env_kwargs(make_agent(name))}  # refuses a field the benchmark fixes
+        steppers[name] = Stepper(declared, name)
+        steppers[f"{name}_full"] = Stepper({**declared, "compute_reward": True, "observation": "hidden"}, name)
+    plain_env = gym.make("CurriculumSelect-v0", **env_kwargs)
+    plain_env.reset(seed=0)
+    steppers["plain"] = PlainStepper(plain_env, budget)
+    return steppers
+
+
+def _agent_vs_plain(name: str, stepper: Stepper, t: dict[str, float], budget: int, length: int,
+                    out: Callable[[str], None]) -> dict[str, float]:
+    """Print and return one agent's step times against plain training's (as declared, against the goal unless it
+    reads the reward, and with reward and observation on) and its model FLOPs per step ÷ plain's, which trains
+    ``budget`` windows of ``length`` tokens a step."""
+    reads = stepper.env.unwrapped.config.compute_reward
+    goal = None if reads else PLAIN_GOAL
+    out(ratio_line(f"{name} ({'reads' if reads else 'no'} reward) vs plain", t[name], t["plain"], goal))
+    out(ratio_line(f"{name}, reward + observation on, vs plain", t[f"{name}_full"], t["plain"]))
+    u = stepper.env.unwrapped
+    flops = u.learner.flops.total / max(1, u.steps_taken) / u.learner.flop_model.train(budget * length)
+    out(f"{'':<4}model FLOPs per step vs plain: {flops:.3f}")
+    return {f"{name}_ms": t[name] * 1e3, f"{name}_full_ms": t[f"{name}_full"] * 1e3,
+            f"{name}_ratio": t[name] / t["plain"], f"{name}_full_ratio": t[f"{name}_full"] / t["plain"],
+            f"{name}_flops_ratio": flops}
+
+
+def _one_pass_vs_two(u: Any, steps: int) -> dict[str, float]:
+    """Median time of the reward and next observation from one learner pass (``one``) and from two (``two``), on
+    env ``u``'s current candidates and reward batch: each timed ``steps`` times, in two alternating rounds."""
+    ids, ref = u.candidates.ids, u.data.heldout.ids[: u.config.reward_batch]
+    one = lambda: u.learner.score_and_log_prob(ids, ref)  # noqa: E731
+    two = lambda: (u.learner.score(ids, with_grad=False, stats=()), u.learner.log_prob(ref))  # noqa: E731
+    med = {}
+    for name, fn in (("one", one), ("two", two)) * 2:
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        med[name] = statistics.median(times)
+    return med
 
 
 def ratio_line(label: str, num: float, den: float, goal: float | None = None) -> str:
