@@ -239,6 +239,6 @@ def test_the_chooser_is_the_registered_soft_q_and_langevin_rag_lm_keeps_the_lm_r
     assert type(make_agent("langevin_rag").chooser) is CheapSoftQAgent
     assert make_agent("langevin_rag").env_kwargs == CheapSoftQAgent().env_kwargs  # no LM forward of the candidates
     lm = make_agent("langevin_rag_lm@beta=0.2").chooser
-    assert type(lm) is SoftQAgent and lm.config.flat() == SoftQAgent(**{**SOFT_Q, "beta": 0.2}).config.flat()
+    assert type(lm) is SoftQAgent and lm.config == SoftQAgent(**{**SOFT_Q, "beta": 0.2}).config
     with pytest.raises(ValueError, match="chooser"):
         make_agent("langevin_rag@chooser=soft_q_paper")
