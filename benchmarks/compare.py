@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 def _compare(args: Args, out: pathlib.Path) -> int:
     """Run what is missing of this command's runs, then report all of them (exit status 2: no comparison)."""
     from benchmarks import report
+    from benchmarks.report_markdown import markdown
 
     specs = build_specs(args)
     t0 = time.perf_counter()
@@ -109,7 +110,7 @@ def _compare(args: Args, out: pathlib.Path) -> int:
         print(f"No comparison: {exc}. Every agent of a task must train the same examples "
               "(use the default budget, or with --all-n only agents that weight all N candidates).", file=sys.stderr)
         return 2
-    md = report.markdown(summary, wall_time=time.perf_counter() - t0)
+    md = markdown(summary, wall_time=time.perf_counter() - t0)
     report.write_tables(out, summary, results, md)
     if not args.no_plots:
         report.plot(out, summary, results)
@@ -153,10 +154,10 @@ def _run_missing(args: Args, out: pathlib.Path, specs: list) -> None:
 def _results_of(out: pathlib.Path, specs: list) -> list[dict] | None:
     """The finished runs of exactly these specs (by fingerprint: the full spec, never another command's runs);
     None, with the missing ones named, when any is not in ``out``."""
-    from benchmarks import report
+    from benchmarks.runs import load_results
 
     wanted = {s.fingerprint(): s for s in specs}
-    results = [r for r in report.load_results(out) if r.get("fingerprint") in wanted]
+    results = [r for r in load_results(out) if r.get("fingerprint") in wanted]
     missing = sorted(set(wanted) - {r["fingerprint"] for r in results})
     if missing:
         names = ", ".join(wanted[f].run_id for f in missing[:5]) + (" ..." if len(missing) > 5 else "")

@@ -64,7 +64,7 @@ def build(rebuild: bool) -> dict:
 def room(folder: pathlib.Path) -> dict[str, dict[str, float]]:
     """Per task of a warm comparison: the base model's test NLL (every run's step 0), the oracle's final test
     NLL (mean over seeds) and the agent with the lowest mean final test NLL."""
-    from benchmarks.report import load_results
+    from benchmarks.runs import load_results
 
     finals: dict[tuple[str, str], list[float]] = {}
     start: dict[str, float] = {}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks import report
+from benchmarks import report, report_markdown
 from benchmarks.compare import parse_args
 from benchmarks.presets import DEFAULT_AGENTS, DEFAULT_TASKS
 from curriculum_env.data.suite import SUITE_HELDOUT, SUITE_TUNING
@@ -70,8 +70,8 @@ def test_the_report_gives_the_held_out_half_its_own_table(tmp_path):
     results = [run(agent, seed, nlls, task=task) for task in ("noisy", tuning, heldout) for seed in range(3)
                for agent, nlls in (("random", [8.0, 6.0, 4.0]), ("oracle", [8.0, 5.0, 3.0]))]
     summary = report.summarise(results)
-    md = report.markdown(summary)
-    heading = {half: f"### {title}" for half, _, title in report.SUITE_HALVES}
+    md = report_markdown.markdown(summary)
+    heading = {half: f"### {title}" for half, _, title in report_markdown.SUITE_HALVES}
     assert "held-out half" in heading["held-out"] and "tuning half" in heading["tuning"]
     at_tuning, at_heldout = md.index(heading["tuning"]), md.index(heading["held-out"])
     assert md.index("| noisy | oracle |") < at_tuning < md.index(f"| {tuning} | oracle |") < at_heldout
@@ -82,7 +82,7 @@ def test_the_report_gives_the_held_out_half_its_own_table(tmp_path):
     report.write_tables(tmp_path, summary, results, md)
     assert (tmp_path / "aggregate_by_half.csv").read_text().startswith("half,agent,")
     plain = report.summarise([r for r in results if r["spec"]["task"] == "noisy"])
-    assert "aggregate_by_half" not in plain and "###" not in report.markdown(plain)
+    assert "aggregate_by_half" not in plain and "###" not in report_markdown.markdown(plain)
 
 
 def test_the_warm_preset_starts_from_the_base_model_and_leaves_random_init_fingerprints_alone():

@@ -3,7 +3,7 @@ the table's IQMs, the CLI's figure and its refusal of a folder without runs."""
 
 import pytest
 
-from benchmarks import frontier, report
+from benchmarks import frontier, label_marks, report
 from benchmarks.strict_json import atomic_write_json
 
 
@@ -56,7 +56,7 @@ def test_table_gives_the_iqm_over_seeds_in_multiples_of_plain_training():
     tracks = {"W = 16": runs}
     unit = frontier.plain_flops(tracks, "noisy")
     assert unit == pytest.approx(100.0)
-    lines = frontier.table(frontier.points(tracks), unit, lambda p: report.agent_label(
+    lines = frontier.table(frontier.points(tracks), unit, lambda p: label_marks.agent_label(
         {"agent": p.agent, "reads_labels": p.reads_labels}))
     rows = {line.split(" | ")[0].strip("| "): line for line in lines[2:]}
     assert rows["soft_q"].startswith("| soft_q | W = 16 | 3.05 | 2.500 [") and rows["soft_q"].endswith("| 4 | yes |")

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import report
+from benchmarks import label_marks, report, report_markdown
 
 
 def run(agent, seed, nlls, task="noisy", step=0.02, plain=0.01, examples_per_point=40, steps=None, needle=None):
@@ -43,7 +43,7 @@ def test_speed_up_overheads_and_compute_adjusted_speed_up_by_hand():
     assert np.isnan(rows["loss"]["efficiency_vs_random"]) and rows["loss"]["reached_random_final"] == "0/3"
     assert rows["loss"]["gap_closed"] == pytest.approx(-2.0)  # (4 - 6) / (4 - 3)
     assert summary["equal_compute"]["noisy"]["examples_trained"] == 160
-    md = report.markdown(summary)
+    md = report_markdown.markdown(summary)
     assert "noisy: 160 examples in 40 steps (B = 4 per step), 80 windows streamed" in md
     assert "| noisy | oracle | 3.000" in md
     assert md.count("| 160 / 80 |") == 3  # the trained / streamed column, one row per agent
@@ -71,7 +71,7 @@ def test_flops_per_step_and_flops_adjusted_speed_up_by_hand():
     assert rows["oracle"]["flops_adjusted_speedup"] == pytest.approx(2.0 / 3.0)
     assert rows["loss"]["flops_adjusted_speedup"] == pytest.approx(40 / (1.6 * (20 + 20 / 3)))
     assert rows["loss"]["flops_adjusted_speedup_seeds"]["per_seed"] == pytest.approx([0.9375] * 3)
-    md = report.markdown(report.summarise(results))
+    md = report_markdown.markdown(report.summarise(results))
     assert "| noisy | oracle | 3.000" in md and "| 3.00 | 0.67× |" in md
 
 
@@ -94,7 +94,7 @@ def test_summary_json_is_strict_json_with_nulls(tmp_path):
     results += [run("loss", s, [8.0, 7.5, 7.0]) for s in range(2)]  # never reaches random: NaN speed-up
     results[0]["step_time"] = float("nan")
     summary = report.summarise(results)
-    report.write_tables(tmp_path, summary, results, report.markdown(summary))
+    report.write_tables(tmp_path, summary, results, report_markdown.markdown(summary))
 
     def refuse(constant):
         raise ValueError(f"bare {constant} in summary.json")
@@ -130,7 +130,7 @@ def test_the_needle_leaves_the_nll_table_for_its_own_figure(tmp_path):
     assert [r["task"] for r in summary["rows"]] == ["noisy"]
     needle = {r["agent"]: r for r in summary["needle"]}
     assert needle["oracle"]["needle_trained_iqm"] == 1.0 and needle["random"]["chance"] == 0.25
-    md = report.markdown(summary)
+    md = report_markdown.markdown(summary)
     assert "| oracle | 1.00 | 1.00 | 0.25 |" in md and "| needle |" not in md
     report.write_tables(tmp_path, summary, results, md)
     paths = report.plot(tmp_path, summary, results)
@@ -165,7 +165,7 @@ def test_retrieval_row_compares_the_retrieved_target_share_with_the_stream_share
     assert rag["retrieved_target_vs_stream_min"] == pytest.approx(1.6)  # the lowest seed: 0.4 / 0.25
     assert rag["windows_ingested_total"] == pytest.approx(1001.0)
     assert rag["median_step_time_vs_random"] == pytest.approx(3.0)
-    md = report.markdown(report.summarise(results))
+    md = report_markdown.markdown(report.summarise(results))
     assert "| noisy | rag | prose | 0.25 | 0.50 | 2.00 (1.60) | 1001 |" in md
 
 
@@ -177,11 +177,11 @@ def test_rows_that_read_source_labels_are_marked_and_references_come_last():
         results.append({**run("odm", seed, [8.0, 6.5]), "reads_labels": "source"})
         results.append({**run("zeta", seed, [8.0, 6.9])})
     summary = report.summarise(results)
-    md = report.markdown(summary)
+    md = report_markdown.markdown(summary)
     order = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| noisy | ")]
     assert order == ["odm ‡", "random", "zeta", "oracle †"]  # agents by name, then the reference rows
     assert "| oracle † | 3 |" in md and "| odm ‡ | 3 |" in md  # the aggregate marks them too
-    assert report.LABEL_NOTE in md
+    assert label_marks.LABEL_NOTE in md
 
 
 def test_trained_table_gives_the_target_share_of_what_each_agent_trained():
@@ -195,12 +195,12 @@ def test_trained_table_gives_the_target_share_of_what_each_agent_trained():
     rows = {r["agent"]: r for r in report.summarise(results)["rows"]}
     assert rows["picky"]["trained_target_share"] == pytest.approx(0.6)
     assert rows["blind"]["trained_target_share"] == 0.0
-    md = report.markdown(report.summarise(results))
+    md = report_markdown.markdown(report.summarise(results))
     assert "| task | target | stream share | blind | picky | random |" in md
     assert "| noisy | prose | 0.25 | 0.00 | 0.60 | 0.25 |" in md
     legacy = [{k: v for k, v in r.items() if k != "trained_share"} for r in results]  # runs recorded before it
     assert "trained_target_share" not in report.summarise(legacy)["rows"][0]
-    assert "What was trained" not in report.markdown(report.summarise(legacy))
+    assert "What was trained" not in report_markdown.markdown(report.summarise(legacy))
 
 
 def test_figures_follow_the_logged_metrics_not_agent_names(tmp_path):
