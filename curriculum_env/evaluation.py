@@ -20,6 +20,9 @@ import pathlib
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from curriculum_env.models import token_nll
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def choice_items(windows: np.ndarray, num_choices: int = 4, max_items: int | Non
 def choice_accuracy(learner, items: ChoiceItems) -> tuple[float, np.ndarray]:
     """The LM's accuracy on ``items`` and whether each item was answered right ([Q] bool)."""
     q, k, length = items.ids.shape
-    scores = learner.continuation_log_prob(items.ids.reshape(q * k, length), items.split).reshape(q, k)
+    scores = continuation_log_prob(learner, items.ids.reshape(q * k, length), items.split).reshape(q, k)
     correct = scores.argmax(1) == items.label
     return float(correct.mean()), correct
 
@@ -84,7 +87,31 @@ def completion_accuracy(learner, windows: np.ndarray) -> float:
     windows = np.asarray(windows)
     if windows.ndim != 2 or windows.shape[1] < 2 or not len(windows):
         raise ValueError(f"windows must be a non-empty [W, L] with L >= 2, got shape {windows.shape}")
-    return float(learner.top1_hits(windows, windows.shape[1] // 2).mean())
+    return float(top1_hits(learner, windows, windows.shape[1] // 2).mean())
+
+
+def continuation_log_prob(learner, ids, start: int) -> np.ndarray:
+    """Summed log-probability [B] of the tokens at positions ``start ..`` of each window ``ids`` [B, L], each
+    predicted from the tokens before it (the multiple-choice score)."""
+    # token_nll's entry t scores token t + 1
+    return _continuation(learner, ids, start, lambda logits, chunk: -token_nll(logits, chunk)[:, start - 1:]
+                         .double().sum(-1))
+
+
+def top1_hits(learner, ids, start: int) -> np.ndarray:
+    """Whether each token at positions ``start ..`` of each window ``ids`` [B, L] is the LM's most likely next token
+    given the tokens before it ([B, L - start] bool; the completion metric)."""
+    return _continuation(learner, ids, start, lambda logits, chunk: logits[:, start - 1:-1].argmax(-1)
+                         == chunk[:, start:])
+
+
+def _continuation(learner, ids, start: int, score) -> np.ndarray:
+    """``score(logits, chunk)`` of each chunk of the learner's evaluation pass over windows ``ids`` [B, L],
+    concatenated."""
+    length = np.shape(ids)[1]
+    if not 1 <= start < length:
+        raise ValueError(f"start must lie in [1, {length}), got {start!r}")
+    return torch.cat([score(logits, chunk) for chunk, logits in learner.eval_logits(ids)]).cpu().numpy()
 
 
 def write_lm_eval_task(items: ChoiceItems, tokenizer, folder: str | pathlib.Path,

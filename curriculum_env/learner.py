@@ -37,6 +37,7 @@ from eager in the last bits (fused kernels reorder sums).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -360,42 +361,23 @@ class Learner:
         Chunks of ``eval_micro_batch_size``; the per-chunk sums are accumulated in float64 on the device
         in order (the same numbers as summing them as Python floats) and read once: one host sync.
         """
-        ids = self.as_ids(ids)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        with self._mode(train=False):
-            for chunk in ids.split(self.eval_micro_batch_size):
-                total = total + token_nll(self._logits(chunk), chunk).sum().double()
-                count += chunk[:, 1:].numel()
-        self.flops.add(self.flop_model.forward(ids.numel()))
+        for chunk, logits in self.eval_logits(ids):
+            total = total + token_nll(logits, chunk).sum().double()
+            count += chunk[:, 1:].numel()
         return -float(total) / count
 
-    def continuation_log_prob(self, ids, start: int) -> np.ndarray:
-        """Summed log-probability [B] of the tokens at positions ``start ..`` of each window ``ids`` [B, L],
-        each predicted from the tokens before it (the multiple-choice score of
-        :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
-        # token_nll's entry t scores token t + 1
-        return self._continuation(ids, start, lambda logits, chunk: -token_nll(logits, chunk)[:, start - 1:]
-                                  .double().sum(-1))
-
-    def top1_hits(self, ids, start: int) -> np.ndarray:
-        """Whether each token at positions ``start ..`` of each window ``ids`` [B, L] is the LM's most likely
-        next token given the tokens before it ([B, L - start] bool; the completion metric of
-        :mod:`curriculum_env.evaluation`). Chunks of ``eval_micro_batch_size``, eval mode."""
-        return self._continuation(ids, start, lambda logits, chunk: logits[:, start - 1:-1].argmax(-1)
-                                  == chunk[:, start:])
-
     @torch.no_grad()
-    def _continuation(self, ids, start: int, score) -> np.ndarray:
-        """``score(logits, chunk)`` of each no-grad, eval-mode chunk of windows ``ids`` [B, L], concatenated; the
-        forward's FLOPs charged (to the current phase)."""
+    def eval_logits(self, ids) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(chunk [b, L], its logits [b, L, V]) for the windows ``ids`` [B, L] in chunks of ``eval_micro_batch_size``:
+        no-grad, eval mode (the mode restored after), the forward's FLOPs charged to the current phase once the
+        last chunk is read. The evaluation passes read the LM through this."""
         ids = self.as_ids(ids)
-        if not 1 <= start < ids.shape[1]:
-            raise ValueError(f"start must lie in [1, {ids.shape[1]}), got {start!r}")
         with self._mode(train=False):
-            out = [score(self._logits(chunk), chunk) for chunk in ids.split(self.eval_micro_batch_size)]
+            for chunk in ids.split(self.eval_micro_batch_size):
+                yield chunk, self._logits(chunk)
         self.flops.add(self.flop_model.forward(ids.numel()))
-        return torch.cat(out).cpu().numpy()
 
     def save_pretrained(self, folder) -> None:
         """Write the LM and its tokenizer as a Hugging Face model directory (safetensors weights, config,
